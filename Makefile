@@ -1,0 +1,58 @@
+# Jupyter Containers. `make run` runs the product, `make test` runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CACHE      ?= $(HOME)/.cache/jupyter-containers
+export JC_BIN ?= $(CACHE)/bin
+VENV       ?= $(CACHE)/venv
+PY         := $(VENV)/bin/python
+export PATH := $(VENV)/bin:$(JC_BIN):$(PATH)
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+.PHONY: venv
+venv: $(VENV)/.installed ## create the Python virtualenv (outside the repo) and install the project
+
+.PHONY: tools
+tools: ## build etcd, kube-*, kubectl, kwok, kwokctl from the Go module proxy (cached)
+	tools/build.sh
+
+.PHONY: cluster-up
+cluster-up: tools ## start (or reuse) the local kwok control plane; context kwok-jupyter-containers
+	tools/cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## stop and delete the local control plane
+	tools/cluster.sh down
+
+.PHONY: crds
+crds: venv ## regenerate crds/ and the chart's CRDs from the pydantic models
+	$(PY) -m jupyter_containers.api.crdgen --write
+
+.PHONY: lint
+lint: venv ## ruff
+	$(VENV)/bin/ruff check operator tests bench
+	$(VENV)/bin/ruff format --check operator tests bench
+
+.PHONY: test-unit
+test-unit: venv ## unit tests only (no cluster)
+	$(PY) -m pytest -m 'not cluster' $(PYTEST_ARGS)
+
+.PHONY: test
+test: venv tools ## every test: unit tests, then cluster tests on the local control plane (or KUBECONFIG)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+.PHONY: run
+run: venv cluster-up ## local cluster + CRDs + operator + an example container reaching Active
+	tools/run.sh
+
+.PHONY: clean
+clean: cluster-down ## stop the cluster (build caches are kept)
