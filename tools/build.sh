@@ -47,8 +47,7 @@ done
 
 # etcd and kwok first: they are small, and a cluster needs all of them anyway.
 build_group etcd "-s -w" go.etcd.io/etcd/server/v3=etcd
-kwok_version=$(module_version kwok sigs.k8s.io/kwok)
-build_group kwok "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$kwok_version" \
+build_group kwok "-s -w" \
   sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl
 build_group kubernetes "$kube_ldflags" \
   k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \

@@ -1,0 +1,274 @@
+"""Thin kopf handlers: keep indexes of what exists, and wake the reconciler.
+
+Only indexes and `on.event` handlers: kopf then stores nothing on the objects
+(no diff-base, no progress annotations), so watching costs no writes. Indexes
+are complete before any handler runs, so after a restart the operator sees the
+Deployments it made before it decides anything.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+from lightkube import AsyncClient
+
+from jupyter_containers import naming
+from jupyter_containers.api.models import GROUP, VERSION, InstanceTypeSpec, VolumeSpec
+from jupyter_containers.events import EventLedger
+from jupyter_containers.reconciler import Key, Reconciler, World
+from jupyter_containers.settings import Settings, load_settings
+
+logger = logging.getLogger(__name__)
+
+MANAGED = {naming.MANAGED_BY_LABEL: naming.MANAGED_BY_VALUE}
+MANAGED_SELECTOR = f"{naming.MANAGED_BY_LABEL}={naming.MANAGED_BY_VALUE}"
+
+
+class State:
+    """Process-wide state, created at start-up."""
+
+    settings: Settings
+    reconciler: Reconciler
+    ledger: EventLedger
+    indexes: dict[str, kopf.Index[Any, Any]] = {}
+
+
+state = State()
+
+
+def _meta(body: Mapping[str, Any], *, keep_annotations: bool = True) -> dict[str, Any]:
+    m = body["metadata"]
+    meta: dict[str, Any] = {
+        "name": m["name"],
+        "namespace": m.get("namespace"),
+        "uid": m.get("uid"),
+        "labels": dict(m.get("labels") or {}),
+        "creationTimestamp": m.get("creationTimestamp"),
+    }
+    if keep_annotations:
+        meta["annotations"] = {
+            k: v
+            for k, v in (m.get("annotations") or {}).items()
+            if k != "kubectl.kubernetes.io/last-applied-configuration"
+        }
+    for extra in ("generation", "deletionTimestamp", "finalizers", "resourceVersion"):
+        if m.get(extra) is not None:
+            meta[extra] = copy.deepcopy(m[extra])
+    return meta
+
+
+def _owner_key(labels: Mapping[str, str]) -> Key | None:
+    domain, name = labels.get(naming.DOMAIN_LABEL), labels.get(naming.NAME_LABEL)
+    return (domain, name) if domain and name else None
+
+
+# ---------------------------------------------------------------- indexes
+
+
+@kopf.index(GROUP, VERSION, "jupytercontainers")
+def containers(body: kopf.Body, namespace: str, name: str, **_: Any) -> dict[Key, Any]:
+    return {
+        (namespace, name): {
+            "metadata": _meta(body),
+            "spec": copy.deepcopy(dict(body.get("spec") or {})),
+            "status": copy.deepcopy(dict(body.get("status") or {})),
+        }
+    }
+
+
+@kopf.index(GROUP, VERSION, "instancetypes")
+def instance_types(body: kopf.Body, name: str, **_: Any) -> dict[str, Any]:
+    return {name: copy.deepcopy(dict(body.get("spec") or {}))}
+
+
+@kopf.index(GROUP, VERSION, "volumes")
+def volumes(body: kopf.Body, name: str, **_: Any) -> dict[str, Any]:
+    return {name: copy.deepcopy(dict(body.get("spec") or {}))}
+
+
+def _managed(kind: str, body: kopf.Body, labels: Mapping[str, str]) -> dict[Key, Any]:
+    key = _owner_key(labels)
+    if key is None:
+        return {}
+    obj: dict[str, Any] = {"kind": kind, "metadata": _meta(body)}
+    if kind in ("Deployment", "PersistentVolumeClaim"):
+        obj["status"] = copy.deepcopy(dict(body.get("status") or {}))
+    return {key: obj}
+
+
+@kopf.index("apps", "v1", "deployments", labels=MANAGED)
+def deployments(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Key, Any]:
+    return _managed("Deployment", body, labels)
+
+
+@kopf.index("v1", "services", labels=MANAGED)
+def services(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Key, Any]:
+    return _managed("Service", body, labels)
+
+
+@kopf.index("v1", "persistentvolumeclaims", labels=MANAGED)
+def pvcs(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Key, Any]:
+    return _managed("PersistentVolumeClaim", body, labels)
+
+
+@kopf.index("v1", "pods", labels=MANAGED)
+def pods(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Key, Any]:
+    key = _owner_key(labels)
+    if key is None:
+        return {}
+    status = dict(body.get("status") or {})
+    return {
+        key: {
+            "kind": "Pod",
+            "metadata": _meta(body),
+            "spec": {"nodeName": (body.get("spec") or {}).get("nodeName")},
+            "status": {
+                k: copy.deepcopy(status[k])
+                for k in (
+                    "phase",
+                    "reason",
+                    "message",
+                    "conditions",
+                    "containerStatuses",
+                    "initContainerStatuses",
+                    "startTime",
+                )
+                if k in status
+            },
+        }
+    }
+
+
+@kopf.index("v1", "pods", labels=MANAGED)
+def pod_owners(body: kopf.Body, labels: kopf.Labels, uid: str, **_: Any) -> dict[str, Key]:
+    key = _owner_key(labels)
+    return {uid: key} if key is not None else {}
+
+
+# ---------------------------------------------------------------- wake-ups
+
+
+def _remember(kwargs: Mapping[str, Any]) -> None:
+    if not state.indexes:
+        for name in (
+            "containers",
+            "instance_types",
+            "volumes",
+            "deployments",
+            "services",
+            "pvcs",
+            "pods",
+            "pod_owners",
+        ):
+            state.indexes[name] = kwargs[name]
+
+
+@kopf.on.event(GROUP, VERSION, "jupytercontainers")
+async def container_changed(namespace: str, name: str, **kwargs: Any) -> None:
+    _remember(kwargs)
+    state.reconciler.trigger((namespace, name))
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
+@kopf.on.event("v1", "services", labels=MANAGED)
+@kopf.on.event("v1", "persistentvolumeclaims", labels=MANAGED)
+@kopf.on.event("v1", "pods", labels=MANAGED)
+async def managed_changed(labels: kopf.Labels, **kwargs: Any) -> None:
+    _remember(kwargs)
+    key = _owner_key(labels)
+    if key is not None:
+        state.reconciler.trigger(key)
+
+
+@kopf.on.event(GROUP, VERSION, "instancetypes")
+@kopf.on.event(GROUP, VERSION, "volumes")
+async def catalog_changed(type: str | None, **kwargs: Any) -> None:
+    _remember(kwargs)
+    if type is None:  # the initial listing: containers get their own events
+        return
+    # A catalog change can fix (or break) containers that reference it.
+    for key in list(state.indexes["containers"].keys()):
+        state.reconciler.trigger(key)
+
+
+@kopf.on.event("v1", "events")
+async def event_seen(body: kopf.Body, type: str | None, **kwargs: Any) -> None:
+    _remember(kwargs)
+    involved = body.get("involvedObject") or {}
+    if involved.get("kind") != "Pod":
+        return
+    owners = state.indexes["pod_owners"].get(involved.get("uid"))
+    if not owners:
+        return
+    key = next(iter(owners))
+    if state.ledger.record(key, body, deleted=(type == "DELETED")):
+        state.reconciler.trigger(key)
+
+
+# ---------------------------------------------------------------- observation
+
+
+def observe(key: Key) -> World:
+    idx = state.indexes
+    container = next(iter(idx["containers"].get(key, [])), None)
+    objects: list[Mapping[str, Any]] = []
+    for name in ("deployments", "services", "pvcs"):
+        objects.extend(idx[name].get(key, []))
+    return World(
+        container=container,
+        objects=objects,
+        pods=list(idx["pods"].get(key, [])),
+        instance_types=_catalog(idx["instance_types"], InstanceTypeSpec),
+        volumes=_catalog(idx["volumes"], VolumeSpec),
+        events=state.ledger.counts(key),
+    )
+
+
+def _catalog(index: kopf.Index[str, Any], model: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in index:
+        for spec in index.get(name, []):
+            try:
+                out[name] = model.model_validate(spec)
+            except ValueError:
+                logger.warning("ignoring invalid catalog entry %s %s", model.__name__, name)
+    return out
+
+
+# ---------------------------------------------------------------- start-up
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    state.settings = load_settings()
+    # No annotations of kopf's own on our objects: everything is event-driven.
+    settings.persistence.finalizer = naming.FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
+        prefix="kopf.jupytercontainers.io"
+    )
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="kopf.jupytercontainers.io", key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING  # log lines are not events
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.label_selectors["pods"] = MANAGED_SELECTOR
+    settings.watching.label_selectors["deployments"] = MANAGED_SELECTOR
+    settings.watching.label_selectors["services"] = MANAGED_SELECTOR
+    settings.watching.label_selectors["persistentvolumeclaims"] = MANAGED_SELECTOR
+    settings.watching.field_selectors["events"] = "involvedObject.kind=Pod"
+    client = AsyncClient(field_manager=state.settings.field_manager)
+    state.ledger = EventLedger()
+    state.reconciler = Reconciler(client, state.settings, observe)
+
+
+@kopf.on.cleanup()
+async def shutdown(**_: Any) -> None:
+    reconciler = getattr(state, "reconciler", None)
+    if reconciler is not None:
+        reconciler.queue.close()
+        await reconciler.client.close()

@@ -1,0 +1,67 @@
+"""`jupyter-containers-operator`: run the operator against the current kubeconfig or in-cluster."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+import kopf
+from prometheus_client import start_http_server
+
+from jupyter_containers import handlers  # noqa: F401  (registers the kopf handlers)
+from jupyter_containers import metrics
+from jupyter_containers.settings import load_settings
+
+
+def _configure_logging(fmt: str, verbose: bool) -> None:
+    level = logging.DEBUG if verbose else logging.INFO
+    if fmt == "json":
+        # kopf ships a JSON formatter with the object reference in each line.
+        from kopf._core.engines.loggers import ObjectJsonFormatter
+
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(ObjectJsonFormatter())
+        logging.basicConfig(level=level, handlers=[handler], force=True)
+    else:
+        logging.basicConfig(
+            level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+        )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("kopf.objects").setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="jupyter-containers-operator",
+        description="Run the Jupyter Containers operator (settings: JC_* environment variables).",
+    )
+    parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        default=None,
+        help="watch only these namespaces (repeatable); default: JC_WATCH_NAMESPACES or all",
+    )
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    _configure_logging(settings.log_format, args.verbose)
+    namespaces = args.namespace or list(settings.watch_namespaces)
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, registry=metrics.registry)
+    asyncio.run(
+        kopf.operator(
+            standalone=True,
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+            liveness_endpoint=f"http://0.0.0.0:{settings.health_port}/healthz"
+            if settings.health_port
+            else None,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,557 @@
+"""The imperative shell: read the observed world, call the pure core, write the difference.
+
+Triggered by watch events only (see `handlers`). Every write is skipped when it
+would change nothing: desired objects carry a spec hash compared with what the
+indexes observed, and status is patched only when it differs. That is what makes
+an operator restart over N existing containers write nothing at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from lightkube import AsyncClient
+from lightkube.core.exceptions import ApiError
+from lightkube.types import PatchType
+from pydantic import ValidationError
+
+from jupyter_containers import metrics, naming
+from jupyter_containers.api.models import (
+    API_VERSION,
+    InstanceTypeSpec,
+    JupyterContainerSpec,
+    Phase,
+    Reason,
+    VolumeSpec,
+    VolumeType,
+)
+from jupyter_containers.builders import (
+    CatalogError,
+    Target,
+    build_deployment,
+    build_pvc,
+    build_service,
+    build_token_secret,
+    instance_display,
+    resolve_instance_type,
+    resolve_volume,
+    volume_display,
+)
+from jupyter_containers.kube import MANAGED_KINDS, JupyterContainer, Secret
+from jupyter_containers.lifecycle import Observed, Verdict, decide
+from jupyter_containers.settings import Settings
+from jupyter_containers.status import StatusInputs, build_status, merge_patch_for
+from jupyter_containers.workqueue import KeyedWorkQueue
+
+logger = logging.getLogger(__name__)
+
+Key = tuple[str, str]  # (domain namespace, container name)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@dataclass
+class World:
+    """What the indexes observed for one container."""
+
+    container: Mapping[str, Any] | None
+    objects: list[Mapping[str, Any]]  # Deployments, Services, PVCs labelled for this container
+    pods: list[Mapping[str, Any]]
+    instance_types: Mapping[str, InstanceTypeSpec]
+    volumes: Mapping[str, VolumeSpec]
+    events: Mapping[str, int] = field(default_factory=lambda: {"warnings": 0, "total": 0})
+
+
+class Reconciler:
+    def __init__(
+        self,
+        client: AsyncClient,
+        settings: Settings,
+        observe: Callable[[Key], World],
+        *,
+        clock: Callable[[], datetime] = now_utc,
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.observe = observe
+        self.clock = clock
+        self.queue: KeyedWorkQueue[Key] = KeyedWorkQueue(
+            self.reconcile, on_error=lambda _k, _e: metrics.reconcile_errors.inc()
+        )
+        self.phases = metrics.PhaseTracker()
+        # What this process wrote last, so a reconcile that runs before the watch
+        # delivered our own write does not write the same thing again.
+        self._applied: dict[tuple[str, str, str], str] = {}
+        self._deleted: set[tuple[str, str, str]] = set()
+        self._status_written: dict[Key, dict[str, Any]] = {}
+
+    # ------------------------------------------------------------ entry points
+
+    def trigger(self, key: Key) -> None:
+        self.queue.trigger(key)
+
+    async def reconcile(self, key: Key) -> None:
+        world = self.observe(key)
+        jc = world.container
+        if jc is None:
+            self.queue.forget(key)
+            self.phases.set(key, None)
+            self._status_written.pop(key, None)
+            return
+        meta = jc["metadata"]
+        if meta.get("deletionTimestamp"):
+            await self._finalize(key, jc, world)
+            return
+        if naming.FINALIZER not in (meta.get("finalizers") or []):
+            await self._add_finalizer(jc)
+        await self._converge(key, jc, world)
+
+    # ------------------------------------------------------------ convergence
+
+    async def _converge(self, key: Key, jc: Mapping[str, Any], world: World) -> None:
+        domain, name = key
+        meta = jc["metadata"]
+        uid = meta["uid"]
+        generation = int(meta.get("generation") or 1)
+        status: Mapping[str, Any] = jc.get("status") or {}
+        annotations: Mapping[str, str] = meta.get("annotations") or {}
+        now = self.clock()
+
+        try:
+            spec = JupyterContainerSpec.model_validate(jc.get("spec") or {})
+        except ValidationError as exc:
+            await self._write_failed_config(key, jc, _validation_message(exc), domain)
+            return
+
+        deploy_ns = naming.deployment_namespace(domain, spec)
+        try:
+            it_name, it = resolve_instance_type(spec.instanceType, world.instance_types)
+            vol_name, vol = resolve_volume(spec.volume, world.volumes)
+        except CatalogError as exc:
+            await self._write_failed_config(key, jc, exc.message, deploy_ns)
+            return
+
+        # Attempts: a new one on first start, on start after Stopped, on an explicit
+        # start request (annotation), and on a configuration saved while Failed.
+        phase = status.get("phase")
+        attempt = int(status.get("attempt") or 0)
+        start_request = annotations.get(naming.START_REQUESTED_ANNOTATION)
+        handled_request = status.get("startRequest")
+        new_attempt = spec.running and (
+            phase in (None, Phase.STOPPED)
+            or (start_request is not None and start_request != handled_request)
+            or (phase == Phase.FAILED and generation != status.get("observedGeneration"))
+        )
+        if new_attempt:
+            attempt += 1
+            started_at = now
+        else:
+            started_at = parse_iso(status.get("startedAt"))
+
+        target = Target(
+            name=name,
+            domain=domain,
+            uid=uid,
+            spec=spec,
+            instance_type_name=it_name,
+            instance_type=it,
+            volume_name=vol_name,
+            volume=vol,
+            settings=self.settings,
+            attempt=attempt,
+        )
+        desired_pvc = build_pvc(target)
+        observed = [o for o in world.objects if not _is_deleting(o)]
+
+        # Anything of ours that the desired state no longer has: objects left in a
+        # former deployment namespace, a PVC of a former volume, or objects of an
+        # earlier container with the same name (another uid).
+        keep: set[tuple[str, str, str]] = set()
+        desired: list[dict[str, Any]] = []
+        if spec.running:
+            desired = [build_deployment(target), build_service(target)]
+            if desired_pvc is not None:
+                desired.insert(0, desired_pvc)
+        else:
+            # Stopped keeps the PVC; Deployment and Service go.
+            if desired_pvc is not None:
+                keep.add(_ref(desired_pvc))
+        keep |= {_ref(o) for o in desired}
+        secret_name = naming.token_secret_name(target.base_name)
+        keep.add(("Secret", deploy_ns, secret_name))
+        for obj in observed:
+            ref = _ref(obj)
+            labels = obj["metadata"].get("labels") or {}
+            if ref in keep and labels.get(naming.UID_LABEL) == uid:
+                continue
+            if ref[0] == "PersistentVolumeClaim" and not _pvc_is_ours(obj, uid, world):
+                continue
+            await self._delete(ref)
+        stale_secret_namespaces = {
+            o["metadata"]["namespace"]
+            for o in observed
+            if o["metadata"]["namespace"] != deploy_ns
+        }
+        for ns in stale_secret_namespaces:
+            await self._delete(("Secret", ns, naming.token_secret_name(
+                naming.base_name(name, domain, ns))))
+
+        token_secret = status.get("tokenSecret")
+        if spec.running:
+            if new_attempt or token_secret != secret_name:
+                await self._ensure_token_secret(target, secret_name)
+            for obj in desired:
+                await self._apply_if_changed(obj, observed)
+        token_secret = secret_name if spec.running or token_secret == secret_name else None
+
+        deployment = _find(observed, "Deployment", deploy_ns, target.base_name, uid)
+        pvc = (
+            _find(observed, "PersistentVolumeClaim", deploy_ns, desired_pvc["metadata"]["name"], uid)
+            if desired_pvc is not None
+            else None
+        )
+        pods = [
+            p
+            for p in world.pods
+            if (p["metadata"].get("labels") or {}).get(naming.UID_LABEL) == uid
+            and (p["metadata"].get("annotations") or {}).get(naming.ATTEMPT_ANNOTATION)
+            == str(attempt)
+            and p["metadata"].get("namespace") == deploy_ns
+        ]
+        previous = (
+            None
+            if new_attempt or phase is None
+            else Verdict(Phase(phase), Reason(status.get("reason") or Reason.CREATED),
+                         status.get("message") or "")
+        )
+        verdict = decide(
+            Observed(
+                running=spec.running,
+                attempt_started_at=started_at,
+                deployment=deployment if spec.running else None,
+                pods=pods if spec.running else [],
+                pvc=pvc,
+                pvc_required=desired_pvc is not None,
+                now=now,
+                previous=previous,
+            ),
+            self.settings,
+        )
+        pod_name = _newest(pods)
+        new_status = build_status(
+            StatusInputs(
+                verdict=verdict,
+                generation=generation,
+                now_iso=iso(now),
+                attempt=attempt,
+                started_at=iso(started_at) if started_at else None,
+                start_request=start_request,
+                deployment_namespace=deploy_ns,
+                instance={
+                    "name": it_name,
+                    "cpu": it.cpu,
+                    "memory": it.memory,
+                    "display": instance_display(it_name, it),
+                },
+                volume_display=volume_display(vol_name, vol),
+                created_by=annotations.get(naming.CREATED_BY_ANNOTATION),
+                events=world.events,
+                pod_name=pod_name,
+                pvc_name=desired_pvc["metadata"]["name"] if desired_pvc is not None else None,
+                service_name=target.base_name if spec.running else None,
+                token_secret=token_secret,
+            ),
+            status,
+        )
+        await self._write_status(key, jc, new_status)
+        if verdict.recheck_after is not None and verdict.phase == Phase.STARTING:
+            self.queue.trigger_after(key, verdict.recheck_after)
+
+    # ------------------------------------------------------------ deletion
+
+    async def _finalize(self, key: Key, jc: Mapping[str, Any], world: World) -> None:
+        meta = jc["metadata"]
+        finalizers = list(meta.get("finalizers") or [])
+        if naming.FINALIZER not in finalizers:
+            return
+        uid = meta["uid"]
+        namespaces: set[str] = set()
+        for obj in world.objects:
+            labels = obj["metadata"].get("labels") or {}
+            if labels.get(naming.UID_LABEL) != uid:
+                continue
+            namespaces.add(obj["metadata"]["namespace"])
+            if obj["kind"] == "PersistentVolumeClaim" and not _pvc_is_ours(obj, uid, world):
+                continue
+            await self._delete(_ref(obj))
+        status = jc.get("status") or {}
+        if status.get("deploymentNamespace"):
+            namespaces.add(status["deploymentNamespace"])
+        domain, name = key
+        for ns in namespaces:
+            await self._delete(
+                ("Secret", ns, naming.token_secret_name(naming.base_name(name, domain, ns)))
+            )
+        finalizers.remove(naming.FINALIZER)
+        try:
+            await self.client.patch(
+                JupyterContainer,
+                meta["name"],
+                [
+                    {"op": "test", "path": "/metadata/finalizers", "value": meta["finalizers"]},
+                    {"op": "replace", "path": "/metadata/finalizers", "value": finalizers},
+                ],
+                namespace=meta["namespace"],
+                patch_type=PatchType.JSON,
+            )
+        except ApiError as exc:
+            if exc.status.code not in (404, 422):
+                raise
+            if exc.status.code == 422:  # the list changed under us: look again
+                self.queue.trigger_after(key, 0.5)
+                return
+        self._status_written.pop(key, None)
+        self.phases.set(key, None)
+
+    async def _add_finalizer(self, jc: Mapping[str, Any]) -> None:
+        meta = jc["metadata"]
+        await self.client.patch(
+            JupyterContainer,
+            meta["name"],
+            [{"op": "add", "path": "/metadata/finalizers/-", "value": naming.FINALIZER}]
+            if meta.get("finalizers")
+            else [{"op": "add", "path": "/metadata/finalizers", "value": [naming.FINALIZER]}],
+            namespace=meta["namespace"],
+            patch_type=PatchType.JSON,
+        )
+
+    # ------------------------------------------------------------ writes
+
+    async def _apply_if_changed(
+        self, obj: Mapping[str, Any], observed: Iterable[Mapping[str, Any]]
+    ) -> None:
+        ref = _ref(obj)
+        want = obj["metadata"]["annotations"][naming.SPEC_HASH_ANNOTATION]
+        for o in observed:
+            if _ref(o) == ref:
+                have = (o["metadata"].get("annotations") or {}).get(naming.SPEC_HASH_ANNOTATION)
+                if have == want:
+                    self._applied[ref] = want
+                    return
+        if self._applied.get(ref) == want:
+            return
+        kind, ns, name = ref
+        await self.client.patch(
+            MANAGED_KINDS[kind],
+            name,
+            dict(obj),
+            namespace=ns,
+            patch_type=PatchType.APPLY,
+            field_manager=self.settings.field_manager,
+            force=True,
+        )
+        self._applied[ref] = want
+        self._deleted.discard(ref)
+
+    async def _delete(self, ref: tuple[str, str, str]) -> None:
+        if ref in self._deleted:
+            return
+        kind, ns, name = ref
+        try:
+            await self.client.delete(MANAGED_KINDS[kind], name, namespace=ns)
+        except ApiError as exc:
+            if exc.status.code != 404:
+                raise
+        self._deleted.add(ref)
+        self._applied.pop(ref, None)
+
+    async def _ensure_token_secret(self, target: Target, secret_name: str) -> None:
+        """Create the token Secret once; never rotate it (open sessions keep working)."""
+        ns = target.deploy_namespace
+        try:
+            await self.client.get(Secret, secret_name, namespace=ns)
+            return
+        except ApiError as exc:
+            if exc.status.code != 404:
+                raise
+        body = build_token_secret(target, secrets.token_urlsafe(32))
+        try:
+            await self.client.create(Secret(**_secret_kwargs(body)), namespace=ns)
+        except ApiError as exc:
+            if exc.status.code != 409:
+                raise
+        self._deleted.discard(("Secret", ns, secret_name))
+
+    async def _write_status(
+        self, key: Key, jc: Mapping[str, Any], new_status: dict[str, Any]
+    ) -> None:
+        current: Mapping[str, Any] = jc.get("status") or {}
+        last = self._status_written.get(key)
+        # The index may not have seen our last write yet: compare with it too.
+        patch = merge_patch_for(current, new_status)
+        if patch and last is not None and not merge_patch_for(last, new_status):
+            return
+        old_phase = current.get("phase")
+        self.phases.set(key, new_status["phase"])
+        if not patch:
+            return
+        meta = jc["metadata"]
+        await self.client.patch(
+            JupyterContainer.Status,
+            meta["name"],
+            {"status": patch},
+            namespace=meta["namespace"],
+            patch_type=PatchType.MERGE,
+        )
+        self._status_written[key] = new_status
+        if new_status["phase"] != old_phase or new_status["reason"] != current.get("reason"):
+            self._record_transition(jc, old_phase, new_status)
+
+    async def _write_failed_config(
+        self, key: Key, jc: Mapping[str, Any], message: str, deploy_ns: str
+    ) -> None:
+        status: Mapping[str, Any] = jc.get("status") or {}
+        meta = jc["metadata"]
+        now = self.clock()
+        verdict = Verdict(Phase.FAILED, Reason.INVALID_CONFIGURATION, message)
+        new_status = build_status(
+            StatusInputs(
+                verdict=verdict,
+                generation=int(meta.get("generation") or 1),
+                now_iso=iso(now),
+                attempt=int(status.get("attempt") or 0),
+                started_at=status.get("startedAt"),
+                start_request=(meta.get("annotations") or {}).get(
+                    naming.START_REQUESTED_ANNOTATION
+                ),
+                deployment_namespace=deploy_ns,
+                instance=status.get("instance"),
+                volume_display=status.get("volume") or "No volume",
+                created_by=(meta.get("annotations") or {}).get(naming.CREATED_BY_ANNOTATION),
+                events=status.get("events") or {},
+                pod_name=status.get("podName"),
+                pvc_name=status.get("pvcName"),
+                service_name=status.get("serviceName"),
+                token_secret=status.get("tokenSecret"),
+            ),
+            status,
+        )
+        await self._write_status(key, jc, new_status)
+
+    def _record_transition(
+        self, jc: Mapping[str, Any], old_phase: str | None, new_status: Mapping[str, Any]
+    ) -> None:
+        phase, reason, message = new_status["phase"], new_status["reason"], new_status["message"]
+        metrics.transitions.labels(phase=phase).inc()
+        if phase == Phase.FAILED:
+            metrics.failures.labels(reason=reason).inc()
+        if phase == Phase.ACTIVE:
+            started, ready = parse_iso(new_status.get("startedAt")), parse_iso(
+                new_status.get("readyAt")
+            )
+            if started and ready:
+                metrics.time_to_active.observe(max((ready - started).total_seconds(), 0.0))
+        ref = {
+            "apiVersion": API_VERSION,
+            "kind": "JupyterContainer",
+            "metadata": {
+                "name": jc["metadata"]["name"],
+                "namespace": jc["metadata"]["namespace"],
+                "uid": jc["metadata"]["uid"],
+            },
+        }
+        text = f"{old_phase or '(new)'} -> {phase}: {message}"
+        if phase == Phase.FAILED:
+            kopf.warn(ref, reason=str(reason), message=text)
+        else:
+            kopf.info(ref, reason=str(reason), message=text)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _ref(obj: Mapping[str, Any]) -> tuple[str, str, str]:
+    meta = obj["metadata"]
+    return (obj["kind"], meta["namespace"], meta["name"])
+
+
+def _is_deleting(obj: Mapping[str, Any]) -> bool:
+    return bool(obj["metadata"].get("deletionTimestamp"))
+
+
+def _find(
+    objects: Iterable[Mapping[str, Any]], kind: str, ns: str, name: str, uid: str
+) -> Mapping[str, Any] | None:
+    for o in objects:
+        meta = o["metadata"]
+        if (
+            o["kind"] == kind
+            and meta["namespace"] == ns
+            and meta["name"] == name
+            and (meta.get("labels") or {}).get(naming.UID_LABEL) == uid
+        ):
+            return o
+    return None
+
+
+def _pvc_is_ours(pvc: Mapping[str, Any], uid: str, world: World) -> bool:
+    """Only an On Demand PVC this operator created for this very container is deleted."""
+    meta = pvc["metadata"]
+    labels = meta.get("labels") or {}
+    annotations = meta.get("annotations") or {}
+    if labels.get(naming.MANAGED_BY_LABEL) != naming.MANAGED_BY_VALUE:
+        return False
+    if labels.get(naming.UID_LABEL) != uid:
+        return False
+    volume = world.volumes.get(annotations.get(naming.VOLUME_ANNOTATION, ""))
+    # A PVC whose catalog entry is gone was still made by us as an On Demand PVC.
+    return volume is None or volume.type == VolumeType.ON_DEMAND_PVC
+
+
+def _newest(pods: list[Mapping[str, Any]]) -> str | None:
+    if not pods:
+        return None
+    newest = max(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "")
+    return newest["metadata"]["name"]
+
+
+def _secret_kwargs(body: Mapping[str, Any]) -> dict[str, Any]:
+    from lightkube.models.meta_v1 import ObjectMeta
+
+    meta = body["metadata"]
+    return {
+        "metadata": ObjectMeta(
+            name=meta["name"],
+            namespace=meta["namespace"],
+            labels=meta.get("labels"),
+            annotations=meta.get("annotations"),
+        ),
+        "type": body.get("type", "Opaque"),
+        "stringData": body.get("stringData"),
+    }
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        parts.append(f"spec.{loc}: {err['msg']}")
+    return "; ".join(parts)

@@ -1,0 +1,270 @@
+"""Fixtures for tests that need the operator: a real operator process, a catalog, containers.
+
+The operator runs as its own process (as in production), with short deadlines so
+that failure paths finish quickly, against the cluster of the `cluster` fixture.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+#: Deadlines shortened for the tests; everything else is the operator's default.
+TEST_SETTINGS = {
+    "JC_START_DEADLINE_SECONDS": "45",
+    "JC_UNSCHEDULABLE_GRACE_SECONDS": "3",
+    "JC_PVC_BIND_GRACE_SECONDS": "5",
+}
+
+CATALOG = """
+apiVersion: jupytercontainers.io/v1alpha1
+kind: InstanceType
+metadata: {name: test-small}
+spec: {cpu: "1", memory: 2Gi, order: 10, displayName: Small}
+---
+apiVersion: jupytercontainers.io/v1alpha1
+kind: InstanceType
+metadata: {name: test-large}
+spec: {cpu: "4", memory: 16Gi, order: 20, displayName: Large}
+---
+apiVersion: jupytercontainers.io/v1alpha1
+kind: InstanceType
+metadata: {name: test-gpu-only}
+spec: {cpu: "1", memory: 1Gi, order: 30, nodeSelector: {accelerator: does-not-exist}}
+---
+apiVersion: jupytercontainers.io/v1alpha1
+kind: Volume
+metadata: {name: test-home}
+spec: {type: OnDemandPVC, maxSize: 1Gi, storageClassName: kwok-volume}
+---
+apiVersion: jupytercontainers.io/v1alpha1
+kind: Volume
+metadata: {name: test-home-large}
+spec: {type: OnDemandPVC, maxSize: 5Gi, storageClassName: kwok-volume}
+---
+apiVersion: jupytercontainers.io/v1alpha1
+kind: Volume
+metadata: {name: test-unbound}
+spec: {type: OnDemandPVC, maxSize: 1Gi, storageClassName: no-such-class}
+---
+apiVersion: jupytercontainers.io/v1alpha1
+kind: Volume
+metadata: {name: test-nfs}
+spec: {type: NFS, nfs: {server: nfs.example.internal, path: /exports/team}}
+---
+apiVersion: jupytercontainers.io/v1alpha1
+kind: Volume
+metadata: {name: test-hostpath}
+spec: {type: HostPath, hostPath: /data}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class OperatorProcess:
+    """The operator as a subprocess; restartable, with its log kept for failures."""
+
+    def __init__(self, env: Mapping[str, str], log_dir: Path) -> None:
+        self.metrics_port = _free_port()
+        self.health_port = _free_port()
+        self.webhook_port = _free_port()
+        self.env = {
+            **env,
+            **TEST_SETTINGS,
+            "JC_METRICS_PORT": str(self.metrics_port),
+            "JC_HEALTH_PORT": str(self.health_port),
+            "JC_WEBHOOK_PORT": str(self.webhook_port),
+            "JC_WEBHOOK_HOST": "127.0.0.1",
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.log_dir = log_dir
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_dir / f"operator-{self.starts}.log"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    def start(self, timeout: float = 60) -> None:
+        assert self.proc is None, "operator already running"
+        self.starts += 1
+        log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyter_containers.main", "--verbose"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+        deadline = time.monotonic() + timeout
+        url = f"http://127.0.0.1:{self.health_port}/healthz"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"operator exited:\n{self.log_tail()}")
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(url, timeout=1) as resp:
+                    if resp.status == 200:
+                        return
+            time.sleep(0.2)
+        raise AssertionError(f"operator not healthy after {timeout}s:\n{self.log_tail()}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is None:
+            return
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup at all, as a crashed or evicted operator."""
+        self.stop(signal.SIGKILL)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log_tail(self, lines: int = 80) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(self.metrics_url, timeout=5) as resp:
+            return resp.read().decode()
+
+
+@pytest.fixture(scope="session")
+def catalog(cluster: Any, crds: Any) -> None:
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=CATALOG)
+
+
+@pytest.fixture(scope="session")
+def operator(
+    cluster: Any, crds: Any, catalog: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    op = OperatorProcess(cluster.env, tmp_path_factory.mktemp("operator"))
+    op.start()
+    yield op
+    op.stop()
+
+
+@pytest.fixture
+def operator_log(operator: OperatorProcess, request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        sys.stderr.write(f"\n--- operator log ---\n{operator.log_tail(200)}\n")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    rep = yield
+    setattr(item, f"rep_{rep.when}", rep)
+    return rep
+
+
+@pytest.fixture
+def bundle(cluster: Any, namespace: str) -> str:
+    """A ResourceBundle `team` in the test namespace, owned by alice."""
+    cluster.kubectl(
+        "apply",
+        "-n",
+        namespace,
+        "-f",
+        "-",
+        input=yaml.safe_dump(
+            {
+                "apiVersion": "jupytercontainers.io/v1alpha1",
+                "kind": "ResourceBundle",
+                "metadata": {"name": "team"},
+                "spec": {"owner": "alice"},
+            }
+        ),
+    )
+    return "team"
+
+
+def container_manifest(name: str, bundle: str = "team", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "jupytercontainers.io/v1alpha1",
+        "kind": "JupyterContainer",
+        "metadata": {"name": name},
+        "spec": {"bundle": bundle, **spec},
+    }
+
+
+def scenario(name: str) -> dict[str, str]:
+    """Tags that make the local cluster's kwok stages produce a pod outcome."""
+    return {"sim.jupytercontainers.io/scenario": name}
+
+
+@pytest.fixture
+def make_container(
+    cluster: Any, namespace: str, bundle: str, operator: OperatorProcess, operator_log: None
+) -> Callable[..., dict[str, Any]]:
+    def make(name: str, **spec: Any) -> dict[str, Any]:
+        manifest = container_manifest(name, bundle, **spec)
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(manifest))
+        return manifest
+
+    return make
+
+
+def get_jc(cluster: Any, namespace: str, name: str) -> dict[str, Any]:
+    out = cluster.kubectl("get", "jupytercontainer", name, "-n", namespace, "-o", "json")
+    return json.loads(out.stdout)
+
+
+@pytest.fixture
+def wait_phase(cluster: Any, namespace: str) -> Callable[..., dict[str, Any]]:
+    """Wait (a watch, through kubectl wait) for a container's phase; returns the object."""
+
+    def wait(name: str, phase: str, timeout: float = 60, reason: str | None = None) -> dict[str, Any]:
+        result = cluster.kubectl(
+            "wait",
+            f"jupytercontainer/{name}",
+            "-n",
+            namespace,
+            f"--for=jsonpath={{.status.phase}}={phase}",
+            f"--timeout={int(timeout)}s",
+            check=False,
+            timeout=timeout + 10,
+        )
+        obj = get_jc(cluster, namespace, name)
+        assert result.returncode == 0, (
+            f"{name} did not reach {phase} in {timeout}s; status:\n"
+            f"{yaml.safe_dump(obj.get('status'))}"
+        )
+        if reason is not None:
+            assert obj["status"]["reason"] == reason, yaml.safe_dump(obj["status"])
+        return obj
+
+    return wait
+
