@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# `make run`: the product on the local control plane. Installs the CRDs and the
+# examples, runs the operator in the foreground, and shows the example container
+# reaching Active. Ctrl-C stops the operator (the cluster keeps running:
+# `make cluster-down` removes it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export KUBECONFIG=${KUBECONFIG:-$(tools/cluster.sh kubeconfig)}
+log=${JC_RUN_LOG:-$HOME/.cache/jupyter-containers/operator.log}
+
+kubectl apply --server-side --force-conflicts -f crds/ >/dev/null
+kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
+
+python -m jupyter_containers.main >"$log" 2>&1 &
+op=$!
+trap 'kill $op 2>/dev/null; wait $op 2>/dev/null; echo; echo "operator stopped (cluster still up: make cluster-down)"' EXIT
+for _ in $(seq 1 100); do
+  curl -fsS "http://127.0.0.1:${JC_HEALTH_PORT:-8081}/healthz" >/dev/null 2>&1 && break
+  kill -0 $op 2>/dev/null || { echo "operator exited; log: $log"; tail -30 "$log"; exit 1; }
+  sleep 0.3
+done
+echo "operator running (pid $op, log $log)"
+
+kubectl apply --server-side --force-conflicts -f examples/
+echo "waiting for team-a/analysis to become Active ..."
+kubectl wait -n team-a jc/analysis --for=condition=Ready --timeout=180s
+kubectl get jc -n team-a -o wide
+cat <<'TXT'
+
+The example container is Active. Try:
+  kubectl get jc -A -w                       # live status
+  kubectl describe jc -n team-a analysis
+  kubectl jupyter list -n team-a --as alice  # the plugin (My Jupyter Containers)
+  kubectl jupyter open -n team-a analysis    # port-forward + URL with the token
+  kubectl patch jc -n team-a analysis --type merge -p '{"spec":{"running":false}}'   # terminate
+Ctrl-C stops the operator.
+TXT
+wait $op
