@@ -4,18 +4,124 @@ These models are the single source of truth: `crdgen` turns them into the CRD
 YAML (with the CEL rules declared here), the operator parses objects with them,
 and the webhook and the CLI validate with them. Field descriptions become
 `kubectl explain` text.
+
+Every static rule exists twice, generated from one place: as a CEL rule in the
+field's JSON schema (`x-kubernetes-validations`, enforced by the API server even
+when the webhook is down) and as a pydantic validator raising the same message
+(for the webhook, the CLI and dry runs without a cluster).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any, Self, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from lightkube.utils.quantity import parse_quantity
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from jupyter_containers.api import rules
 
 GROUP = "jupytercontainers.io"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
+
+
+# ---------------------------------------------------------------- CEL helpers
+
+CelRule = dict[str, str]
+
+
+def cel(
+    rule: str,
+    message: str | None = None,
+    *,
+    message_expression: str | None = None,
+    reason: str | None = None,
+    field_path: str | None = None,
+) -> CelRule:
+    """One `x-kubernetes-validations` entry."""
+    entry: CelRule = {"rule": rule}
+    if message is not None:
+        entry["message"] = message
+    if message_expression is not None:
+        entry["messageExpression"] = message_expression
+    if reason is not None:
+        entry["reason"] = reason
+    if field_path is not None:
+        entry["fieldPath"] = field_path
+    return entry
+
+
+def cel_string(text: str) -> str:
+    """`text` as a CEL string literal."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def cel_list(items: list[str] | tuple[str, ...]) -> str:
+    return "[" + ", ".join(cel_string(item) for item in items) + "]"
+
+
+def cel_message(template: Callable[..., str], *exprs: str) -> str:
+    """A CEL messageExpression rendering `template(*exprs)`.
+
+    The template is the same Python function the pydantic validator calls, rendered with
+    placeholders and split around them, so the CRD and the models say the same words.
+    """
+    marks = [f"@@{i}@@" for i in range(len(exprs))]
+    parts = re.split(r"@@(\d+)@@", template(*marks))
+    out = []
+    for i, part in enumerate(parts):
+        if i % 2:
+            out.append(exprs[int(part)])
+        elif part:
+            out.append(cel_string(part))
+    return " + ".join(out)
+
+
+def x_rules(*entries: CelRule, **extensions: Any) -> dict[str, Any]:
+    """JSON-schema extras: CEL rules plus other `x-kubernetes-*` keys (given with `_` for `-`)."""
+    extra: dict[str, Any] = {k.replace("_", "-"): v for k, v in extensions.items()}
+    if entries:
+        extra["x-kubernetes-validations"] = list(entries)
+    return extra
+
+
+def refuse(message: str) -> PydanticCustomError:
+    """A validation error whose text is exactly `message` (no "Value error, " prefix)."""
+    return PydanticCustomError("jupyter_containers", "{message}", {"message": message})
+
+
+def _positive_quantity(value: str, field: str, example: str) -> str:
+    try:
+        amount = parse_quantity(value)
+    except ValueError:
+        amount = None
+    if amount is None or amount <= 0:
+        raise refuse(rules.msg_quantity(field, example))
+    return value
+
+
+def _quantity_rule(field: str, example: str) -> dict[str, Any]:
+    return x_rules(
+        cel(
+            "isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))",
+            rules.msg_quantity(field, example),
+            reason="FieldValueInvalid",
+        )
+    )
+
+
+# ---------------------------------------------------------------- base and scalar types
 
 
 class Model(BaseModel):
@@ -27,7 +133,9 @@ class Model(BaseModel):
 KubeName = Annotated[
     str,
     StringConstraints(
-        min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+        min_length=1,
+        max_length=253,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
     ),
 ]
 NamespaceName = Annotated[
@@ -36,19 +144,17 @@ NamespaceName = Annotated[
 EnvName = Annotated[
     str, StringConstraints(min_length=1, max_length=256, pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 ]
-Quantity = Annotated[
-    str,
-    StringConstraints(
-        max_length=64,
-        pattern=r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$",
-    ),
-]
+#: A Kubernetes quantity ('500m', '2Gi'). Checked per field (CEL `isQuantity` in the CRD,
+#: lightkube's parser here) so the message can name the field.
+Quantity = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
 # ---------------------------------------------------------------- enums
 
 
 class Phase(StrEnum):
+    """Lifecycle phase of a JupyterContainer."""
+
     STARTING = "Starting"
     ACTIVE = "Active"
     STOPPED = "Stopped"
@@ -85,6 +191,8 @@ class Reason(StrEnum):
 
 
 class VolumeType(StrEnum):
+    """Kind of storage a catalog Volume provides."""
+
     ON_DEMAND_PVC = "OnDemandPVC"
     NFS = "NFS"
     HOST_PATH = "HostPath"
@@ -96,6 +204,8 @@ ALLOWED_VOLUME_TYPES: frozenset[VolumeType] = frozenset({VolumeType.ON_DEMAND_PV
 
 
 class Permission(StrEnum):
+    """What a bundle grant allows on the bundle's containers."""
+
     VIEW = "view"
     UPDATE = "update"
     START_STOP = "start-stop"
@@ -106,6 +216,8 @@ class Permission(StrEnum):
 
 
 class SecretKeySelector(Model):
+    """A key of a Secret in the deployment namespace."""
+
     name: KubeName = Field(description="Name of a Secret in the deployment namespace.")
     key: Annotated[str, StringConstraints(min_length=1, max_length=253)] = Field(
         description="Key inside the Secret."
@@ -116,19 +228,82 @@ class SecretKeySelector(Model):
 
 
 class EnvVarSource(Model):
+    """Where a variable's value comes from."""
+
     secretKeyRef: SecretKeySelector = Field(description="A key of a Secret.")
+
+
+_RESERVED_ENV_CEL = cel_list(sorted(rules.RESERVED_ENV_NAMES))
 
 
 class EnvVar(Model):
     """An environment variable: a plain `value`, or `valueFrom.secretKeyRef`."""
 
-    name: EnvName = Field(description="Variable name. JUPYTER_ENABLE_LAB, RESTARTABLE and JUPYTER_TOKEN are reserved.")
+    model_config = ConfigDict(
+        json_schema_extra=x_rules(
+            cel(
+                "has(self.value) != has(self.valueFrom)",
+                message_expression=cel_message(rules.msg_env_value_xor, "self.name"),
+                reason="FieldValueInvalid",
+            ),
+            cel(
+                f"!(self.name in {_RESERVED_ENV_CEL})",
+                message_expression=cel_message(rules.msg_reserved_env, "self.name"),
+                reason="FieldValueForbidden",
+                field_path=".name",
+            ),
+        )
+    )
+
+    name: EnvName = Field(
+        description="Variable name. JUPYTER_ENABLE_LAB, RESTARTABLE and JUPYTER_TOKEN are reserved."
+    )
     value: Annotated[str, StringConstraints(max_length=32768)] | None = Field(
         default=None, description="Plain-text value."
     )
     valueFrom: EnvVarSource | None = Field(
-        default=None, description="Take the value from a Secret (keeps credentials out of the spec)."
+        default=None,
+        description="Take the value from a Secret (keeps credentials out of the spec).",
     )
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, name: str) -> str:
+        if name in rules.RESERVED_ENV_NAMES:
+            raise refuse(rules.msg_reserved_env(name))
+        return name
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.value is None) == (self.valueFrom is None):
+            raise refuse(rules.msg_env_value_xor(self.name))
+        return self
+
+
+_OWNED_ARGS_CEL = (
+    "{" + ", ".join(f"{cel_string(k)}: {cel_string(v)}" for k, v in rules.OWNED_ARGS.items()) + "}"
+)
+# The option an argument sets: the text before the first "=" (as rules.platform_arg_of).
+_ARG_KEY_CEL = "self.split('=', 2)[0]"
+
+UserArg = Annotated[
+    str,
+    StringConstraints(max_length=1024),
+    Field(
+        json_schema_extra=x_rules(
+            cel(
+                f"!({_ARG_KEY_CEL} in {_OWNED_ARGS_CEL})",
+                message_expression=cel_message(
+                    rules.msg_platform_arg, "self", f"{_OWNED_ARGS_CEL}[{_ARG_KEY_CEL}]"
+                ),
+                reason="FieldValueForbidden",
+            )
+        )
+    ),
+]
+
+_TAG_INVALID_CEL = "format.qualifiedName().validate(k).hasValue()"
+_TAG_PLATFORM_CEL = f"{cel_list(rules.PLATFORM_TAG_PREFIXES)}.exists(p, k.startsWith(p))"
 
 
 class JupyterContainerSpec(Model):
@@ -136,7 +311,10 @@ class JupyterContainerSpec(Model):
 
     bundle: KubeName = Field(
         description="ResourceBundle (same namespace) that controls who can access this container. "
-        "Immutable after creation."
+        "Immutable after creation.",
+        json_schema_extra=x_rules(
+            cel("self == oldSelf", rules.MSG_BUNDLE_IMMUTABLE, reason="FieldValueInvalid")
+        ),
     )
     namespace: NamespaceName | None = Field(
         default=None,
@@ -159,9 +337,13 @@ class JupyterContainerSpec(Model):
     env: list[EnvVar] = Field(
         default_factory=list,
         max_length=100,
-        description="Environment variables injected at runtime (plain or from a Secret).",
+        description="Environment variables injected at runtime (plain or from a Secret). "
+        "Names are unique; JUPYTER_ENABLE_LAB, RESTARTABLE and JUPYTER_TOKEN are reserved.",
+        json_schema_extra=x_rules(
+            x_kubernetes_list_type="map", x_kubernetes_list_map_keys=["name"]
+        ),
     )
-    args: list[Annotated[str, StringConstraints(max_length=1024)]] = Field(
+    args: list[UserArg] = Field(
         default_factory=list,
         max_length=100,
         description="Extra JupyterLab arguments. The platform owns --ip, --port, "
@@ -170,7 +352,26 @@ class JupyterContainerSpec(Model):
     tags: dict[str, Annotated[str, StringConstraints(max_length=256)]] = Field(
         default_factory=dict,
         max_length=50,
-        description="Resource tags: free-form key/value metadata.",
+        description="Resource tags: free-form key/value metadata, copied as annotations onto the "
+        "Deployment and pod. Keys are annotation keys ('team', 'example.com/team'), not under "
+        + ", ".join(rules.PLATFORM_TAG_PREFIXES)
+        + ".",
+        json_schema_extra=x_rules(
+            cel(
+                f"self.all(k, !{_TAG_INVALID_CEL})",
+                message_expression=cel_message(
+                    rules.msg_tag_key_invalid, f"self.filter(k, {_TAG_INVALID_CEL})[0]"
+                ),
+                reason="FieldValueInvalid",
+            ),
+            cel(
+                f"self.all(k, !{_TAG_PLATFORM_CEL})",
+                message_expression=cel_message(
+                    rules.msg_tag_key_platform, f"self.filter(k, {_TAG_PLATFORM_CEL})[0]"
+                ),
+                reason="FieldValueForbidden",
+            ),
+        ),
     )
     running: bool = Field(
         default=True,
@@ -178,28 +379,141 @@ class JupyterContainerSpec(Model):
         "(Deployment and Service deleted; configuration, volume and token kept).",
     )
 
+    @field_validator("env")
+    @classmethod
+    def _unique_env(cls, env: list[EnvVar]) -> list[EnvVar]:
+        seen: set[str] = set()
+        for var in env:
+            if var.name in seen:
+                raise refuse(rules.msg_env_duplicate(var.name))
+            seen.add(var.name)
+        return env
+
+    @field_validator("args")
+    @classmethod
+    def _no_platform_args(cls, args: list[str]) -> list[str]:
+        for arg in args:
+            owned = rules.platform_arg_of(arg)
+            if owned is not None:
+                raise refuse(rules.msg_platform_arg(arg, owned))
+        return args
+
+    @field_validator("tags")
+    @classmethod
+    def _tag_keys(cls, tags: dict[str, str]) -> dict[str, str]:
+        for key in tags:
+            if not rules.is_qualified_name(key):
+                raise refuse(rules.msg_tag_key_invalid(key))
+            if key.startswith(rules.PLATFORM_TAG_PREFIXES):
+                raise refuse(rules.msg_tag_key_platform(key))
+        return tags
+
+
+#: Spec fields that only change while the container is Stopped or Failed ("Stop the
+#: container before configuring."). `running` (start/terminate) changes in any phase;
+#: `bundle` never changes (its own rule).
+CONFIGURATION_FIELDS: tuple[str, ...] = tuple(
+    name for name in JupyterContainerSpec.model_fields if name not in {"running", "bundle"}
+)
+#: Phases in which the configuration is locked.
+LOCKED_PHASES: tuple[Phase, ...] = (Phase.STARTING, Phase.ACTIVE)
+
+
+def configuration_changes(old: JupyterContainerSpec, new: JupyterContainerSpec) -> list[str]:
+    """The configuration fields that differ between two specs (the webhook's mirror of the
+    stop-before-configuring CEL rule)."""
+    return [f for f in CONFIGURATION_FIELDS if getattr(old, f) != getattr(new, f)]
+
+
+def _unchanged_cel(field: str) -> str:
+    # An absent collection and an empty one mean the same, so `env: []` added by a
+    # client to an Active container is not a change.
+    origin = get_origin(JupyterContainerSpec.model_fields[field].annotation)
+    zero = {list: "[]", dict: "{}"}.get(origin)  # type: ignore[call-overload]
+    if zero is None:
+        return f"self.spec.?{field} == oldSelf.spec.?{field}"
+    return f"self.spec.?{field}.orValue({zero}) == oldSelf.spec.?{field}.orValue({zero})"
+
+
+#: CEL rules on the whole JupyterContainer: the name rules need `metadata`, and the
+#: stop-before-configuring rule needs the stored status (on the main resource the
+#: request's status is replaced by the stored one, so `oldSelf.status` is the truth).
+JUPYTER_CONTAINER_RULES: tuple[CelRule, ...] = (
+    cel(
+        f"self.metadata.name.matches({cel_string(rules.NAME_PATTERN)})",
+        rules.MSG_NAME_PATTERN,
+        reason="FieldValueInvalid",
+    ),
+    cel(
+        f"size(self.metadata.name) <= {rules.NAME_MAX_LENGTH}",
+        rules.MSG_NAME_LENGTH,
+        reason="FieldValueInvalid",
+    ),
+    cel(
+        f"!(oldSelf.?status.?phase.orValue('') in {cel_list([p.value for p in LOCKED_PHASES])})"
+        " || (" + " && ".join(_unchanged_cel(f) for f in CONFIGURATION_FIELDS) + ")",
+        rules.MSG_STOP_BEFORE_CONFIGURING,
+        reason="FieldValueForbidden",
+    ),
+)
+
 
 class ConditionModel(Model):
-    type: Annotated[str, StringConstraints(max_length=64)]
-    status: Annotated[str, StringConstraints(max_length=16)] = Field(description="True, False or Unknown.")
-    reason: Annotated[str, StringConstraints(max_length=128)] | None = None
-    message: Annotated[str, StringConstraints(max_length=4096)] | None = None
-    lastTransitionTime: Annotated[str, StringConstraints(max_length=64)] | None = None
-    observedGeneration: int | None = None
+    """A status condition (metav1.Condition shape, so kstatus, Flux and Argo CD read it)."""
+
+    type: Annotated[str, StringConstraints(max_length=64)] = Field(
+        description="Condition type, e.g. Ready."
+    )
+    status: Annotated[str, StringConstraints(max_length=16)] = Field(
+        description="True, False or Unknown."
+    )
+    reason: Annotated[str, StringConstraints(max_length=128)] | None = Field(
+        default=None, description="One-word CamelCase reason for the last transition."
+    )
+    message: Annotated[str, StringConstraints(max_length=4096)] | None = Field(
+        default=None, description="Human-readable details of the last transition."
+    )
+    lastTransitionTime: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        default=None, description="When the status last changed (RFC 3339)."
+    )
+    observedGeneration: int | None = Field(
+        default=None, description="metadata.generation the condition was computed for."
+    )
+
+
+def _conditions_field() -> Any:
+    return Field(
+        default_factory=list,
+        max_length=16,
+        description="Conditions, keyed by type.",
+        json_schema_extra=x_rules(
+            x_kubernetes_list_type="map", x_kubernetes_list_map_keys=["type"]
+        ),
+    )
 
 
 class ResolvedInstance(Model):
-    name: Annotated[str, StringConstraints(max_length=253)] | None = None
-    cpu: Annotated[str, StringConstraints(max_length=64)] | None = None
-    memory: Annotated[str, StringConstraints(max_length=64)] | None = None
+    """The InstanceType the container runs with, as resolved by the operator."""
+
+    name: Annotated[str, StringConstraints(max_length=253)] | None = Field(
+        default=None, description="InstanceType name."
+    )
+    cpu: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        default=None, description="CPU limit."
+    )
+    memory: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        default=None, description="Memory limit."
+    )
     display: Annotated[str, StringConstraints(max_length=256)] | None = Field(
         default=None, description="For the list: e.g. 'small (1 CPU, 2Gi)'."
     )
 
 
 class EventCounts(Model):
-    warnings: int = 0
-    total: int = 0
+    """Kubernetes events about the container's objects."""
+
+    warnings: int = Field(default=0, description="Warning events.")
+    total: int = Field(default=0, description="All events.")
 
 
 class JupyterContainerStatus(Model):
@@ -210,25 +524,48 @@ class JupyterContainerStatus(Model):
     message: Annotated[str, StringConstraints(max_length=4096)] | None = Field(
         default=None, description="What happened and what to do (the error when Failed)."
     )
-    conditions: list[ConditionModel] = Field(default_factory=list, max_length=16)
-    observedGeneration: int | None = None
-    instance: ResolvedInstance | None = None
+    conditions: list[ConditionModel] = _conditions_field()
+    observedGeneration: int | None = Field(
+        default=None, description="metadata.generation this status was computed for."
+    )
+    instance: ResolvedInstance | None = Field(
+        default=None, description="Resolved instance type (CPU and memory)."
+    )
     volume: Annotated[str, StringConstraints(max_length=253)] | None = Field(
         default=None, description="Attached volume, or 'No volume'."
     )
-    deploymentNamespace: Annotated[str, StringConstraints(max_length=63)] | None = None
-    createdBy: Annotated[str, StringConstraints(max_length=512)] | None = None
-    events: EventCounts | None = None
-    podName: Annotated[str, StringConstraints(max_length=253)] | None = None
-    pvcName: Annotated[str, StringConstraints(max_length=253)] | None = None
-    serviceName: Annotated[str, StringConstraints(max_length=253)] | None = None
-    tokenSecret: Annotated[str, StringConstraints(max_length=253)] | None = Field(
-        default=None, description="Name of the Secret holding the JupyterLab token (never the token)."
+    deploymentNamespace: Annotated[str, StringConstraints(max_length=63)] | None = Field(
+        default=None, description="Namespace the container's objects are deployed in."
     )
-    startedAt: Annotated[str, StringConstraints(max_length=64)] | None = None
-    readyAt: Annotated[str, StringConstraints(max_length=64)] | None = None
-    stoppedAt: Annotated[str, StringConstraints(max_length=64)] | None = None
-    attempt: int | None = Field(default=None, description="Start attempts so far (a new one per start).")
+    createdBy: Annotated[str, StringConstraints(max_length=512)] | None = Field(
+        default=None, description="User who created the container."
+    )
+    events: EventCounts | None = Field(default=None, description="Event counts (warnings/total).")
+    podName: Annotated[str, StringConstraints(max_length=253)] | None = Field(
+        default=None, description="Pod of the current start attempt."
+    )
+    pvcName: Annotated[str, StringConstraints(max_length=253)] | None = Field(
+        default=None, description="PersistentVolumeClaim of an On Demand PVC volume."
+    )
+    serviceName: Annotated[str, StringConstraints(max_length=253)] | None = Field(
+        default=None, description="Service exposing JupyterLab."
+    )
+    tokenSecret: Annotated[str, StringConstraints(max_length=253)] | None = Field(
+        default=None,
+        description="Name of the Secret holding the JupyterLab token (never the token).",
+    )
+    startedAt: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        default=None, description="When the current start attempt began (RFC 3339)."
+    )
+    readyAt: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        default=None, description="When the container became Active (RFC 3339)."
+    )
+    stoppedAt: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        default=None, description="When the container was terminated (RFC 3339)."
+    )
+    attempt: int | None = Field(
+        default=None, description="Start attempts so far (a new one per start)."
+    )
     startRequest: Annotated[str, StringConstraints(max_length=64)] | None = Field(
         default=None, description="Last handled value of the start-request annotation."
     )
@@ -238,18 +575,36 @@ class JupyterContainerStatus(Model):
 
 
 class Toleration(Model):
-    key: Annotated[str, StringConstraints(max_length=316)] | None = None
-    operator: Annotated[str, StringConstraints(max_length=16)] | None = None
-    value: Annotated[str, StringConstraints(max_length=63)] | None = None
-    effect: Annotated[str, StringConstraints(max_length=32)] | None = None
-    tolerationSeconds: int | None = None
+    """A pod toleration (core/v1 Toleration) for the instance type's nodes."""
+
+    key: Annotated[str, StringConstraints(max_length=316)] | None = Field(
+        default=None, description="Taint key; empty with operator Exists matches all taints."
+    )
+    operator: Annotated[str, StringConstraints(max_length=16)] | None = Field(
+        default=None, description="Exists or Equal (default Equal)."
+    )
+    value: Annotated[str, StringConstraints(max_length=63)] | None = Field(
+        default=None, description="Taint value for operator Equal."
+    )
+    effect: Annotated[str, StringConstraints(max_length=32)] | None = Field(
+        default=None, description="NoSchedule, PreferNoSchedule or NoExecute; empty matches all."
+    )
+    tolerationSeconds: int | None = Field(
+        default=None, description="How long a NoExecute taint is tolerated."
+    )
 
 
 class InstanceTypeSpec(Model):
     """A node type of the admin catalog: CPU and memory for a container."""
 
-    cpu: Quantity = Field(description="CPU limit, e.g. '1' or '500m'.")
-    memory: Quantity = Field(description="Memory limit, e.g. '2Gi'.")
+    cpu: Quantity = Field(
+        description="CPU limit, e.g. '1' or '500m'.",
+        json_schema_extra=_quantity_rule("spec.cpu", "'1' or '500m'"),
+    )
+    memory: Quantity = Field(
+        description="Memory limit, e.g. '2Gi'.",
+        json_schema_extra=_quantity_rule("spec.memory", "'2Gi'"),
+    )
     requestRatio: Annotated[float, Field(gt=0, le=1)] = Field(
         default=1.0,
         description="Requests as a fraction of the limits (1 = Guaranteed QoS).",
@@ -262,41 +617,114 @@ class InstanceTypeSpec(Model):
     )
     available: bool = Field(default=True, description="Offered to users.")
     nodeSelector: dict[str, Annotated[str, StringConstraints(max_length=63)]] = Field(
-        default_factory=dict, max_length=20
+        default_factory=dict,
+        max_length=20,
+        description="Node labels the container's pod must match.",
     )
-    tolerations: list[Toleration] = Field(default_factory=list, max_length=20)
+    tolerations: list[Toleration] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Tolerations for tainted nodes of this type.",
+    )
+
+    @field_validator("cpu")
+    @classmethod
+    def _cpu(cls, cpu: str) -> str:
+        return _positive_quantity(cpu, "spec.cpu", "'1' or '500m'")
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, memory: str) -> str:
+        return _positive_quantity(memory, "spec.memory", "'2Gi'")
 
 
 class NFSSource(Model):
-    server: Annotated[str, StringConstraints(min_length=1, max_length=253)]
-    path: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
-    readOnly: bool = False
+    """An NFS export."""
+
+    server: Annotated[str, StringConstraints(min_length=1, max_length=253)] = Field(
+        description="NFS server host name or IP address."
+    )
+    path: Annotated[str, StringConstraints(min_length=1, max_length=1024)] = Field(
+        description="Exported path on the server."
+    )
+    readOnly: bool = Field(default=False, description="Mount read-only.")
 
 
 class VolumeSpec(Model):
     """A volume of the admin catalog."""
 
+    model_config = ConfigDict(
+        json_schema_extra=x_rules(
+            cel(
+                "self.type != 'NFS' || has(self.nfs)",
+                rules.MSG_VOLUME_NFS_REQUIRED,
+                reason="FieldValueRequired",
+                field_path=".nfs",
+            ),
+            cel(
+                "self.type != 'OnDemandPVC' || has(self.maxSize)",
+                rules.MSG_VOLUME_MAX_SIZE_REQUIRED,
+                reason="FieldValueRequired",
+                field_path=".maxSize",
+            ),
+        )
+    )
+
     type: VolumeType = Field(
         description="OnDemandPVC, NFS, HostPath, TmpFS or EmptyDir. Jupyter containers accept "
         "only OnDemandPVC and NFS."
     )
-    maxSize: Quantity | None = Field(default=None, description="Size of an On Demand PVC, e.g. '10Gi'.")
-    storageClassName: Annotated[str, StringConstraints(max_length=253)] | None = None
-    accessModes: list[Annotated[str, StringConstraints(max_length=32)]] = Field(
-        default_factory=lambda: ["ReadWriteOnce"], max_length=4
+    maxSize: Quantity | None = Field(
+        default=None,
+        description="Size of an On Demand PVC, e.g. '10Gi'. Required for OnDemandPVC.",
+        json_schema_extra=_quantity_rule("spec.maxSize", "'10Gi'"),
     )
-    nfs: NFSSource | None = None
-    hostPath: Annotated[str, StringConstraints(max_length=1024)] | None = None
-    displayName: Annotated[str, StringConstraints(max_length=128)] | None = None
+    storageClassName: Annotated[str, StringConstraints(max_length=253)] | None = Field(
+        default=None, description="StorageClass of an On Demand PVC (cluster default if unset)."
+    )
+    accessModes: list[Annotated[str, StringConstraints(max_length=32)]] = Field(
+        # A plain default (pydantic copies it per instance) so it reaches the CRD schema.
+        default=["ReadWriteOnce"],
+        max_length=4,
+        description="Access modes of an On Demand PVC.",
+    )
+    nfs: NFSSource | None = Field(default=None, description="NFS export; required for NFS.")
+    hostPath: Annotated[str, StringConstraints(max_length=1024)] | None = Field(
+        default=None, description="Node path of a HostPath volume."
+    )
+    displayName: Annotated[str, StringConstraints(max_length=128)] | None = Field(
+        default=None, description="Text shown in lists and forms."
+    )
+
+    @field_validator("maxSize")
+    @classmethod
+    def _max_size(cls, size: str | None) -> str | None:
+        return None if size is None else _positive_quantity(size, "spec.maxSize", "'10Gi'")
+
+    @model_validator(mode="after")
+    def _type_fields(self) -> Self:
+        if self.type == VolumeType.NFS and self.nfs is None:
+            raise refuse(rules.MSG_VOLUME_NFS_REQUIRED)
+        if self.type == VolumeType.ON_DEMAND_PVC and self.maxSize is None:
+            raise refuse(rules.MSG_VOLUME_MAX_SIZE_REQUIRED)
+        return self
 
 
 # ---------------------------------------------------------------- access
 
 
 class Grant(Model):
-    users: list[Annotated[str, StringConstraints(max_length=512)]] = Field(default_factory=list, max_length=200)
-    groups: list[Annotated[str, StringConstraints(max_length=512)]] = Field(default_factory=list, max_length=200)
-    permissions: list[Permission] = Field(min_length=1, max_length=4)
+    """Permissions given to users and groups on the bundle's containers."""
+
+    users: list[Annotated[str, StringConstraints(max_length=512)]] = Field(
+        default_factory=list, max_length=200, description="User names."
+    )
+    groups: list[Annotated[str, StringConstraints(max_length=512)]] = Field(
+        default_factory=list, max_length=200, description="Group names."
+    )
+    permissions: list[Permission] = Field(
+        min_length=1, max_length=4, description="view, update, start-stop and/or delete."
+    )
 
 
 class ResourceBundleSpec(Model):
@@ -305,5 +733,24 @@ class ResourceBundleSpec(Model):
     owner: Annotated[str, StringConstraints(min_length=1, max_length=512)] = Field(
         description="User who owns the bundle; has every permission."
     )
-    description: Annotated[str, StringConstraints(max_length=1024)] | None = None
-    grants: list[Grant] = Field(default_factory=list, max_length=100)
+    description: Annotated[str, StringConstraints(max_length=1024)] | None = Field(
+        default=None, description="What the bundle is for."
+    )
+    grants: list[Grant] = Field(
+        default_factory=list, max_length=100, description="Access given to other users and groups."
+    )
+
+
+class ResourceBundleStatus(Model):
+    """Observed state of a bundle, written only by the operator."""
+
+    containers: list[Annotated[str, StringConstraints(max_length=253)]] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="JupyterContainers (same namespace) that belong to this bundle.",
+        json_schema_extra=x_rules(x_kubernetes_list_type="set"),
+    )
+    conditions: list[ConditionModel] = _conditions_field()
+    observedGeneration: int | None = Field(
+        default=None, description="metadata.generation this status was computed for."
+    )

@@ -5,6 +5,8 @@ The manual's wording is a requirement: keep these strings exactly as they are.
 
 from __future__ import annotations
 
+import re
+
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 NAME_MAX_LENGTH = 53
 
@@ -41,24 +43,26 @@ PLATFORM_ARGS: tuple[str, ...] = (
 )
 
 
+#: Other spellings of the platform-owned arguments. JupyterLab (traitlets) also accepts the
+#: legacy NotebookApp/ServerApp names of the same options; refuse those too, or a user could
+#: override the token.
+PLATFORM_ARG_ALIASES: dict[str, str] = {
+    "--NotebookApp.base_url": "--ServerApp.base_url",
+    "--NotebookApp.allow_origin": "--ServerApp.allow_origin",
+    "--NotebookApp.token": "--IdentityProvider.token",
+    "--ServerApp.token": "--IdentityProvider.token",
+    "--ServerApp.ip": "--ip",
+    "--ServerApp.port": "--port",
+    "--NotebookApp.ip": "--ip",
+    "--NotebookApp.port": "--port",
+}
+#: Every spelling the platform owns, mapped to the canonical argument.
+OWNED_ARGS: dict[str, str] = {**{arg: arg for arg in PLATFORM_ARGS}, **PLATFORM_ARG_ALIASES}
+
+
 def platform_arg_of(arg: str) -> str | None:
     """The platform-owned argument that `arg` would set, or None if it sets none."""
-    key = arg.split("=", 1)[0]
-    # JupyterLab (traitlets) also accepts the legacy NotebookApp/ServerApp spellings
-    # of the same options; refuse those too, or a user could override the token.
-    aliases = {
-        "--NotebookApp.base_url": "--ServerApp.base_url",
-        "--NotebookApp.allow_origin": "--ServerApp.allow_origin",
-        "--NotebookApp.token": "--IdentityProvider.token",
-        "--ServerApp.token": "--IdentityProvider.token",
-        "--ServerApp.ip": "--ip",
-        "--ServerApp.port": "--port",
-        "--NotebookApp.ip": "--ip",
-        "--NotebookApp.port": "--port",
-    }
-    if key in PLATFORM_ARGS:
-        return key
-    return aliases.get(key)
+    return OWNED_ARGS.get(arg.split("=", 1)[0])
 
 
 def msg_platform_arg(arg: str, owned: str) -> str:
@@ -73,3 +77,72 @@ def msg_reserved_env(name: str) -> str:
         f"spec.env: {name!r} is set by the platform and cannot be overridden "
         f"(reserved: {', '.join(sorted(RESERVED_ENV_NAMES))}); use another name."
     )
+
+
+def msg_env_value_xor(name: str) -> str:
+    return (
+        f"spec.env: {name!r} needs exactly one of value or valueFrom.secretKeyRef; "
+        "set one and remove the other."
+    )
+
+
+def msg_env_duplicate(name: str) -> str:
+    return f"spec.env: {name!r} is set more than once; keep one entry per name."
+
+
+#: Tag keys under these prefixes belong to the platform or to Kubernetes: tags are copied
+#: as annotations onto the Deployment and pod, where such a key could steer them.
+PLATFORM_TAG_PREFIXES: tuple[str, ...] = (
+    "jupytercontainers.io/",
+    "app.kubernetes.io/",
+    "kubernetes.io/",
+    "k8s.io/",
+)
+
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_QUALIFIED_NAME_PART = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+
+
+def is_qualified_name(key: str) -> bool:
+    """Kubernetes' IsQualifiedName: an annotation or label key, `[prefix/]name`."""
+    prefix, slash, name = key.rpartition("/")
+    if slash and not (0 < len(prefix) <= 253 and _DNS_SUBDOMAIN.match(prefix)):
+        return False
+    return 0 < len(name) <= 63 and bool(_QUALIFIED_NAME_PART.match(name))
+
+
+def msg_tag_key_invalid(key: str) -> str:
+    return (
+        f"spec.tags: {key!r} is not a valid key; use an annotation key such as 'team' or "
+        "'example.com/team' (an optional DNS prefix and '/', then at most 63 letters, digits, "
+        "'-', '_' or '.', starting and ending with a letter or digit)."
+    )
+
+
+def msg_tag_key_platform(key: str) -> str:
+    return (
+        f"spec.tags: {key!r} uses a prefix the platform owns "
+        f"({', '.join(PLATFORM_TAG_PREFIXES)}); choose another key."
+    )
+
+
+def name_errors(name: str) -> list[str]:
+    """The manual's messages for a JupyterContainer name that breaks its rules (empty if none)."""
+    errors = []
+    if not re.match(NAME_PATTERN, name):
+        errors.append(MSG_NAME_PATTERN)
+    if len(name) > NAME_MAX_LENGTH:
+        errors.append(MSG_NAME_LENGTH)
+    return errors
+
+
+MSG_VOLUME_NFS_REQUIRED = (
+    "spec.nfs is required when spec.type is NFS; set spec.nfs.server and spec.nfs.path."
+)
+MSG_VOLUME_MAX_SIZE_REQUIRED = (
+    "spec.maxSize is required when spec.type is OnDemandPVC; set the PVC size, e.g. maxSize: 10Gi."
+)
+
+
+def msg_quantity(field: str, example: str) -> str:
+    return f"{field} must be a positive Kubernetes quantity, e.g. {example}."
