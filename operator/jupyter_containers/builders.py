@@ -1,0 +1,458 @@
+"""Desired Kubernetes objects of one JupyterContainer: spec + catalog + settings in, dicts out.
+
+Pure: every function returns plain dicts ready for server-side apply and reads
+nothing but its arguments. Each object carries `SPEC_HASH_ANNOTATION`, the hash of
+the rest of it, so the shell can skip an apply when nothing changed.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from lightkube.utils.quantity import parse_quantity
+
+from jupyter_containers import naming
+from jupyter_containers.api import rules
+from jupyter_containers.api.models import (
+    ALLOWED_VOLUME_TYPES,
+    InstanceTypeSpec,
+    JupyterContainerSpec,
+    Reason,
+    VolumeSpec,
+    VolumeType,
+)
+from jupyter_containers.settings import Settings
+
+CONTAINER_NAME = "jupyterlab"
+PORT_NAME = "http"
+HOME_VOLUME = "home"
+#: Docker Stacks entry point: it runs `jupyter lab` with the arguments and honours
+#: the JUPYTER_ENABLE_LAB/RESTARTABLE variables the platform injects.
+START_COMMAND = ["start-notebook.py"]
+#: jovyan's uid and the users group of the Docker Stacks images.
+RUN_AS_USER = 1000
+RUN_AS_GROUP = 100
+REVISION_HISTORY_LIMIT = 2
+
+_MIB = 1024**2
+_BINARY_SUFFIXES = (("Ti", 1024**4), ("Gi", 1024**3), ("Mi", _MIB), ("Ki", 1024))
+_DECIMAL_SUFFIXES = (("T", 10**12), ("G", 10**9), ("M", 10**6), ("k", 10**3))
+
+
+class CatalogError(Exception):
+    """The container cannot be built as configured; `message` says which field and the fix."""
+
+    def __init__(self, message: str, reason: Reason = Reason.INVALID_CONFIGURATION) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Target:
+    """Everything needed to build the objects of one container."""
+
+    name: str
+    domain: str
+    uid: str
+    spec: JupyterContainerSpec
+    instance_type_name: str
+    instance_type: InstanceTypeSpec
+    volume_name: str | None
+    volume: VolumeSpec | None
+    settings: Settings
+    #: Start attempt; on the pod template, so a new attempt rolls out a fresh pod.
+    attempt: int
+
+    @property
+    def deploy_namespace(self) -> str:
+        return naming.deployment_namespace(self.domain, self.spec)
+
+    @property
+    def base_name(self) -> str:
+        return naming.base_name(self.name, self.domain, self.deploy_namespace)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return naming.common_labels(self.name, self.domain, self.uid)
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.base_url(self.domain, self.name, self.deploy_namespace)
+
+    @property
+    def image(self) -> str:
+        return self.spec.image or self.settings.jupyter_image
+
+
+# ---------------------------------------------------------------- catalog
+
+
+def resolve_instance_type(
+    requested: str | None, catalog: Mapping[str, InstanceTypeSpec]
+) -> tuple[str, InstanceTypeSpec]:
+    """The InstanceType to use: the requested one, or the first available by (order, name)."""
+    available = sorted(
+        (name for name, it in catalog.items() if it.available),
+        key=lambda name: (catalog[name].order, name),
+    )
+    offer = ", ".join(available) or "none; ask an administrator to create an InstanceType"
+    if requested is None:
+        if not available:
+            raise CatalogError(
+                "spec.instanceType: no InstanceType is available; "
+                "ask an administrator to create one."
+            )
+        return available[0], catalog[available[0]]
+    if requested not in catalog:
+        raise CatalogError(
+            f"spec.instanceType: InstanceType {requested!r} does not exist; "
+            f"choose one of the available ones ({offer})."
+        )
+    if not catalog[requested].available:
+        raise CatalogError(
+            f"spec.instanceType: InstanceType {requested!r} is not available; "
+            f"choose one of the available ones ({offer})."
+        )
+    return requested, catalog[requested]
+
+
+def resolve_volume(
+    requested: str | None, catalog: Mapping[str, VolumeSpec]
+) -> tuple[str | None, VolumeSpec | None]:
+    """The Volume to mount, or (None, None) for none. Only OnDemandPVC and NFS are allowed."""
+    if requested is None:
+        return None, None
+    if requested not in catalog:
+        usable = sorted(n for n, v in catalog.items() if v.type in ALLOWED_VOLUME_TYPES)
+        offer = ", ".join(usable) or "none"
+        raise CatalogError(
+            f"spec.volume: Volume {requested!r} does not exist; choose one of the "
+            f"On Demand PVC or NFS volumes ({offer}) or remove spec.volume."
+        )
+    volume = catalog[requested]
+    if volume.type not in ALLOWED_VOLUME_TYPES:
+        raise CatalogError(rules.MSG_INVALID_VOLUME_TYPE)
+    if volume.type == VolumeType.ON_DEMAND_PVC and not volume.maxSize:
+        raise CatalogError(f"Volume {requested!r}: {rules.MSG_VOLUME_MAX_SIZE_REQUIRED}")
+    if volume.type == VolumeType.NFS and volume.nfs is None:
+        raise CatalogError(f"Volume {requested!r}: {rules.MSG_VOLUME_NFS_REQUIRED}")
+    return requested, volume
+
+
+# ---------------------------------------------------------------- quantities
+
+
+def _quantity(value: str, where: str) -> Decimal:
+    try:
+        parsed = parse_quantity(value)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed <= 0:
+        raise CatalogError(
+            f"{where} {value!r} is not a positive Kubernetes quantity, e.g. '500m', '2' or '4Gi'."
+        )
+    return parsed
+
+
+def format_cpu(cores: Decimal) -> str:
+    """Canonical CPU quantity: whole cores as '2', else millicores as '500m' (rounded up)."""
+    millis = math.ceil(cores * 1000)
+    return str(millis // 1000) if millis % 1000 == 0 else f"{millis}m"
+
+
+def format_bytes(n: int) -> str:
+    """Canonical memory quantity: the largest exact suffix ('2Gi', '1500M'), else bytes."""
+    for suffix, unit in (*_BINARY_SUFFIXES, *_DECIMAL_SUFFIXES):
+        if n >= unit and n % unit == 0:
+            return f"{n // unit}{suffix}"
+    return str(n)
+
+
+def resources(name: str, it: InstanceTypeSpec) -> dict[str, dict[str, str]]:
+    """Limits from the InstanceType; requests = limits x requestRatio, never above the limits.
+
+    CPU requests round up to a millicore, memory requests up to a whole MiB: the
+    scheduler reserves at least the ratio asked for.
+    """
+    cpu = _quantity(it.cpu, f"InstanceType {name!r}: spec.cpu")
+    memory = _quantity(it.memory, f"InstanceType {name!r}: spec.memory")
+    ratio = Decimal(str(it.requestRatio))
+    cpu_limit_millis = math.ceil(cpu * 1000)
+    cpu_request_millis = min(math.ceil(cpu * ratio * 1000), cpu_limit_millis)
+    memory_limit = math.ceil(memory)
+    memory_request = min(math.ceil(memory * ratio / _MIB) * _MIB, memory_limit)
+    return {
+        "limits": {
+            "cpu": format_cpu(Decimal(cpu_limit_millis) / 1000),
+            "memory": format_bytes(memory_limit),
+        },
+        "requests": {
+            "cpu": format_cpu(Decimal(cpu_request_millis) / 1000),
+            "memory": format_bytes(memory_request),
+        },
+    }
+
+
+# ---------------------------------------------------------------- display
+
+
+def instance_display(name: str, it: InstanceTypeSpec) -> str:
+    """For lists: e.g. 'small (1 CPU, 2Gi)'."""
+    limits = resources(name, it)["limits"]
+    cores = _quantity(limits["cpu"], f"InstanceType {name!r}: spec.cpu")
+    return f"{it.displayName or name} ({format(cores.normalize(), 'f')} CPU, {limits['memory']})"
+
+
+def volume_display(name: str | None, v: VolumeSpec | None) -> str:
+    """For lists: 'No volume', 'home (On Demand PVC, 10Gi)' or 'data (NFS nfs.example:/x)'."""
+    if name is None or v is None:
+        return "No volume"
+    label = v.displayName or name
+    if v.type == VolumeType.ON_DEMAND_PVC:
+        return f"{label} (On Demand PVC, {v.maxSize})"
+    if v.type == VolumeType.NFS and v.nfs is not None:
+        mode = ", read-only" if v.nfs.readOnly else ""
+        return f"{label} (NFS {v.nfs.server}:{v.nfs.path}{mode})"
+    return f"{label} ({v.type})"
+
+
+# ---------------------------------------------------------------- hashing
+
+
+def spec_hash(obj: Mapping[str, Any]) -> str:
+    """Stable hash of a desired object, ignoring its own spec-hash annotation."""
+    body = copy.deepcopy(dict(obj))
+    annotations = (body.get("metadata") or {}).get("annotations")
+    if isinstance(annotations, dict):
+        annotations.pop(naming.SPEC_HASH_ANNOTATION, None)
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _with_hash(obj: dict[str, Any]) -> dict[str, Any]:
+    obj["metadata"].setdefault("annotations", {})[naming.SPEC_HASH_ANNOTATION] = spec_hash(obj)
+    return obj
+
+
+def _metadata(t: Target, name: str, annotations: Mapping[str, str] | None = None) -> dict:
+    return {
+        "name": name,
+        "namespace": t.deploy_namespace,
+        "labels": t.labels,
+        "annotations": dict(annotations or {}),
+    }
+
+
+# ---------------------------------------------------------------- pod parts
+
+
+def tag_annotations(tags: Mapping[str, str]) -> dict[str, str]:
+    """spec.tags as annotations, without platform/Kubernetes keys (those never steer objects)."""
+    out: dict[str, str] = {}
+    for key, value in tags.items():
+        if not rules.is_qualified_name(key):
+            raise CatalogError(rules.msg_tag_key_invalid(key))
+        if not naming.is_platform_key(key):
+            out[key] = value
+    return out
+
+
+def container_args(t: Target) -> list[str]:
+    """Platform arguments first, then the user's; a user argument never sets a platform one."""
+    platform = [
+        "--ip=0.0.0.0",
+        f"--port={rules.JUPYTER_PORT}",
+        f"--ServerApp.base_url={t.base_url}",
+        f"--ServerApp.allow_origin={t.settings.allow_origin}",
+        # Kubernetes expands $(VAR) from the container's env: the token stays in the Secret.
+        f"--IdentityProvider.token=$({rules.TOKEN_ENV})",
+    ]
+    for arg in t.spec.args:
+        owned = rules.platform_arg_of(arg)
+        if owned is not None:
+            raise CatalogError(rules.msg_platform_arg(arg, owned))
+    return [*platform, *t.spec.args]
+
+
+def container_env(t: Target) -> list[dict[str, Any]]:
+    """Token from its Secret, the platform variables, then the user's variables."""
+    env: list[dict[str, Any]] = [
+        {
+            "name": rules.TOKEN_ENV,
+            "valueFrom": {
+                "secretKeyRef": {"name": naming.token_secret_name(t.base_name), "key": "token"}
+            },
+        },
+        *({"name": k, "value": v} for k, v in rules.PLATFORM_ENV.items()),
+    ]
+    seen: set[str] = set()
+    for var in t.spec.env:
+        if var.name in rules.RESERVED_ENV_NAMES:
+            raise CatalogError(rules.msg_reserved_env(var.name))
+        if var.name in seen:
+            # Server-side apply treats env as a map keyed by name: duplicates are an error.
+            raise CatalogError(rules.msg_env_duplicate(var.name))
+        seen.add(var.name)
+        if (var.value is None) == (var.valueFrom is None):
+            raise CatalogError(rules.msg_env_value_xor(var.name))
+        if var.valueFrom is not None:
+            ref = var.valueFrom.secretKeyRef.model_dump(exclude_none=True)
+            env.append({"name": var.name, "valueFrom": {"secretKeyRef": ref}})
+        else:
+            env.append({"name": var.name, "value": var.value})
+    return env
+
+
+def _volume_source(t: Target) -> dict[str, Any] | None:
+    v = t.volume
+    if v is None:
+        return None
+    if v.type == VolumeType.ON_DEMAND_PVC:
+        return {"persistentVolumeClaim": {"claimName": naming.pvc_name(t.base_name)}}
+    if v.type == VolumeType.NFS and v.nfs is not None:
+        return {"nfs": {"server": v.nfs.server, "path": v.nfs.path, "readOnly": v.nfs.readOnly}}
+    raise CatalogError(rules.MSG_INVALID_VOLUME_TYPE)
+
+
+def pod_spec(t: Target) -> dict[str, Any]:
+    container: dict[str, Any] = {
+        "name": CONTAINER_NAME,
+        "image": t.image,
+        # Every start pulls the newest image of the tag, as the manual promises.
+        "imagePullPolicy": "Always",
+        "command": list(START_COMMAND),
+        "args": container_args(t),
+        "env": container_env(t),
+        "ports": [{"name": PORT_NAME, "containerPort": rules.JUPYTER_PORT, "protocol": "TCP"}],
+        "resources": resources(t.instance_type_name, t.instance_type),
+        # GET <base_url>api answers without a token once the server is up.
+        "readinessProbe": {
+            "httpGet": {"path": f"{t.base_url}api", "port": rules.JUPYTER_PORT},
+            "periodSeconds": 3,
+            "timeoutSeconds": 2,
+            "failureThreshold": 3,
+        },
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "runAsNonRoot": True,
+        },
+    }
+    spec: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS_USER,
+            "runAsGroup": RUN_AS_GROUP,
+            "fsGroup": RUN_AS_GROUP,
+            # Skip the recursive chown of a large home volume when it is already right.
+            "fsGroupChangePolicy": "OnRootMismatch",
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+    }
+    source = _volume_source(t)
+    if source is not None:
+        container["volumeMounts"] = [{"name": HOME_VOLUME, "mountPath": rules.HOME_MOUNT_PATH}]
+        spec["volumes"] = [{"name": HOME_VOLUME, **source}]
+    if t.instance_type.nodeSelector:
+        spec["nodeSelector"] = dict(t.instance_type.nodeSelector)
+    if t.instance_type.tolerations:
+        spec["tolerations"] = [
+            tol.model_dump(exclude_none=True) for tol in t.instance_type.tolerations
+        ]
+    return spec
+
+
+# ---------------------------------------------------------------- objects
+
+
+def build_deployment(t: Target) -> dict[str, Any]:
+    tags = tag_annotations(t.spec.tags)
+    pod_annotations = {**tags, naming.ATTEMPT_ANNOTATION: str(t.attempt)}
+    obj: dict[str, Any] = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(t, t.base_name, tags),
+        "spec": {
+            "replicas": 1,
+            # Never two JupyterLab servers on one home volume.
+            "strategy": {"type": "Recreate"},
+            "revisionHistoryLimit": REVISION_HISTORY_LIMIT,
+            "selector": {"matchLabels": naming.selector_labels(t.name, t.domain)},
+            "template": {
+                "metadata": {"labels": t.labels, "annotations": pod_annotations},
+                "spec": pod_spec(t),
+            },
+        },
+    }
+    return _with_hash(obj)
+
+
+def build_service(t: Target) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(t, t.base_name),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": naming.selector_labels(t.name, t.domain),
+            "ports": [
+                {
+                    "name": PORT_NAME,
+                    "port": rules.JUPYTER_PORT,
+                    "targetPort": PORT_NAME,
+                    "protocol": "TCP",
+                }
+            ],
+        },
+    }
+    return _with_hash(obj)
+
+
+def build_pvc(t: Target) -> dict[str, Any] | None:
+    """The On Demand PVC, or None when the container has no volume or an NFS one."""
+    v = t.volume
+    if v is None or v.type != VolumeType.ON_DEMAND_PVC or t.volume_name is None:
+        return None
+    if not v.maxSize:
+        raise CatalogError(f"Volume {t.volume_name!r}: {rules.MSG_VOLUME_MAX_SIZE_REQUIRED}")
+    spec: dict[str, Any] = {
+        "accessModes": list(v.accessModes),
+        "resources": {"requests": {"storage": v.maxSize}},
+    }
+    storage_class = v.storageClassName or t.settings.default_storage_class
+    if storage_class:
+        spec["storageClassName"] = storage_class
+    obj: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": _metadata(
+            t, naming.pvc_name(t.base_name), {naming.VOLUME_ANNOTATION: t.volume_name}
+        ),
+        "spec": spec,
+    }
+    return _with_hash(obj)
+
+
+def build_token_secret(t: Target, token: str) -> dict[str, Any]:
+    if not token:
+        # An empty token would open JupyterLab to anyone who reaches the Service.
+        raise ValueError("the JupyterLab token must not be empty")
+    obj: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _metadata(t, naming.token_secret_name(t.base_name)),
+        "type": "Opaque",
+        "stringData": {"token": token},
+    }
+    return _with_hash(obj)

@@ -1,0 +1,121 @@
+"""Names, labels and annotation keys of everything the operator creates.
+
+See docs/architecture.md, "Names and labels". These strings are a contract with
+the CLI, the Helm chart, the kwok stages and every object already in a cluster:
+changing one orphans existing objects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from jupyter_containers.api.models import GROUP, JupyterContainerSpec
+
+# ---------------------------------------------------------------- labels
+
+APP_NAME_LABEL = "app.kubernetes.io/name"
+APP_NAME_VALUE = "jupyterlab"
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+COMPONENT_VALUE = "notebook"
+PART_OF_LABEL = "app.kubernetes.io/part-of"
+PART_OF_VALUE = "jupyter-containers"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE = "jupyter-containers-operator"
+DOMAIN_LABEL = f"{GROUP}/domain"
+NAME_LABEL = f"{GROUP}/name"
+UID_LABEL = f"{GROUP}/uid"
+
+# ---------------------------------------------------------------- annotations
+
+#: Hash of a desired object: the operator skips the write when the observed one matches.
+SPEC_HASH_ANNOTATION = f"{GROUP}/spec-hash"
+#: Start attempt, on the pod template: a new attempt is a new value, hence a fresh pod.
+ATTEMPT_ANNOTATION = f"{GROUP}/attempt"
+#: On the JupyterContainer: the user who created it (set by the mutating webhook).
+CREATED_BY_ANNOTATION = f"{GROUP}/created-by"
+#: On the JupyterContainer: an RFC 3339 time; a new value starts a Stopped/Failed container.
+START_REQUESTED_ANNOTATION = f"{GROUP}/start-requested"
+#: On an On Demand PVC: the catalog Volume it was created for.
+VOLUME_ANNOTATION = f"{GROUP}/volume"
+
+FINALIZER = f"{GROUP}/cleanup"
+
+#: Key prefixes that belong to the platform or to Kubernetes. Tags are copied as
+#: annotations onto the Deployment and pod; a tag under one of these prefixes could
+#: pose as the operator's own bookkeeping, so it is not copied.
+PLATFORM_PREFIXES: tuple[str, ...] = (
+    f"{GROUP}/",
+    "kubernetes.io/",
+    "k8s.io/",
+    "kopf.zalando.org/",
+)
+#: Kubernetes reserves these domains and all their subdomains (app.kubernetes.io, ...).
+_KUBERNETES_DOMAINS: tuple[str, ...] = ("kubernetes.io", "k8s.io")
+
+NAME_PREFIX = "jc-"
+TOKEN_SUFFIX = "-token"
+PVC_SUFFIX = "-home"
+#: Hex characters of sha256(domain) appended when deploying outside the domain.
+DOMAIN_HASH_LENGTH = 6
+
+
+def is_platform_key(key: str) -> bool:
+    """Whether an annotation key belongs to the platform or Kubernetes (never copied from tags).
+
+    Subdomains of jupytercontainers.io stay usable: the local cluster's kwok stages
+    read `sim.jupytercontainers.io/scenario` from a tag.
+    """
+    if key.startswith(PLATFORM_PREFIXES):
+        return True
+    prefix, slash, _ = key.partition("/")
+    return bool(slash) and any(prefix.endswith("." + d) for d in _KUBERNETES_DOMAINS)
+
+
+def deployment_namespace(domain: str, spec: JupyterContainerSpec) -> str:
+    """Where the container's objects live: spec.namespace, else its own namespace."""
+    return spec.namespace or domain
+
+
+def base_name(name: str, domain: str, deploy_namespace: str) -> str:
+    """Name of the Deployment and Service.
+
+    `jc-NAME` in the domain itself; elsewhere `jc-NAME-HASH6` so two domains can
+    deploy same-named containers into one namespace. At most 3 + 53 + 1 + 6 = 63
+    characters and starting with a letter, as Service names must.
+    """
+    if deploy_namespace == domain:
+        return f"{NAME_PREFIX}{name}"
+    digest = hashlib.sha256(domain.encode()).hexdigest()[:DOMAIN_HASH_LENGTH]
+    return f"{NAME_PREFIX}{name}-{digest}"
+
+
+def token_secret_name(base: str) -> str:
+    return f"{base}{TOKEN_SUFFIX}"
+
+
+def pvc_name(base: str) -> str:
+    return f"{base}{PVC_SUFFIX}"
+
+
+def selector_labels(name: str, domain: str) -> dict[str, str]:
+    """Labels that select a container's pods. Stable: a Deployment's selector is immutable."""
+    return {
+        APP_NAME_LABEL: APP_NAME_VALUE,
+        DOMAIN_LABEL: domain,
+        NAME_LABEL: name,
+    }
+
+
+def common_labels(name: str, domain: str, uid: str) -> dict[str, str]:
+    """Labels on every object of one container, so all of it can be found and cleaned up."""
+    return {
+        APP_NAME_LABEL: APP_NAME_VALUE,
+        INSTANCE_LABEL: name,
+        COMPONENT_LABEL: COMPONENT_VALUE,
+        PART_OF_LABEL: PART_OF_VALUE,
+        MANAGED_BY_LABEL: MANAGED_BY_VALUE,
+        DOMAIN_LABEL: domain,
+        NAME_LABEL: name,
+        UID_LABEL: uid,
+    }
