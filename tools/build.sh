@@ -52,3 +52,6 @@ build_group kwok "-s -w" \
 build_group kubernetes "$kube_ldflags" \
   k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
   k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+helm_version=$(module_version helm helm.sh/helm/v4)
+build_group helm "-s -w -X helm.sh/helm/v4/internal/version.version=$helm_version -X helm.sh/helm/v4/internal/version.gitTreeState=clean" \
+  helm.sh/helm/v4/cmd/helm
