@@ -1,0 +1,630 @@
+"""Desired objects: the fields that matter, not whole-object snapshots."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from jupyter_containers import naming
+from jupyter_containers.api import rules
+from jupyter_containers.api.models import (
+    EnvVar,
+    EnvVarSource,
+    InstanceTypeSpec,
+    JupyterContainerSpec,
+    NFSSource,
+    Reason,
+    SecretKeySelector,
+    Toleration,
+    VolumeSpec,
+)
+from jupyter_containers.builders import (
+    CatalogError,
+    Target,
+    build_deployment,
+    build_pvc,
+    build_service,
+    build_token_secret,
+    format_bytes,
+    format_cpu,
+    instance_display,
+    resolve_instance_type,
+    resolve_volume,
+    resources,
+    spec_hash,
+    volume_display,
+)
+from jupyter_containers.settings import Settings
+
+SMALL = InstanceTypeSpec(cpu="1", memory="2Gi")
+PVC_VOLUME = VolumeSpec(type="OnDemandPVC", maxSize="10Gi", storageClassName="standard")
+NFS_VOLUME = VolumeSpec(type="NFS", nfs=NFSSource(server="nfs.example", path="/export/team"))
+PLATFORM_ARGS = [
+    "--ip=0.0.0.0",
+    "--port=8888",
+    "--ServerApp.base_url=/jupyter/team-a/demo/",
+    "--ServerApp.allow_origin=",
+    "--IdentityProvider.token=$(JUPYTER_TOKEN)",
+]
+
+
+def target(
+    spec: JupyterContainerSpec | None = None,
+    *,
+    name: str = "demo",
+    domain: str = "team-a",
+    it: InstanceTypeSpec = SMALL,
+    volume_name: str | None = None,
+    volume: VolumeSpec | None = None,
+    settings: Settings | None = None,
+    attempt: int = 1,
+) -> Target:
+    return Target(
+        name=name,
+        domain=domain,
+        uid="0b6f6a8e-2f1c-4c55-9d2c-3f1f2b9c1a11",
+        spec=spec or JupyterContainerSpec(bundle="team"),
+        instance_type_name="small",
+        instance_type=it,
+        volume_name=volume_name,
+        volume=volume,
+        settings=settings or Settings(),
+        attempt=attempt,
+    )
+
+
+def unchecked_spec(**fields: Any) -> JupyterContainerSpec:
+    """A spec that skipped the model's own validation, as a stored object could."""
+    return JupyterContainerSpec.model_construct(bundle="team", **fields)
+
+
+def pod_spec(t: Target) -> dict[str, Any]:
+    return build_deployment(t)["spec"]["template"]["spec"]
+
+
+def container(t: Target) -> dict[str, Any]:
+    return pod_spec(t)["containers"][0]
+
+
+# ---------------------------------------------------------------- container
+
+
+def test_container_basics() -> None:
+    c = container(target())
+    assert c["name"] == "jupyterlab"
+    assert c["image"] == "quay.io/jupyter/base-notebook:latest"
+    assert c["imagePullPolicy"] == "Always"
+    assert c["command"] == ["start-notebook.py"]
+    assert c["ports"] == [{"name": "http", "containerPort": 8888, "protocol": "TCP"}]
+
+
+def test_spec_image_overrides_the_platform_image() -> None:
+    spec = JupyterContainerSpec(bundle="team", image="registry.example/lab:4.1")
+    assert container(target(spec))["image"] == "registry.example/lab:4.1"
+
+
+def test_platform_args_first_then_user_args() -> None:
+    spec = JupyterContainerSpec(bundle="team", args=["--ServerApp.terminals_enabled=False"])
+    assert container(target(spec))["args"] == [
+        *PLATFORM_ARGS,
+        "--ServerApp.terminals_enabled=False",
+    ]
+
+
+def test_base_url_and_allow_origin_come_from_settings() -> None:
+    s = Settings(base_url_template="/lab/{namespace}/{name}/", allow_origin="https://x.example")
+    spec = JupyterContainerSpec(bundle="team", namespace="shared")
+    c = container(target(spec, settings=s))
+    assert "--ServerApp.base_url=/lab/shared/demo/" in c["args"]
+    assert "--ServerApp.allow_origin=https://x.example" in c["args"]
+    assert c["readinessProbe"]["httpGet"] == {"path": "/lab/shared/demo/api", "port": 8888}
+
+
+@pytest.mark.parametrize(
+    ("arg", "owned"),
+    [
+        ("--port=9999", "--port"),
+        ("--ip", "--ip"),
+        ("--IdentityProvider.token=", "--IdentityProvider.token"),
+        ("--ServerApp.token=abc", "--IdentityProvider.token"),
+        ("--NotebookApp.base_url=/x/", "--ServerApp.base_url"),
+    ],
+)
+def test_user_args_cannot_set_platform_args(arg: str, owned: str) -> None:
+    with pytest.raises(CatalogError) as err:
+        build_deployment(target(unchecked_spec(args=["--debug", arg])))
+    assert err.value.message == rules.msg_platform_arg(arg, owned)
+    assert err.value.reason == Reason.INVALID_CONFIGURATION
+
+
+def test_token_only_via_secret_key_ref() -> None:
+    t = target()
+    secret = build_token_secret(t, "s3cr3t-token-value")
+    deployment = build_deployment(t)
+    env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["JUPYTER_TOKEN"] == {
+        "name": "JUPYTER_TOKEN",
+        "valueFrom": {"secretKeyRef": {"name": secret["metadata"]["name"], "key": "token"}},
+    }
+    assert "s3cr3t-token-value" not in json.dumps(deployment)
+    assert "--IdentityProvider.token=$(JUPYTER_TOKEN)" in container(t)["args"]
+
+
+def test_env_order_platform_then_user() -> None:
+    spec = JupyterContainerSpec(
+        bundle="team",
+        env=[
+            EnvVar(name="ZED", value="1"),
+            EnvVar(
+                name="DB_PASSWORD",
+                valueFrom=EnvVarSource(
+                    secretKeyRef=SecretKeySelector(name="db", key="password", optional=True)
+                ),
+            ),
+            EnvVar(name="ALPHA", value="2"),
+        ],
+    )
+    env = container(target(spec))["env"]
+    assert [e["name"] for e in env] == [
+        "JUPYTER_TOKEN",
+        "JUPYTER_ENABLE_LAB",
+        "RESTARTABLE",
+        "ZED",
+        "DB_PASSWORD",
+        "ALPHA",
+    ]
+    assert env[1:3] == [
+        {"name": "JUPYTER_ENABLE_LAB", "value": "true"},
+        {"name": "RESTARTABLE", "value": "yes"},
+    ]
+    assert env[4] == {
+        "name": "DB_PASSWORD",
+        "valueFrom": {"secretKeyRef": {"name": "db", "key": "password", "optional": True}},
+    }
+    assert env[3] == {"name": "ZED", "value": "1"}
+
+
+@pytest.mark.parametrize("name", sorted(rules.RESERVED_ENV_NAMES))
+def test_reserved_env_refused(name: str) -> None:
+    spec = unchecked_spec(env=[EnvVar.model_construct(name=name, value="x", valueFrom=None)])
+    with pytest.raises(CatalogError) as err:
+        build_deployment(target(spec))
+    assert err.value.message == rules.msg_reserved_env(name)
+
+
+def test_duplicate_env_refused() -> None:
+    a = EnvVar(name="A", value="1")
+    with pytest.raises(CatalogError) as err:
+        build_deployment(target(unchecked_spec(env=[a, a])))
+    assert err.value.message == rules.msg_env_duplicate("A")
+
+
+def test_env_needs_exactly_one_source() -> None:
+    both = EnvVar.model_construct(
+        name="A",
+        value="1",
+        valueFrom=EnvVarSource(secretKeyRef=SecretKeySelector(name="s", key="k")),
+    )
+    with pytest.raises(CatalogError) as err:
+        build_deployment(target(unchecked_spec(env=[both])))
+    assert err.value.message == rules.msg_env_value_xor("A")
+
+
+# ---------------------------------------------------------------- resources
+
+
+@pytest.mark.parametrize(
+    ("cpu", "memory", "ratio", "limits", "requests"),
+    [
+        ("1", "2Gi", 1.0, ("1", "2Gi"), ("1", "2Gi")),
+        ("1", "2Gi", 0.5, ("1", "2Gi"), ("500m", "1Gi")),
+        ("2", "4Gi", 0.25, ("2", "4Gi"), ("500m", "1Gi")),
+        ("500m", "1G", 0.3, ("500m", "1G"), ("150m", "287Mi")),  # 286.1Mi rounds up
+        ("1.5", "1536Mi", 0.33, ("1500m", "1536Mi"), ("495m", "507Mi")),
+        ("3", "3000M", 0.333, ("3", "3G"), ("999m", "953Mi")),
+        ("1000m", "1000000001", 1.0, ("1", "1000000001"), ("1", "1000000001")),
+        ("0.1", "64Mi", 0.01, ("100m", "64Mi"), ("1m", "1Mi")),
+    ],
+    ids=[
+        "guaranteed",
+        "half",
+        "quarter",
+        "mib-round-up",
+        "fractional-cores",
+        "decimal-suffix",
+        "unaligned-bytes-clamped",
+        "tiny",
+    ],
+)
+def test_resources_arithmetic(
+    cpu: str,
+    memory: str,
+    ratio: float,
+    limits: tuple[str, str],
+    requests: tuple[str, str],
+) -> None:
+    it = InstanceTypeSpec(cpu=cpu, memory=memory, requestRatio=ratio)
+    assert resources("x", it) == {
+        "limits": {"cpu": limits[0], "memory": limits[1]},
+        "requests": {"cpu": requests[0], "memory": requests[1]},
+    }
+    assert container(target(it=it))["resources"] == resources("x", it)
+
+
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [
+        (2 * 1024**3, "2Gi"),
+        (1536 * 1024**2, "1536Mi"),
+        (1024, "1Ki"),
+        (10**9, "1G"),
+        (1001, "1001"),
+    ],
+)
+def test_format_bytes(n: int, text: str) -> None:
+    assert format_bytes(n) == text
+
+
+def test_format_cpu_rounds_up_to_millicores() -> None:
+    from decimal import Decimal
+
+    assert format_cpu(Decimal("0.0001")) == "1m"
+    assert format_cpu(Decimal("2")) == "2"
+    assert format_cpu(Decimal("0.25")) == "250m"
+
+
+def test_unparseable_quantity_names_the_field() -> None:
+    it = InstanceTypeSpec.model_construct(cpu="lots", memory="2Gi", requestRatio=1.0)
+    with pytest.raises(CatalogError, match=r"InstanceType 'x': spec.cpu 'lots' is not a positive"):
+        resources("x", it)
+
+
+# ---------------------------------------------------------------- pod security
+
+
+def test_restricted_pod_security_fields() -> None:
+    spec = pod_spec(target())
+    assert spec["securityContext"] == {
+        "runAsNonRoot": True,
+        "runAsUser": 1000,
+        "runAsGroup": 100,
+        "fsGroup": 100,
+        "fsGroupChangePolicy": "OnRootMismatch",
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["enableServiceLinks"] is False
+    sc = spec["containers"][0]["securityContext"]
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert "privileged" not in sc and "hostNetwork" not in spec
+
+
+def test_readiness_probe() -> None:
+    probe = container(target())["readinessProbe"]
+    assert probe["httpGet"] == {"path": "/jupyter/team-a/demo/api", "port": 8888}
+
+
+# ---------------------------------------------------------------- volumes and placement
+
+
+def test_on_demand_pvc_mount() -> None:
+    t = target(volume_name="home", volume=PVC_VOLUME)
+    spec = pod_spec(t)
+    assert spec["volumes"] == [
+        {"name": "home", "persistentVolumeClaim": {"claimName": "jc-demo-home"}}
+    ]
+    assert spec["containers"][0]["volumeMounts"] == [{"name": "home", "mountPath": "/home/jovyan"}]
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+def test_nfs_mount(read_only: bool) -> None:
+    vol = VolumeSpec(
+        type="NFS", nfs=NFSSource(server="nfs.example", path="/export/team", readOnly=read_only)
+    )
+    spec = pod_spec(target(volume_name="shared", volume=vol))
+    assert spec["volumes"] == [
+        {
+            "name": "home",
+            "nfs": {"server": "nfs.example", "path": "/export/team", "readOnly": read_only},
+        }
+    ]
+    assert spec["containers"][0]["volumeMounts"][0]["mountPath"] == rules.HOME_MOUNT_PATH
+
+
+def test_no_volume_no_mount() -> None:
+    spec = pod_spec(target())
+    assert "volumes" not in spec
+    assert "volumeMounts" not in spec["containers"][0]
+
+
+def test_node_selector_and_tolerations_from_the_instance_type() -> None:
+    it = InstanceTypeSpec(
+        cpu="4",
+        memory="16Gi",
+        nodeSelector={"node.example/pool": "gpu"},
+        tolerations=[Toleration(key="gpu", operator="Exists", effect="NoSchedule")],
+    )
+    spec = pod_spec(target(it=it))
+    assert spec["nodeSelector"] == {"node.example/pool": "gpu"}
+    assert spec["tolerations"] == [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    plain = pod_spec(target())
+    assert "nodeSelector" not in plain and "tolerations" not in plain
+
+
+# ---------------------------------------------------------------- deployment metadata
+
+
+def test_deployment_shape() -> None:
+    t = target(attempt=3)
+    d = build_deployment(t)
+    assert (d["apiVersion"], d["kind"]) == ("apps/v1", "Deployment")
+    assert d["spec"]["replicas"] == 1
+    assert d["spec"]["strategy"] == {"type": "Recreate"}
+    assert d["spec"]["revisionHistoryLimit"] <= 3
+    assert d["spec"]["selector"] == {"matchLabels": naming.selector_labels("demo", "team-a")}
+    assert d["spec"]["template"]["metadata"]["labels"] == t.labels
+    annotations = d["spec"]["template"]["metadata"]["annotations"]
+    assert annotations[naming.ATTEMPT_ANNOTATION] == "3"
+
+
+def test_tags_become_annotations_without_platform_keys() -> None:
+    tags = {
+        "team": "data",
+        "sim.jupytercontainers.io/scenario": "crashloop",
+        "jupytercontainers.io/attempt": "999",
+        "app.kubernetes.io/name": "evil",
+        "example.com/cost-center": "42",
+    }
+    d = build_deployment(target(unchecked_spec(tags=tags), attempt=2))
+    expected = {
+        "team": "data",
+        "sim.jupytercontainers.io/scenario": "crashloop",
+        "example.com/cost-center": "42",
+    }
+    pod_annotations = d["spec"]["template"]["metadata"]["annotations"]
+    assert pod_annotations == {**expected, naming.ATTEMPT_ANNOTATION: "2"}
+    meta_annotations = dict(d["metadata"]["annotations"])
+    assert meta_annotations.pop(naming.SPEC_HASH_ANNOTATION)
+    assert meta_annotations == expected
+
+
+def test_invalid_tag_key_refused() -> None:
+    with pytest.raises(CatalogError) as err:
+        build_deployment(target(unchecked_spec(tags={"not a key": "x"})))
+    assert err.value.message == rules.msg_tag_key_invalid("not a key")
+
+
+@pytest.mark.parametrize(
+    ("deploy_ns", "base"),
+    [(None, "jc-demo"), ("shared", "jc-demo-" + naming.base_name("demo", "team-a", "x")[-6:])],
+    ids=["same-namespace", "cross-namespace"],
+)
+def test_names_and_namespaces_of_every_object(deploy_ns: str | None, base: str) -> None:
+    t = target(
+        JupyterContainerSpec(bundle="team", namespace=deploy_ns),
+        volume_name="home",
+        volume=PVC_VOLUME,
+    )
+    ns = deploy_ns or "team-a"
+    objects = {
+        "Deployment": build_deployment(t),
+        "Service": build_service(t),
+        "Secret": build_token_secret(t, "tok"),
+        "PersistentVolumeClaim": build_pvc(t),
+    }
+    names = {kind: obj["metadata"]["name"] for kind, obj in objects.items() if obj}
+    assert names == {
+        "Deployment": base,
+        "Service": base,
+        "Secret": f"{base}-token",
+        "PersistentVolumeClaim": f"{base}-home",
+    }
+    for obj in objects.values():
+        assert obj is not None
+        assert obj["metadata"]["namespace"] == ns
+        assert obj["metadata"]["labels"] == naming.common_labels("demo", "team-a", t.uid)
+        assert obj["metadata"]["annotations"][naming.SPEC_HASH_ANNOTATION] == spec_hash(obj)
+    assert pod_spec(t)["containers"][0]["env"][0]["valueFrom"]["secretKeyRef"]["name"] == (
+        f"{base}-token"
+    )
+
+
+def test_53_character_name_cross_namespace_fits() -> None:
+    name = "a" * 53
+    t = target(JupyterContainerSpec(bundle="team", namespace="shared"), name=name)
+    assert len(build_deployment(t)["metadata"]["name"]) == 63
+    assert len(build_service(t)["metadata"]["name"]) <= 63
+
+
+# ---------------------------------------------------------------- service, pvc, secret
+
+
+def test_service() -> None:
+    s = build_service(target())
+    assert (s["apiVersion"], s["kind"]) == ("v1", "Service")
+    assert s["spec"]["type"] == "ClusterIP"
+    assert s["spec"]["selector"] == naming.selector_labels("demo", "team-a")
+    assert s["spec"]["ports"] == [
+        {"name": "http", "port": 8888, "targetPort": "http", "protocol": "TCP"}
+    ]
+
+
+def test_pvc() -> None:
+    pvc = build_pvc(target(volume_name="home", volume=PVC_VOLUME))
+    assert pvc is not None
+    assert pvc["spec"] == {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": "10Gi"}},
+        "storageClassName": "standard",
+    }
+    assert pvc["metadata"]["annotations"][naming.VOLUME_ANNOTATION] == "home"
+
+
+def test_pvc_storage_class_falls_back_to_the_setting() -> None:
+    vol = VolumeSpec(type="OnDemandPVC", maxSize="5Gi", accessModes=["ReadWriteMany"])
+    with_default = build_pvc(
+        target(volume_name="v", volume=vol, settings=Settings(default_storage_class="fast"))
+    )
+    assert with_default is not None
+    assert with_default["spec"]["storageClassName"] == "fast"
+    assert with_default["spec"]["accessModes"] == ["ReadWriteMany"]
+    cluster_default = build_pvc(target(volume_name="v", volume=vol))
+    assert cluster_default is not None
+    assert "storageClassName" not in cluster_default["spec"]
+
+
+def test_no_pvc_for_nfs_or_no_volume() -> None:
+    assert build_pvc(target(volume_name="shared", volume=NFS_VOLUME)) is None
+    assert build_pvc(target()) is None
+
+
+def test_token_secret() -> None:
+    s = build_token_secret(target(), "abc")
+    assert (s["kind"], s["type"], s["stringData"]) == ("Secret", "Opaque", {"token": "abc"})
+    with pytest.raises(ValueError, match="must not be empty"):
+        build_token_secret(target(), "")
+
+
+# ---------------------------------------------------------------- spec hash
+
+
+def test_spec_hash_stable() -> None:
+    a, b = build_deployment(target()), build_deployment(target())
+    assert a == b
+    reordered = json.loads(json.dumps(a, sort_keys=True))
+    reordered["spec"] = dict(reversed(list(reordered["spec"].items())))
+    assert spec_hash(reordered) == spec_hash(a)
+
+
+def test_spec_hash_ignores_its_own_annotation() -> None:
+    d = build_deployment(target())
+    other = copy.deepcopy(d)
+    other["metadata"]["annotations"][naming.SPEC_HASH_ANNOTATION] = "stale"
+    assert (
+        spec_hash(other)
+        == spec_hash(d)
+        == d["metadata"]["annotations"][naming.SPEC_HASH_ANNOTATION]
+    )
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"attempt": 2},
+        {"spec": JupyterContainerSpec(bundle="team", image="other:1")},
+        {"spec": JupyterContainerSpec(bundle="team", tags={"team": "x"})},
+        {"spec": JupyterContainerSpec(bundle="team", env=[EnvVar(name="A", value="1")])},
+        {"it": InstanceTypeSpec(cpu="2", memory="2Gi")},
+        {"volume_name": "home", "volume": PVC_VOLUME},
+    ],
+    ids=["attempt", "image", "tags", "env", "instance-type", "volume"],
+)
+def test_spec_hash_sensitive(change: dict[str, Any]) -> None:
+    base = build_deployment(target())["metadata"]["annotations"][naming.SPEC_HASH_ANNOTATION]
+    changed = build_deployment(target(**change))
+    assert changed["metadata"]["annotations"][naming.SPEC_HASH_ANNOTATION] != base
+
+
+# ---------------------------------------------------------------- catalog
+
+
+CATALOG = {
+    "xlarge": InstanceTypeSpec(cpu="8", memory="32Gi", order=0, available=False),
+    "large": InstanceTypeSpec(cpu="4", memory="16Gi", order=10),
+    "medium": InstanceTypeSpec(cpu="2", memory="8Gi", order=5),
+    "small": InstanceTypeSpec(cpu="1", memory="2Gi", order=5),
+}
+
+
+def test_default_instance_type_is_first_available_by_order_then_name() -> None:
+    assert resolve_instance_type(None, CATALOG) == ("medium", CATALOG["medium"])
+
+
+def test_requested_instance_type() -> None:
+    assert resolve_instance_type("large", CATALOG) == ("large", CATALOG["large"])
+
+
+def test_unknown_instance_type() -> None:
+    with pytest.raises(CatalogError) as err:
+        resolve_instance_type("huge", CATALOG)
+    assert err.value.message == (
+        "spec.instanceType: InstanceType 'huge' does not exist; choose one of the available "
+        "ones (medium, small, large)."
+    )
+    assert err.value.reason == Reason.INVALID_CONFIGURATION
+
+
+def test_unavailable_instance_type() -> None:
+    with pytest.raises(CatalogError) as err:
+        resolve_instance_type("xlarge", CATALOG)
+    assert err.value.message == (
+        "spec.instanceType: InstanceType 'xlarge' is not available; choose one of the "
+        "available ones (medium, small, large)."
+    )
+
+
+def test_no_instance_type_available() -> None:
+    with pytest.raises(CatalogError) as err:
+        resolve_instance_type(None, {"xlarge": CATALOG["xlarge"]})
+    assert err.value.message == (
+        "spec.instanceType: no InstanceType is available; ask an administrator to create one."
+    )
+
+
+VOLUMES = {
+    "home": PVC_VOLUME,
+    "shared": NFS_VOLUME,
+    "scratch": VolumeSpec(type="EmptyDir"),
+    "ram": VolumeSpec(type="TmpFS"),
+    "node": VolumeSpec(type="HostPath", hostPath="/data"),
+}
+
+
+def test_resolve_volume_allowed_types() -> None:
+    assert resolve_volume(None, VOLUMES) == (None, None)
+    assert resolve_volume("home", VOLUMES) == ("home", PVC_VOLUME)
+    assert resolve_volume("shared", VOLUMES) == ("shared", NFS_VOLUME)
+
+
+@pytest.mark.parametrize("name", ["scratch", "ram", "node"])
+def test_resolve_volume_refuses_other_types_with_the_manuals_message(name: str) -> None:
+    with pytest.raises(CatalogError) as err:
+        resolve_volume(name, VOLUMES)
+    assert err.value.message == (
+        "Only On Demand PVC and NFS volumes are allowed in Jupyter Containers."
+    )
+
+
+def test_resolve_volume_unknown() -> None:
+    with pytest.raises(CatalogError) as err:
+        resolve_volume("nope", VOLUMES)
+    assert err.value.message == (
+        "spec.volume: Volume 'nope' does not exist; choose one of the On Demand PVC or NFS "
+        "volumes (home, shared) or remove spec.volume."
+    )
+
+
+# ---------------------------------------------------------------- display
+
+
+@pytest.mark.parametrize(
+    ("it", "text"),
+    [
+        (InstanceTypeSpec(cpu="1", memory="2Gi"), "small (1 CPU, 2Gi)"),
+        (InstanceTypeSpec(cpu="500m", memory="512Mi"), "small (0.5 CPU, 512Mi)"),
+        (InstanceTypeSpec(cpu="10", memory="64Gi"), "small (10 CPU, 64Gi)"),
+        (InstanceTypeSpec(cpu="2", memory="4Gi", displayName="Small+"), "Small+ (2 CPU, 4Gi)"),
+    ],
+)
+def test_instance_display(it: InstanceTypeSpec, text: str) -> None:
+    assert instance_display("small", it) == text
+
+
+def test_volume_display() -> None:
+    assert volume_display(None, None) == "No volume"
+    assert volume_display("home", PVC_VOLUME) == "home (On Demand PVC, 10Gi)"
+    assert volume_display("shared", NFS_VOLUME) == "shared (NFS nfs.example:/export/team)"
