@@ -19,6 +19,7 @@ from jupyter_containers.api.models import (
     JupyterContainerSpec,
     ResourceBundleStatus,
     VolumeSpec,
+    cel_field,
     configuration_changes,
 )
 
@@ -259,7 +260,8 @@ def test_root_rules_carry_the_manual_messages() -> None:
     ]
     stop = root["x-kubernetes-validations"][2]["rule"]
     for name in CONFIGURATION_FIELDS:
-        assert f"self.spec.?{name}" in stop
+        assert f"has(self.spec.{cel_field(name)})" in stop
+    assert "self.spec.__namespace__" in stop  # `namespace` is a CEL keyword
     assert "running" not in stop
     bundle = root["properties"]["spec"]["properties"]["bundle"]
     assert bundle["x-kubernetes-validations"] == [

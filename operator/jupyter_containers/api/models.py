@@ -425,14 +425,47 @@ def configuration_changes(old: JupyterContainerSpec, new: JupyterContainerSpec) 
     return [f for f in CONFIGURATION_FIELDS if getattr(old, f) != getattr(new, f)]
 
 
+# CEL keywords that Kubernetes makes field names write as `__name__` (`spec.namespace`!).
+_CEL_RESERVED = frozenset(
+    [
+        "true",
+        "false",
+        "null",
+        "in",
+        "as",
+        "break",
+        "const",
+        "continue",
+        "else",
+        "for",
+        "function",
+        "if",
+        "import",
+        "let",
+        "loop",
+        "package",
+        "namespace",
+        "return",
+        "var",
+        "void",
+        "while",
+    ]
+)
+
+
+def cel_field(name: str) -> str:
+    return f"__{name}__" if name in _CEL_RESERVED else name
+
+
 def _unchanged_cel(field: str) -> str:
-    # An absent collection and an empty one mean the same, so `env: []` added by a
-    # client to an Active container is not a change.
+    # An absent field and its zero value mean the same (so `env: []` added by a client to an
+    # Active container is no change). `has()` rather than the optional syntax `.?`: the API
+    # server's cost estimator loses the size bounds through optionals and rejects the rule.
     origin = get_origin(JupyterContainerSpec.model_fields[field].annotation)
-    zero = {list: "[]", dict: "{}"}.get(origin)  # type: ignore[call-overload]
-    if zero is None:
-        return f"self.spec.?{field} == oldSelf.spec.?{field}"
-    return f"self.spec.?{field}.orValue({zero}) == oldSelf.spec.?{field}.orValue({zero})"
+    zero = {list: "[]", dict: "{}"}.get(origin, "''")
+    name = cel_field(field)
+    new, old = f"self.spec.{name}", f"oldSelf.spec.{name}"
+    return f"(has({new}) ? {new} : {zero}) == (has({old}) ? {old} : {zero})"
 
 
 #: CEL rules on the whole JupyterContainer: the name rules need `metadata`, and the
@@ -443,17 +476,21 @@ JUPYTER_CONTAINER_RULES: tuple[CelRule, ...] = (
         f"self.metadata.name.matches({cel_string(rules.NAME_PATTERN)})",
         rules.MSG_NAME_PATTERN,
         reason="FieldValueInvalid",
+        field_path=".metadata.name",
     ),
     cel(
         f"size(self.metadata.name) <= {rules.NAME_MAX_LENGTH}",
         rules.MSG_NAME_LENGTH,
         reason="FieldValueInvalid",
+        field_path=".metadata.name",
     ),
     cel(
-        f"!(oldSelf.?status.?phase.orValue('') in {cel_list([p.value for p in LOCKED_PHASES])})"
+        "!(has(oldSelf.status) && has(oldSelf.status.phase) && oldSelf.status.phase in "
+        f"{cel_list([p.value for p in LOCKED_PHASES])})"
         " || (" + " && ".join(_unchanged_cel(f) for f in CONFIGURATION_FIELDS) + ")",
         rules.MSG_STOP_BEFORE_CONFIGURING,
         reason="FieldValueForbidden",
+        field_path=".spec",
     ),
 )
 
