@@ -2,6 +2,7 @@
 
 from jupyter_containers.api.models import (
     API_VERSION,
+    CONFIGURATION_FIELDS,
     GROUP,
     VERSION,
     ConditionModel,
@@ -12,12 +13,15 @@ from jupyter_containers.api.models import (
     Phase,
     Reason,
     ResourceBundleSpec,
+    ResourceBundleStatus,
     VolumeSpec,
     VolumeType,
+    configuration_changes,
 )
 
 __all__ = [
     "API_VERSION",
+    "CONFIGURATION_FIELDS",
     "GROUP",
     "VERSION",
     "ConditionModel",
@@ -28,6 +32,8 @@ __all__ = [
     "Phase",
     "Reason",
     "ResourceBundleSpec",
+    "ResourceBundleStatus",
     "VolumeSpec",
     "VolumeType",
+    "configuration_changes",
 ]
