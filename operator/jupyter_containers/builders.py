@@ -30,7 +30,7 @@ from jupyter_containers.api.models import (
 )
 from jupyter_containers.settings import Settings
 
-CONTAINER_NAME = "jupyterlab"
+CONTAINER_NAME = naming.CONTAINER_NAME
 PORT_NAME = "http"
 HOME_VOLUME = "home"
 #: Docker Stacks entry point: it runs `jupyter lab` with the arguments and honours
@@ -242,7 +242,7 @@ def _with_hash(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
-def _metadata(t: Target, name: str, annotations: Mapping[str, str] | None = None) -> dict:
+def _metadata(t: Target, name: str, annotations: Mapping[str, str] | None = None) -> dict[str, Any]:
     return {
         "name": name,
         "namespace": t.deploy_namespace,

@@ -107,10 +107,8 @@ def _latest(*times: datetime | None) -> datetime | None:
 
 
 def _condition(obj: Mapping[str, Any] | None, type_: str) -> Mapping[str, Any] | None:
-    for cond in _get(obj, "status", "conditions") or []:
-        if cond.get("type") == type_:
-            return cond
-    return None
+    conditions: list[Mapping[str, Any]] = _get(obj, "status", "conditions") or []
+    return next((c for c in conditions if c.get("type") == type_), None)
 
 
 def _clip(message: str) -> str:
@@ -119,8 +117,8 @@ def _clip(message: str) -> str:
 
 
 def _quote(text: Any) -> str:
-    text = " ".join(str(text or "").split()).rstrip(".")
-    return text
+    """Kubernetes' own message, on one line and without a final full stop (we add ours)."""
+    return " ".join(str(text or "").split()).rstrip(".")
 
 
 def _seconds(value: float) -> str:
@@ -137,13 +135,11 @@ def _container_name(o: Observed) -> str:
 
 
 def _spec_container(pod: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    for c in (
+    containers: list[Mapping[str, Any]] = [
         *(_get(pod, "spec", "containers") or []),
         *(_get(pod, "spec", "initContainers") or []),
-    ):
-        if c.get("name") == name:
-            return c
-    return {}
+    ]
+    return next((c for c in containers if c.get("name") == name), {})
 
 
 def _statuses(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -154,11 +150,9 @@ def _statuses(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def _main_status(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    statuses = _get(pod, "status", "containerStatuses") or []
-    for cs in statuses:
-        if cs.get("name") == "jupyterlab":
-            return cs
-    return statuses[0] if statuses else None
+    statuses: list[Mapping[str, Any]] = _get(pod, "status", "containerStatuses") or []
+    main = (cs for cs in statuses if cs.get("name") == naming.CONTAINER_NAME)
+    return next(main, statuses[0] if statuses else None)
 
 
 def _is_error_exit(term: Mapping[str, Any] | None) -> bool:
@@ -188,8 +182,8 @@ def _is_ready(pod: Mapping[str, Any]) -> bool:
 
 
 def _is_volume_message(message: str) -> bool:
-    text = message.lower()
-    return "persistentvolumeclaim" in text or "volume" in text
+    """Scheduler messages about PVCs/PVs ("unbound immediate PersistentVolumeClaims", ...)."""
+    return "volume" in message.lower()
 
 
 # ---------------------------------------------------------------- the rules
@@ -244,7 +238,7 @@ def _container_failure(ctx: _Ctx, pod: Mapping[str, Any], cs: Mapping[str, Any])
     cname = cs.get("name") or "?"
     spec = _spec_container(pod, cname)
     image = spec.get("image") or cs.get("image") or "?"
-    which = "JupyterLab" if cname == "jupyterlab" else f"Container {cname}"
+    which = "JupyterLab" if cname == naming.CONTAINER_NAME else f"Container {cname}"
     waiting = _get(cs, "state", "waiting") or {}
     reason = waiting.get("reason")
     k8s = _quote(waiting.get("message"))
@@ -437,7 +431,7 @@ def _progress(ctx: _Ctx, live: Sequence[Mapping[str, Any]]) -> Verdict:
     node = _get(pod, "spec", "nodeName")
     on_node = f" on node {node}" if node else ""
     cs = _main_status(pod)
-    image = _spec_container(pod, "jupyterlab").get("image") or _get(cs, "image") or "?"
+    image = _spec_container(pod, naming.CONTAINER_NAME).get("image") or _get(cs, "image") or "?"
     waiting = _get(cs, "state", "waiting") or {}
     reason = waiting.get("reason")
     if cs is None or reason in CREATING:

@@ -53,6 +53,8 @@ PLATFORM_PREFIXES: tuple[str, ...] = (
 #: Kubernetes reserves these domains and all their subdomains (app.kubernetes.io, ...).
 _KUBERNETES_DOMAINS: tuple[str, ...] = ("kubernetes.io", "k8s.io")
 
+#: The JupyterLab container of the pod.
+CONTAINER_NAME = "jupyterlab"
 NAME_PREFIX = "jc-"
 TOKEN_SUFFIX = "-token"
 PVC_SUFFIX = "-home"

@@ -20,6 +20,7 @@ from jupyter_containers.api.models import (
     SecretKeySelector,
     Toleration,
     VolumeSpec,
+    VolumeType,
 )
 from jupyter_containers.builders import (
     CatalogError,
@@ -40,8 +41,10 @@ from jupyter_containers.builders import (
 from jupyter_containers.settings import Settings
 
 SMALL = InstanceTypeSpec(cpu="1", memory="2Gi")
-PVC_VOLUME = VolumeSpec(type="OnDemandPVC", maxSize="10Gi", storageClassName="standard")
-NFS_VOLUME = VolumeSpec(type="NFS", nfs=NFSSource(server="nfs.example", path="/export/team"))
+PVC_VOLUME = VolumeSpec(type=VolumeType.ON_DEMAND_PVC, maxSize="10Gi", storageClassName="standard")
+NFS_VOLUME = VolumeSpec(
+    type=VolumeType.NFS, nfs=NFSSource(server="nfs.example", path="/export/team")
+)
 PLATFORM_ARGS = [
     "--ip=0.0.0.0",
     "--port=8888",
@@ -82,11 +85,13 @@ def unchecked_spec(**fields: Any) -> JupyterContainerSpec:
 
 
 def pod_spec(t: Target) -> dict[str, Any]:
-    return build_deployment(t)["spec"]["template"]["spec"]
+    spec: dict[str, Any] = build_deployment(t)["spec"]["template"]["spec"]
+    return spec
 
 
 def container(t: Target) -> dict[str, Any]:
-    return pod_spec(t)["containers"][0]
+    first: dict[str, Any] = pod_spec(t)["containers"][0]
+    return first
 
 
 # ---------------------------------------------------------------- container
@@ -323,7 +328,8 @@ def test_on_demand_pvc_mount() -> None:
 @pytest.mark.parametrize("read_only", [False, True])
 def test_nfs_mount(read_only: bool) -> None:
     vol = VolumeSpec(
-        type="NFS", nfs=NFSSource(server="nfs.example", path="/export/team", readOnly=read_only)
+        type=VolumeType.NFS,
+        nfs=NFSSource(server="nfs.example", path="/export/team", readOnly=read_only),
     )
     spec = pod_spec(target(volume_name="shared", volume=vol))
     assert spec["volumes"] == [
@@ -465,7 +471,7 @@ def test_pvc() -> None:
 
 
 def test_pvc_storage_class_falls_back_to_the_setting() -> None:
-    vol = VolumeSpec(type="OnDemandPVC", maxSize="5Gi", accessModes=["ReadWriteMany"])
+    vol = VolumeSpec(type=VolumeType.ON_DEMAND_PVC, maxSize="5Gi", accessModes=["ReadWriteMany"])
     with_default = build_pvc(
         target(volume_name="v", volume=vol, settings=Settings(default_storage_class="fast"))
     )
@@ -578,9 +584,9 @@ def test_no_instance_type_available() -> None:
 VOLUMES = {
     "home": PVC_VOLUME,
     "shared": NFS_VOLUME,
-    "scratch": VolumeSpec(type="EmptyDir"),
-    "ram": VolumeSpec(type="TmpFS"),
-    "node": VolumeSpec(type="HostPath", hostPath="/data"),
+    "scratch": VolumeSpec(type=VolumeType.EMPTY_DIR),
+    "ram": VolumeSpec(type=VolumeType.TMPFS),
+    "node": VolumeSpec(type=VolumeType.HOST_PATH, hostPath="/data"),
 }
 
 

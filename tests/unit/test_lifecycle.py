@@ -41,7 +41,9 @@ def ts(seconds: float) -> str:
 # ---------------------------------------------------------------- kubelet-shaped factories
 
 
-def terminated(exit_code: int, reason: str, at: float = 5, message: str | None = None) -> dict:
+def terminated(
+    exit_code: int, reason: str, at: float = 5, message: str | None = None
+) -> dict[str, Any]:
     t: dict[str, Any] = {
         "exitCode": exit_code,
         "reason": reason,
@@ -55,13 +57,13 @@ def terminated(exit_code: int, reason: str, at: float = 5, message: str | None =
 
 
 def cstatus(
-    state: dict,
+    state: dict[str, Any],
     *,
     ready: bool = False,
     restarts: int = 0,
-    last: dict | None = None,
+    last: dict[str, Any] | None = None,
     name: str = "jupyterlab",
-) -> dict:
+) -> dict[str, Any]:
     created = "waiting" in state and state["waiting"]["reason"] in (
         "ContainerCreating",
         "ErrImagePull",
@@ -83,22 +85,24 @@ def cstatus(
     return cs
 
 
-def waiting(reason: str, message: str | None = None, **kw: Any) -> dict:
+def waiting(reason: str, message: str | None = None, **kw: Any) -> dict[str, Any]:
     w: dict[str, Any] = {"reason": reason}
     if message:
         w["message"] = message
     return cstatus({"waiting": w}, **kw)
 
 
-def running(*, ready: bool = False, **kw: Any) -> dict:
+def running(*, ready: bool = False, **kw: Any) -> dict[str, Any]:
     return cstatus({"running": {"startedAt": ts(4)}}, ready=ready, **kw)
 
 
-def exited(exit_code: int, reason: str, **kw: Any) -> dict:
+def exited(exit_code: int, reason: str, **kw: Any) -> dict[str, Any]:
     return cstatus({"terminated": terminated(exit_code, reason)}, **kw)
 
 
-def cond(type_: str, status: bool, at: float = 1, reason: str | None = None, msg: str = "") -> dict:
+def cond(
+    type_: str, status: bool, at: float = 1, reason: str | None = None, msg: str = ""
+) -> dict[str, Any]:
     c: dict[str, Any] = {
         "type": type_,
         "status": "True" if status else "False",
@@ -113,7 +117,7 @@ def cond(type_: str, status: bool, at: float = 1, reason: str | None = None, msg
 
 
 def pod(
-    container: dict | None = None,
+    container: dict[str, Any] | None = None,
     *,
     name: str = "jc-demo-6d5f8b7c9-x7k2p",
     created: float = 1,
@@ -124,7 +128,7 @@ def pod(
     deleting: bool = False,
     reason: str | None = None,
     message: str | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """A pod of the current attempt. `ready` defaults to the container's readiness."""
     meta: dict[str, Any] = {
         "name": name,
@@ -157,12 +161,12 @@ def pod(
     else:
         spec["nodeName"] = NODE
         is_ready = bool(container and container["ready"]) if ready is None else ready
-        unready = {} if is_ready else {"reason": "ContainersNotReady"}
+        unready = None if is_ready else "ContainersNotReady"
         status["conditions"] = [
             cond("PodReadyToStartContainers", container is not None),
             cond("Initialized", True),
-            cond("Ready", is_ready, **unready),
-            cond("ContainersReady", is_ready, **unready),
+            cond("Ready", is_ready, reason=unready),
+            cond("ContainersReady", is_ready, reason=unready),
             cond("PodScheduled", True, at=created),
         ]
         status["hostIP"] = "10.0.0.1"
@@ -176,7 +180,9 @@ def pod(
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, "status": status}
 
 
-def deployment(*, generation: int = 1, observed: int = 1, failed_create: str | None = None) -> dict:
+def deployment(
+    *, generation: int = 1, observed: int = 1, failed_create: str | None = None
+) -> dict[str, Any]:
     conditions = [
         cond("Available", False, reason="MinimumReplicasUnavailable"),
         cond("Progressing", True, reason="ReplicaSetUpdated"),
@@ -201,7 +207,7 @@ def deployment(*, generation: int = 1, observed: int = 1, failed_create: str | N
     }
 
 
-def pvc(phase: str = "Bound", created: float = -3600) -> dict:
+def pvc(phase: str = "Bound", created: float = -3600) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
@@ -218,9 +224,9 @@ def pvc(phase: str = "Bound", created: float = -3600) -> dict:
 def observed(
     *,
     at: float = 10,
-    pods: list[dict] | None = None,
-    dep: dict | str | None = "default",
-    pvc_obj: dict | None = None,
+    pods: list[dict[str, Any]] | None = None,
+    dep: dict[str, Any] | str | None = "default",
+    pvc_obj: dict[str, Any] | None = None,
     pvc_required: bool = False,
     previous: Verdict | None = None,
     running: bool = True,
