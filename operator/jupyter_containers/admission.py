@@ -1,0 +1,525 @@
+"""Admission webhooks (kopf), served by the operator and called by the API server.
+
+This module only gathers facts through the API (the bundle, the catalog, the
+namespace, its quotas, secrets, SubjectAccessReviews) and hands them to the pure
+rules in `validation` and `quota`. Failure policy and the rest: docs/admission.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import kopf
+from lightkube import AsyncClient
+from lightkube.core.exceptions import ApiError
+from lightkube.models.authorization_v1 import ResourceAttributes, SubjectAccessReviewSpec
+from lightkube.resources.authentication_v1 import SelfSubjectReview
+from lightkube.resources.authorization_v1 import SubjectAccessReview
+from pydantic import ValidationError
+
+from jupyter_containers import naming, quota, validation
+from jupyter_containers.api.models import (
+    GROUP,
+    VERSION,
+    InstanceTypeSpec,
+    JupyterContainerSpec,
+    Permission,
+    ResourceBundleSpec,
+    VolumeSpec,
+    VolumeType,
+)
+from jupyter_containers.kube import (
+    InstanceType,
+    JupyterContainer,
+    Namespace,
+    ResourceBundle,
+    ResourceQuota,
+    Secret,
+    Volume,
+)
+from jupyter_containers.settings import Settings, load_settings
+from jupyter_containers.validation import Identity, Problem
+from jupyter_containers.webhook_certs import ensure as ensure_certificates
+
+logger = logging.getLogger(__name__)
+
+#: Name of the managed Validating/MutatingWebhookConfigurations.
+WEBHOOK_CONFIGURATION = GROUP
+#: Handler ids: the webhook names (`ID.jupytercontainers.io`) and URL paths (`/ID`) the
+#: chart's own webhook configurations must use.
+VALIDATE_CONTAINER = "validate-jupytercontainer"
+MUTATE_CONTAINER = "mutate-jupytercontainer"
+VALIDATE_BUNDLE = "validate-resourcebundle"
+MUTATE_BUNDLE = "mutate-resourcebundle"
+
+# Fail closed (failurePolicy Fail) and keep the configurations when the operator stops
+# (persistent): the access model and created-by must not lapse while it is down.
+# No side effects, so `kubectl apply --dry-run=server` is checked too.
+_WEBHOOK = {"persistent": True, "side_effects": False, "ignore_failures": False}
+
+
+class AdmissionState:
+    settings: Settings
+    client: AsyncClient
+    operator_user: str | None = None
+    cert_dir: Path | None = None
+    temporary_cert_dir: bool = False
+
+
+state = AdmissionState()
+
+
+# ---------------------------------------------------------------- start-up
+
+
+async def _whoami(client: AsyncClient) -> str | None:
+    """The operator's own user name (SelfSubjectReview), so its writes are never refused."""
+    try:
+        review = await client.create(SelfSubjectReview())
+    except ApiError as err:
+        logger.warning("SelfSubjectReview failed (%s); the operator is not exempt", err)
+        return None
+    user = review.status.userInfo if review.status else None
+    return user.username if user else None
+
+
+def _webhook_server(cfg: Settings) -> kopf.WebhookServer:
+    host = cfg.webhook_host or cfg.webhook_listen_address
+    names = [host]
+    if cfg.webhook_listen_address not in ("0.0.0.0", "::", host):
+        names.append(cfg.webhook_listen_address)
+    if cfg.webhook_cert_dir:
+        state.cert_dir = Path(cfg.webhook_cert_dir)
+    else:
+        state.cert_dir = Path(tempfile.mkdtemp(prefix="jupyter-containers-webhook-"))
+        state.temporary_cert_dir = True
+    certs = ensure_certificates(state.cert_dir, names)
+    return kopf.WebhookServer(
+        addr=cfg.webhook_listen_address,
+        port=cfg.webhook_port,
+        host=host,
+        certfile=certs.cert_file,
+        pkeyfile=certs.key_file,
+        cafile=certs.ca_file if certs.ca_file.exists() else None,
+    )
+
+
+@kopf.on.startup()
+async def configure_admission(settings: kopf.OperatorSettings, **_: Any) -> None:
+    state.settings = load_settings()
+    state.client = AsyncClient(field_manager=state.settings.field_manager)
+    state.operator_user = await _whoami(state.client)
+    settings.admission.server = _webhook_server(state.settings)
+    if state.settings.webhook_managed:
+        settings.admission.managed = WEBHOOK_CONFIGURATION
+    logger.info(
+        "admission webhooks on %s:%s (managed: %s); operator identity %s",
+        state.settings.webhook_listen_address,
+        state.settings.webhook_port,
+        state.settings.webhook_managed,
+        state.operator_user,
+    )
+
+
+@kopf.on.cleanup()
+async def close_admission(**_: Any) -> None:
+    client = getattr(state, "client", None)
+    if client is not None:
+        await client.close()
+    if state.temporary_cert_dir and state.cert_dir is not None:
+        shutil.rmtree(state.cert_dir, ignore_errors=True)
+
+
+def _is_operator(identity: Identity) -> bool:
+    return state.operator_user is not None and identity.username == state.operator_user
+
+
+def _refuse(problem: Problem | None) -> None:
+    if problem is not None:
+        raise kopf.AdmissionError(problem.message, code=int(problem.code))
+
+
+# ---------------------------------------------------------------- lookups
+
+
+class Lookups:
+    """Reads for one admission request, each at most once."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self.client = client
+        self._catalog: tuple[dict[str, InstanceTypeSpec], dict[str, VolumeSpec]] | None = None
+
+    async def bundle(self, namespace: str, name: str) -> ResourceBundleSpec | None:
+        try:
+            obj = await self.client.get(ResourceBundle, name, namespace=namespace)
+        except ApiError as err:
+            if err.status.code == 404:
+                return None
+            raise
+        try:
+            return ResourceBundleSpec.model_validate(obj.to_dict().get("spec") or {})
+        except ValidationError:
+            logger.warning(
+                "ResourceBundle %s/%s has an invalid spec; treated as absent", namespace, name
+            )
+            return None
+
+    async def catalog(self) -> tuple[dict[str, InstanceTypeSpec], dict[str, VolumeSpec]]:
+        if self._catalog is None:
+            instance_types: dict[str, InstanceTypeSpec] = {}
+            volumes: dict[str, VolumeSpec] = {}
+            async for it in self.client.list(InstanceType):
+                _parse_into(instance_types, it.to_dict(), InstanceTypeSpec)
+            async for vol in self.client.list(Volume):
+                _parse_into(volumes, vol.to_dict(), VolumeSpec)
+            self._catalog = (instance_types, volumes)
+        return self._catalog
+
+    async def namespace_labels(self, name: str) -> dict[str, str] | None:
+        try:
+            ns = await self.client.get(Namespace, name)
+        except ApiError as err:
+            if err.status.code == 404:
+                return None
+            raise
+        return dict(ns.metadata.labels or {}) if ns.metadata else {}
+
+    async def quotas(self, namespace: str) -> list[dict[str, Any]]:
+        return [q.to_dict() async for q in self.client.list(ResourceQuota, namespace=namespace)]
+
+    async def secret_keys(
+        self, namespace: str, names: set[str]
+    ) -> dict[str, frozenset[str] | None]:
+        found: dict[str, frozenset[str] | None] = {}
+        for name in sorted(names):
+            try:
+                secret = await self.client.get(Secret, name, namespace=namespace)
+            except ApiError as err:
+                if err.status.code == 404:
+                    found[name] = None
+                    continue
+                # Warnings are advice: without read access to secrets, give none.
+                logger.warning("cannot read Secret %s/%s for a warning: %s", namespace, name, err)
+                continue
+            found[name] = frozenset((secret.data or {}).keys()) | frozenset(
+                (secret.stringData or {}).keys()
+            )
+        return found
+
+    async def may_create_pods(self, identity: Identity, namespace: str) -> bool:
+        review = SubjectAccessReview(
+            spec=SubjectAccessReviewSpec(
+                user=identity.username,
+                groups=sorted(identity.groups),
+                uid=identity.uid,
+                extra={k: list(v) for k, v in (identity.extra or {}).items()} or None,
+                resourceAttributes=ResourceAttributes(
+                    namespace=namespace, verb="create", group="", resource="pods"
+                ),
+            )
+        )
+        result = await self.client.create(review)
+        return bool(result.status and result.status.allowed)
+
+    async def bundle_members(self, namespace: str, bundle: str) -> list[str]:
+        names = []
+        async for jc in self.client.list(JupyterContainer, namespace=namespace):
+            body = jc.to_dict()
+            meta = body.get("metadata") or {}
+            if (body.get("spec") or {}).get("bundle") == bundle and not meta.get(
+                "deletionTimestamp"
+            ):
+                names.append(meta["name"])
+        return names
+
+
+def _parse_into(out: dict[str, Any], body: Mapping[str, Any], model: Any) -> None:
+    name = (body.get("metadata") or {}).get("name")
+    try:
+        out[name] = model.model_validate(body.get("spec") or {})
+    except ValidationError:
+        logger.warning("ignoring invalid catalog entry %s %s", model.__name__, name)
+
+
+# ---------------------------------------------------------------- JupyterContainer
+
+
+def _phase(obj: Mapping[str, Any] | None) -> str | None:
+    return ((obj or {}).get("status") or {}).get("phase")
+
+
+async def review_container(
+    look: Lookups,
+    cfg: Settings,
+    operation: str,
+    identity: Identity,
+    domain: str,
+    name: str,
+    new: Mapping[str, Any] | None,
+    old: Mapping[str, Any] | None,
+) -> tuple[Problem | None, list[str]]:
+    """The refusal (or None) and the warnings for one request on a JupyterContainer."""
+    admin_groups = cfg.admin_groups
+    if operation == "DELETE":
+        if identity.username in validation.KUBERNETES_DELETERS or old is None:
+            return None, []
+        old_meta = old.get("metadata") or {}
+        bundle_name = str((old.get("spec") or {}).get("bundle") or "")
+        bundle = await look.bundle(domain, bundle_name) if bundle_name else None
+        return validation.access_problem(
+            identity,
+            {Permission.DELETE},
+            container=name,
+            bundle_name=bundle_name,
+            bundle=bundle,
+            created_by=(old_meta.get("annotations") or {}).get(naming.CREATED_BY_ANNOTATION),
+            admin_groups=admin_groups,
+        ), []
+
+    assert new is not None
+    new_meta = new.get("metadata") or {}
+    spec, problems = validation.spec_problems(new.get("spec") or {})
+    if operation == "CREATE":
+        problems += validation.name_problems(name)
+    if spec is None or problems:
+        return validation.refusal(problems), []
+
+    # Who may do this, before anything about the request is looked at further.
+    old_spec: JupyterContainerSpec | None = None
+    if operation == "CREATE":
+        bundle = await look.bundle(domain, spec.bundle)
+        if bundle is None:
+            return validation.missing_bundle_problem(spec.bundle, domain), []
+        access = validation.create_access_problem(
+            identity, bundle_name=spec.bundle, bundle=bundle, admin_groups=admin_groups
+        )
+    else:
+        assert old is not None
+        old_meta = old.get("metadata") or {}
+        old_spec, _ = validation.spec_problems(old.get("spec") or {})
+        needed = validation.required_permissions(old, new)
+        access = None
+        if needed:
+            bundle_name = str((old.get("spec") or {}).get("bundle") or spec.bundle)
+            access = validation.access_problem(
+                identity,
+                needed,
+                container=name,
+                bundle_name=bundle_name,
+                bundle=await look.bundle(domain, bundle_name),
+                created_by=(old_meta.get("annotations") or {}).get(naming.CREATED_BY_ANNOTATION),
+                admin_groups=admin_groups,
+            )
+    forged = validation.created_by_problem(
+        operation, identity, new_meta, None if old is None else old.get("metadata") or {}
+    )
+    if access is not None or forged is not None:
+        return validation.refusal(p for p in (access, forged) if p is not None), []
+
+    problems = []
+    if old_spec is not None:
+        problems += validation.configure_problems(old_spec, spec, _phase(old))
+    if problems:
+        return validation.refusal(problems), []
+
+    warnings: list[str] = []
+    instance_types, volumes = await look.catalog()
+    deploy_ns = spec.namespace or domain
+    old_ns = (old_spec.namespace or domain) if old_spec is not None else None
+    creating = operation == "CREATE"
+
+    if (
+        creating
+        or old_spec is None
+        or (old_spec.instanceType, old_spec.volume)
+        != (
+            spec.instanceType,
+            spec.volume,
+        )
+    ):
+        instance, (volume_name, volume), catalog_problems = validation.resolve_catalog(
+            spec, instance_types, volumes
+        )
+        problems += catalog_problems
+    else:
+        instance, volume_name, volume = None, None, None
+
+    if creating or deploy_ns != old_ns:
+        labels = await look.namespace_labels(deploy_ns)
+        ns_problem = validation.namespace_problem(
+            domain, deploy_ns, exists=labels is not None, labels=labels or {}, settings=cfg
+        )
+        if (
+            ns_problem is None
+            and validation.needs_pod_access_check(domain, deploy_ns)
+            and not await look.may_create_pods(identity, deploy_ns)
+        ):
+            ns_problem = validation.pod_access_problem(identity, deploy_ns)
+        if ns_problem is not None:
+            problems.append(ns_problem)
+
+    if creating and spec.running and instance is not None and not problems:
+        message = quota.check_quota(
+            await look.quotas(deploy_ns),
+            instance[0],
+            instance[1],
+            volume_name,
+            volume,
+            include_volume=volume is not None and volume.type == VolumeType.ON_DEMAND_PVC,
+            namespace=deploy_ns,
+            storage_class=cfg.default_storage_class,
+        )
+        if message is not None:
+            problems.append(Problem(message, validation.Code.FORBIDDEN))
+
+    if problems:
+        return validation.refusal(problems), []
+
+    if old_spec is not None:
+        warnings += validation.data_loss_warnings(name, domain, old_spec, spec, volumes)
+    refs = validation.secret_references(spec)
+    if refs and (
+        creating
+        or old_spec is None
+        or old_spec.env != spec.env
+        or deploy_ns != old_ns
+        or validation.is_start(operation, old_spec, spec)
+    ):
+        keys = await look.secret_keys(deploy_ns, {secret for _, secret, _ in refs})
+        warnings += validation.secret_warnings(spec, deploy_ns, keys)
+    return None, warnings
+
+
+def _body(obj: Any) -> dict[str, Any] | None:
+    return None if obj is None else dict(obj)
+
+
+@kopf.on.mutate(
+    GROUP,
+    VERSION,
+    "jupytercontainers",
+    id=MUTATE_CONTAINER,
+    operations=["CREATE", "UPDATE"],
+    **_WEBHOOK,
+)
+async def mutate_container(
+    operation: str,
+    body: kopf.Body,
+    old: kopf.Body | None,
+    userinfo: Mapping[str, Any],
+    patch: kopf.Patch,
+    **_: Any,
+) -> None:
+    identity = Identity.from_userinfo(userinfo)
+    meta_patch = validation.mutations(
+        operation,
+        identity,
+        body.get("metadata") or {},
+        None if old is None else old.get("metadata"),
+    )
+    if meta_patch:
+        patch["metadata"] = meta_patch
+
+
+@kopf.on.validate(
+    GROUP,
+    VERSION,
+    "jupytercontainers",
+    id=VALIDATE_CONTAINER,
+    operations=["CREATE", "UPDATE", "DELETE"],
+    **_WEBHOOK,
+)
+async def validate_container(
+    operation: str,
+    body: kopf.Body,
+    old: kopf.Body | None,
+    new: kopf.Body | None,
+    userinfo: Mapping[str, Any],
+    warnings: list[str],
+    dryrun: bool,
+    logger: kopf.Logger,
+    **_: Any,
+) -> None:
+    identity = Identity.from_userinfo(userinfo)
+    if _is_operator(identity):
+        return
+    meta = body.get("metadata") or {}
+    problem, advice = await review_container(
+        Lookups(state.client),
+        state.settings,
+        operation,
+        identity,
+        str(meta.get("namespace") or ""),
+        str(meta.get("name") or ""),
+        _body(new),
+        _body(old),
+    )
+    warnings.extend(advice)
+    if problem is not None:
+        logger.info(
+            "refused %s%s by %s: %s",
+            operation,
+            " (dry run)" if dryrun else "",
+            identity.username,
+            problem.message,
+        )
+    _refuse(problem)
+
+
+# ---------------------------------------------------------------- ResourceBundle
+
+
+@kopf.on.mutate(
+    GROUP, VERSION, "resourcebundles", id=MUTATE_BUNDLE, operations=["CREATE"], **_WEBHOOK
+)
+async def mutate_bundle(
+    operation: str, body: kopf.Body, userinfo: Mapping[str, Any], patch: kopf.Patch, **_: Any
+) -> None:
+    defaults = validation.bundle_defaults(
+        operation, Identity.from_userinfo(userinfo), body.get("spec") or {}
+    )
+    if defaults:
+        patch["spec"] = defaults
+
+
+@kopf.on.validate(
+    GROUP,
+    VERSION,
+    "resourcebundles",
+    id=VALIDATE_BUNDLE,
+    operations=["CREATE", "UPDATE", "DELETE"],
+    **_WEBHOOK,
+)
+async def validate_bundle(
+    operation: str,
+    body: kopf.Body,
+    old: kopf.Body | None,
+    new: kopf.Body | None,
+    userinfo: Mapping[str, Any],
+    **_: Any,
+) -> None:
+    identity = Identity.from_userinfo(userinfo)
+    if _is_operator(identity):
+        return
+    meta = body.get("metadata") or {}
+    name, namespace = str(meta.get("name") or ""), str(meta.get("namespace") or "")
+    new_spec = old_spec = None
+    if new is not None:
+        new_spec, problems = validation.bundle_spec_problems(new.get("spec") or {})
+        _refuse(validation.refusal(problems))
+    if old is not None:
+        old_spec, _ = validation.bundle_spec_problems(old.get("spec") or {})
+    if not (operation == "DELETE" and identity.username in validation.KUBERNETES_DELETERS):
+        _refuse(
+            validation.bundle_change_problem(
+                operation, identity, name, new_spec, old_spec, state.settings.admin_groups
+            )
+        )
+    if operation == "DELETE":
+        members = await Lookups(state.client).bundle_members(namespace, name)
+        _refuse(validation.bundle_in_use_problem(name, namespace, members))
