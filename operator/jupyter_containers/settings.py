@@ -95,8 +95,10 @@ class Settings(BaseSettings):
     webhook_port: int = Field(default=9443, ge=1, le=65535, description="Webhook HTTPS port.")
     webhook_cert_dir: str | None = Field(
         default=None,
-        description="Directory with tls.crt and tls.key for the webhook; None: kopf generates "
-        "a self-signed certificate (local development only).",
+        description="Directory with the webhook's tls.crt and tls.key (and ca.crt, the CA that "
+        "signed them), e.g. a mounted cert-manager Secret. When they are missing the operator "
+        "generates a self-signed CA and a serving certificate there (a temporary directory "
+        "when unset; local development only).",
     )
     metrics_port: int = Field(
         default=8080, ge=0, le=65535, description="Prometheus metrics port; 0 disables it."
@@ -112,12 +114,37 @@ class Settings(BaseSettings):
         description="StorageClass of On Demand PVCs whose Volume names none; None: the "
         "cluster's default StorageClass.",
     )
+    webhook_managed: bool = Field(
+        default=True,
+        description="Let the operator create and keep up to date the Validating/Mutating"
+        "WebhookConfigurations 'jupytercontainers.io' (URL and caBundle of its own webhook "
+        "server; local development). false: they are installed separately, e.g. by the Helm "
+        "chart pointing at the webhook Service.",
+    )
+    webhook_listen_address: str = Field(
+        default="127.0.0.1",
+        min_length=1,
+        description="Address the webhook server listens on: 127.0.0.1 for a local API server, "
+        "0.0.0.0 in a pod behind the webhook Service.",
+    )
+    admin_groups: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Groups whose members may update, start, stop and delete every container, "
+        "comma-separated; system:masters always may.",
+    )
 
     @field_validator("watch_namespaces", mode="before")
     @classmethod
     def _split_namespaces(cls, value: object) -> object:
         if isinstance(value, str):
             return [ns.strip() for ns in value.split(",") if ns.strip()]
+        return value
+
+    @field_validator("admin_groups", mode="before")
+    @classmethod
+    def _split_groups(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [group.strip() for group in value.split(",") if group.strip()]
         return value
 
     @field_validator("base_url_template")
