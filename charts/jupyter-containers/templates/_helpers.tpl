@@ -1,0 +1,76 @@
+{{/* Base name of the namespaced objects. */}}
+{{- define "jc.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "jc.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end -}}
+
+{{- define "jc.labels" -}}
+{{ include "jc.selectorLabels" . }}
+app.kubernetes.io/part-of: jupyter-containers
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{- define "jc.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "jc.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false: name an existing ServiceAccount" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "jc.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "jc.webhookServiceName" -}}
+{{- printf "%s-webhook" (include "jc.fullname" .) -}}
+{{- end -}}
+
+{{- define "jc.webhookSecretName" -}}
+{{- printf "%s-webhook-tls" (include "jc.fullname" .) -}}
+{{- end -}}
+
+{{/* The DNS name the API server uses for the webhook Service: the certificate's subject. */}}
+{{- define "jc.webhookHost" -}}
+{{- printf "%s.%s.svc" (include "jc.webhookServiceName" .) .Release.Namespace -}}
+{{- end -}}
+
+{{/* Names of the cluster-scoped objects: one release per cluster, prefixed by its full name. */}}
+{{- define "jc.operatorClusterRole" -}}
+{{- printf "%s-operator" (include "jc.fullname" .) -}}
+{{- end -}}
+
+{{/*
+  The operator's admission handlers (kopf ids = URL paths), by webhook kind.
+  Keep in sync with jupyter_containers/admission.py: tests/unit/test_chart.py checks it.
+*/}}
+{{- define "jc.webhookHandlers" -}}
+validating:
+  - id: validate-container
+    resources: [jupytercontainers]
+    operations: [CREATE, UPDATE, DELETE]
+  - id: validate-bundle
+    resources: [resourcebundles]
+    operations: [CREATE, UPDATE, DELETE]
+mutating:
+  - id: mutate-container
+    resources: [jupytercontainers]
+    operations: [CREATE, UPDATE]
+{{- end -}}

@@ -1,0 +1,141 @@
+"""Liveness: the operator is alive while every watch stream keeps delivering.
+
+The API server sends a bookmark on every open watch about once a minute even when
+nothing changes, and kopf reconnects a stream that stayed silent for its
+`inactivity_timeout` (70 s). A stream that delivered nothing at all, not even a
+bookmark, for several minutes is therefore stuck: reconnecting keeps failing (API
+server unreachable, credentials revoked) or its task is wedged. The operator then
+misses every change, so the liveness probe fails and the kubelet restarts the pod.
+A blocked event loop fails the probe as well: nothing answers it.
+
+kopf does not hand bookmarks to handlers, so this module wraps kopf's watch-stream
+generator (`kopf._cogs.clients.watching.infinite_watch`, looked up through its module
+by kopf's watcher on every call). kopf is pinned to 1.45.x; `install()` fails loudly if
+that function moves, and a unit test checks the hook.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import kopf
+from kopf._cogs.clients import watching
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class HealthSettings(BaseSettings):
+    """Liveness settings, read from `JC_*` environment variables like the others."""
+
+    model_config = SettingsConfigDict(env_prefix="JC_", extra="ignore")
+
+    watch_stall_seconds: float = Field(
+        default=300,
+        gt=0,
+        description="The liveness probe fails when a watch stream has delivered no event and no "
+        "bookmark for this long. Keep it well above 70 s (kopf's reconnect after a silent "
+        "stream) plus the API server's bookmark interval (about 60 s).",
+    )
+
+
+@dataclass
+class _Stream:
+    what: str
+    last: float
+
+
+class WatchHeartbeats:
+    """When each open watch stream last delivered something (event, bookmark or listing)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._ids = itertools.count()
+        self._streams: dict[int, _Stream] = {}
+
+    def opened(self, what: str) -> int:
+        token = next(self._ids)
+        self._streams[token] = _Stream(what, self._clock())
+        return token
+
+    def beat(self, token: int) -> None:
+        stream = self._streams.get(token)
+        if stream is not None:
+            stream.last = self._clock()
+
+    def closed(self, token: int) -> None:
+        self._streams.pop(token, None)
+
+    def report(self) -> dict[str, Any]:
+        """The number of open streams and the silent one with its age in seconds."""
+        now = self._clock()
+        if not self._streams:
+            return {"streams": 0, "stalest": None, "silentSeconds": 0.0}
+        stalest = min(self._streams.values(), key=lambda s: s.last)
+        return {
+            "streams": len(self._streams),
+            "stalest": stalest.what,
+            "silentSeconds": round(now - stalest.last, 1),
+        }
+
+    def check(self, threshold: float) -> dict[str, Any]:
+        """The report; raises `StuckWatch` when a stream has been silent past `threshold`."""
+        report = self.report()
+        if report["silentSeconds"] > threshold:
+            raise StuckWatch(
+                f"the watch stream of {report['stalest']} delivered nothing (not even a bookmark) "
+                f"for {report['silentSeconds']:.0f}s, more than JC_WATCH_STALL_SECONDS="
+                f"{threshold:g}; restarting the operator reconnects it"
+            )
+        return report
+
+
+class StuckWatch(kopf.PermanentError):
+    """A permanent error, so kopf answers the probe with a failure at once (no retries)."""
+
+
+def _describe(resource: Any, namespace: str | None) -> str:
+    where = f"in namespace {namespace}" if namespace else "cluster-wide"
+    return f"{getattr(resource, 'plural', resource)} {where}"
+
+
+def install(heartbeats: WatchHeartbeats) -> None:
+    """Route every kopf watch stream through `heartbeats` (idempotent)."""
+    original = watching.infinite_watch
+    if getattr(original, "__jc_heartbeats__", None) is not None:
+        return
+    if not callable(original):
+        raise RuntimeError(
+            "kopf._cogs.clients.watching.infinite_watch is missing: the installed kopf is not the "
+            "pinned 1.45.x; update jupyter_containers/health.py for this kopf version"
+        )
+
+    @functools.wraps(original)
+    async def infinite_watch(
+        *, resource: Any, namespace: str | None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        token = heartbeats.opened(_describe(resource, namespace))
+        try:
+            async for item in original(resource=resource, namespace=namespace, **kwargs):
+                heartbeats.beat(token)
+                yield item
+        finally:
+            heartbeats.closed(token)
+
+    infinite_watch.__jc_heartbeats__ = heartbeats  # type: ignore[attr-defined]
+    watching.infinite_watch = infinite_watch  # type: ignore[assignment]
+
+
+heartbeats = WatchHeartbeats()
+install(heartbeats)
+_settings = HealthSettings()
+
+
+@kopf.on.probe(id="watch")
+def watch_streams(**_: Any) -> dict[str, Any]:
+    """Served by kopf at the liveness endpoint (`/healthz` on JC_HEALTH_PORT)."""
+    return heartbeats.check(_settings.watch_stall_seconds)
