@@ -462,9 +462,11 @@ def secret_warnings(
     for var, secret, key in secret_references(spec):
         keys = secret_keys.get(secret)
         if keys is None:
-            problem = f"Secret '{secret}' does not exist in namespace '{namespace}' yet"
+            problem = f"Secret '{secret}', which does not exist in namespace '{namespace}' yet"
         elif key not in keys:
-            problem = f"Secret '{secret}' in namespace '{namespace}' has no key '{key}' yet"
+            problem = (
+                f"key '{key}' of Secret '{secret}' in '{namespace}', which has no such key yet"
+            )
         else:
             continue
         warnings.append(
