@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 import kopf
@@ -19,7 +20,7 @@ from lightkube import AsyncClient
 from jupyter_containers import naming
 from jupyter_containers.api.models import GROUP, VERSION, InstanceTypeSpec, VolumeSpec
 from jupyter_containers.events import EventLedger
-from jupyter_containers.reconciler import Key, Reconciler, World
+from jupyter_containers.reconciler import Key, Reconciler, World, now_utc, object_ref, parse_iso
 from jupyter_containers.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ class State:
     """Process-wide state, created at start-up."""
 
     settings: Settings
+    started_at: datetime
     reconciler: Reconciler
     ledger: EventLedger
     indexes: dict[str, kopf.Index[Any, Any]] = {}
@@ -125,7 +127,7 @@ def pods(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Key, Any]:
         key: {
             "kind": "Pod",
             "metadata": _meta(body),
-            "spec": {"nodeName": (body.get("spec") or {}).get("nodeName")},
+            "spec": _pod_spec_summary(body.get("spec") or {}),
             "status": {
                 k: copy.deepcopy(status[k])
                 for k in (
@@ -140,6 +142,19 @@ def pods(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Key, Any]:
                 if k in status
             },
         }
+    }
+
+
+def _pod_spec_summary(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """What failure messages quote (image, limits); not the whole pod spec."""
+
+    def brief(c: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: copy.deepcopy(c[k]) for k in ("name", "image", "resources") if k in c}
+
+    return {
+        "nodeName": spec.get("nodeName"),
+        "containers": [brief(c) for c in spec.get("containers") or []],
+        "initContainers": [brief(c) for c in spec.get("initContainers") or []],
     }
 
 
@@ -205,8 +220,28 @@ async def event_seen(body: kopf.Body, type: str | None, **kwargs: Any) -> None:
     if not owners:
         return
     key = next(iter(owners))
-    if state.ledger.record(key, body, deleted=(type == "DELETED")):
-        state.reconciler.trigger(key)
+    deleted = type == "DELETED"
+    if not state.ledger.record(key, body, deleted=deleted):
+        return
+    state.reconciler.trigger(key)
+    if not deleted and body.get("type") == "Warning" and _is_fresh(body):
+        # Mirror the pod's warning onto the JupyterContainer, once per source event,
+        # so `kubectl describe jc` shows why a start is failing.
+        container = next(iter(state.indexes["containers"].get(key, [])), None)
+        if container is not None:
+            kopf.event(
+                object_ref(container),
+                type="Warning",
+                reason=str(body.get("reason") or "PodWarning"),
+                message=f"pod {involved.get('name')}: {body.get('message') or ''}"[:1024],
+            )
+
+
+def _is_fresh(event: Mapping[str, Any]) -> bool:
+    """Events older than this process were mirrored by the previous one (or are stale)."""
+    stamp = event.get("lastTimestamp") or event.get("eventTime") or ""
+    seen = parse_iso(str(stamp)) if stamp else None
+    return seen is not None and seen >= state.started_at
 
 
 # ---------------------------------------------------------------- observation
@@ -245,6 +280,7 @@ def _catalog(index: kopf.Index[str, Any], model: Any) -> dict[str, Any]:
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     state.settings = load_settings()
+    state.started_at = now_utc() - timedelta(seconds=1)
     # No annotations of kopf's own on our objects: everything is event-driven.
     settings.persistence.finalizer = naming.FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
@@ -253,7 +289,6 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix="kopf.jupytercontainers.io", key="last-handled-configuration"
     )
-    settings.posting.level = logging.WARNING  # log lines are not events
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.watching.label_selectors["pods"] = MANAGED_SELECTOR

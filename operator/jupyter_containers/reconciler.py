@@ -181,50 +181,53 @@ class Reconciler:
         desired_pvc = build_pvc(target)
         observed = [o for o in world.objects if not _is_deleting(o)]
 
-        # Anything of ours that the desired state no longer has: objects left in a
-        # former deployment namespace, a PVC of a former volume, or objects of an
-        # earlier container with the same name (another uid).
-        keep: set[tuple[str, str, str]] = set()
         desired: list[dict[str, Any]] = []
+        keep: set[tuple[str, str, str]] = set()
         if spec.running:
             desired = [build_deployment(target), build_service(target)]
             if desired_pvc is not None:
                 desired.insert(0, desired_pvc)
-        else:
-            # Stopped keeps the PVC; Deployment and Service go.
-            if desired_pvc is not None:
-                keep.add(_ref(desired_pvc))
+        elif desired_pvc is not None:
+            keep.add(_ref(desired_pvc))  # terminate keeps the PVC
         keep |= {_ref(o) for o in desired}
-        secret_name = naming.token_secret_name(target.base_name)
-        keep.add(("Secret", deploy_ns, secret_name))
-        for obj in observed:
+        # Anything of ours the desired state no longer has goes: objects in a former
+        # deployment namespace, the PVC of a former volume, Deployment and Service of a
+        # terminated container. An object that has a desired name but belongs to a
+        # former volume or to an earlier container of the same name must be gone
+        # before its successor is created; its deletion event wakes us up again.
+        blocked: set[tuple[str, str, str]] = set()
+        for obj in world.objects:
             ref = _ref(obj)
-            labels = obj["metadata"].get("labels") or {}
-            if ref in keep and labels.get(naming.UID_LABEL) == uid:
+            current = _belongs_to(obj, uid, vol_name)
+            if ref in keep and current and not _is_deleting(obj):
+                continue
+            if ref in keep:
+                blocked.add(ref)
+            if _is_deleting(obj):
                 continue
             if ref[0] == "PersistentVolumeClaim" and not _pvc_is_ours(obj, uid, world):
                 continue
             await self._delete(ref)
-        stale_secret_namespaces = {
-            o["metadata"]["namespace"]
-            for o in observed
-            if o["metadata"]["namespace"] != deploy_ns
-        }
-        for ns in stale_secret_namespaces:
-            await self._delete(("Secret", ns, naming.token_secret_name(
-                naming.base_name(name, domain, ns))))
+        for ns in {o["metadata"]["namespace"] for o in observed} - {deploy_ns}:
+            await self._delete(
+                ("Secret", ns, naming.token_secret_name(naming.base_name(name, domain, ns)))
+            )
+        secret_name = naming.token_secret_name(target.base_name)
 
         token_secret = status.get("tokenSecret")
         if spec.running:
             if new_attempt or token_secret != secret_name:
                 await self._ensure_token_secret(target, secret_name)
-            for obj in desired:
-                await self._apply_if_changed(obj, observed)
+            if not blocked:
+                for obj in desired:
+                    await self._apply_if_changed(obj, observed)
         token_secret = secret_name if spec.running or token_secret == secret_name else None
 
         deployment = _find(observed, "Deployment", deploy_ns, target.base_name, uid)
         pvc = (
-            _find(observed, "PersistentVolumeClaim", deploy_ns, desired_pvc["metadata"]["name"], uid)
+            _find(
+                observed, "PersistentVolumeClaim", deploy_ns, desired_pvc["metadata"]["name"], uid
+            )
             if desired_pvc is not None
             else None
         )
@@ -239,8 +242,11 @@ class Reconciler:
         previous = (
             None
             if new_attempt or phase is None
-            else Verdict(Phase(phase), Reason(status.get("reason") or Reason.CREATED),
-                         status.get("message") or "")
+            else Verdict(
+                Phase(phase),
+                Reason(status.get("reason") or Reason.CREATED),
+                status.get("message") or "",
+            )
         )
         verdict = decide(
             Observed(
@@ -282,7 +288,7 @@ class Reconciler:
             status,
         )
         await self._write_status(key, jc, new_status)
-        if verdict.recheck_after is not None and verdict.phase == Phase.STARTING:
+        if verdict.recheck_after is not None:
             self.queue.trigger_after(key, verdict.recheck_after)
 
     # ------------------------------------------------------------ deletion
@@ -353,7 +359,8 @@ class Reconciler:
         for o in observed:
             if _ref(o) == ref:
                 have = (o["metadata"].get("annotations") or {}).get(naming.SPEC_HASH_ANNOTATION)
-                if have == want:
+                # A PVC's size and class are immutable: once it exists it stays as made.
+                if have == want or ref[0] == "PersistentVolumeClaim":
                     self._applied[ref] = want
                     return
         if self._applied.get(ref) == want:
@@ -464,28 +471,31 @@ class Reconciler:
         if phase == Phase.FAILED:
             metrics.failures.labels(reason=reason).inc()
         if phase == Phase.ACTIVE:
-            started, ready = parse_iso(new_status.get("startedAt")), parse_iso(
-                new_status.get("readyAt")
+            started, ready = (
+                parse_iso(new_status.get("startedAt")),
+                parse_iso(new_status.get("readyAt")),
             )
             if started and ready:
                 metrics.time_to_active.observe(max((ready - started).total_seconds(), 0.0))
-        ref = {
-            "apiVersion": API_VERSION,
-            "kind": "JupyterContainer",
-            "metadata": {
-                "name": jc["metadata"]["name"],
-                "namespace": jc["metadata"]["namespace"],
-                "uid": jc["metadata"]["uid"],
-            },
-        }
-        text = f"{old_phase or '(new)'} -> {phase}: {message}"
-        if phase == Phase.FAILED:
-            kopf.warn(ref, reason=str(reason), message=text)
-        else:
-            kopf.info(ref, reason=str(reason), message=text)
+        kopf.event(
+            object_ref(jc),
+            type="Warning" if phase == Phase.FAILED else "Normal",
+            reason=str(reason),
+            message=f"{old_phase or '(new)'} -> {phase}: {message}",
+        )
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def object_ref(jc: Mapping[str, Any]) -> dict[str, Any]:
+    """Enough of a JupyterContainer for kopf to post an Event about it."""
+    meta = jc["metadata"]
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "JupyterContainer",
+        "metadata": {"name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"]},
+    }
 
 
 def _ref(obj: Mapping[str, Any]) -> tuple[str, str, str]:
@@ -510,6 +520,16 @@ def _find(
         ):
             return o
     return None
+
+
+def _belongs_to(obj: Mapping[str, Any], uid: str, volume_name: str | None) -> bool:
+    """Whether an object is the current one of this container (same uid; same volume for PVCs)."""
+    meta = obj["metadata"]
+    if (meta.get("labels") or {}).get(naming.UID_LABEL) != uid:
+        return False
+    if obj["kind"] != "PersistentVolumeClaim":
+        return True
+    return (meta.get("annotations") or {}).get(naming.VOLUME_ANNOTATION) == volume_name
 
 
 def _pvc_is_ours(pvc: Mapping[str, Any], uid: str, world: World) -> bool:

@@ -123,10 +123,9 @@ class OperatorProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"operator exited:\n{self.log_tail()}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(url, timeout=1) as resp:
-                    if resp.status == 200:
-                        return
+            with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return
             time.sleep(0.2)
         raise AssertionError(f"operator not healthy after {timeout}s:\n{self.log_tail()}")
 
@@ -246,7 +245,9 @@ def get_jc(cluster: Any, namespace: str, name: str) -> dict[str, Any]:
 def wait_phase(cluster: Any, namespace: str) -> Callable[..., dict[str, Any]]:
     """Wait (a watch, through kubectl wait) for a container's phase; returns the object."""
 
-    def wait(name: str, phase: str, timeout: float = 60, reason: str | None = None) -> dict[str, Any]:
+    def wait(
+        name: str, phase: str, timeout: float = 60, reason: str | None = None
+    ) -> dict[str, Any]:
         result = cluster.kubectl(
             "wait",
             f"jupytercontainer/{name}",
@@ -267,4 +268,3 @@ def wait_phase(cluster: Any, namespace: str) -> Callable[..., dict[str, Any]]:
         return obj
 
     return wait
-
