@@ -63,14 +63,17 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 */}}
 {{- define "jc.webhookHandlers" -}}
 validating:
-  - id: validate-container
+  - id: validate-jupytercontainer
     resources: [jupytercontainers]
     operations: [CREATE, UPDATE, DELETE]
-  - id: validate-bundle
+  - id: validate-resourcebundle
     resources: [resourcebundles]
     operations: [CREATE, UPDATE, DELETE]
 mutating:
-  - id: mutate-container
+  - id: mutate-jupytercontainer
     resources: [jupytercontainers]
     operations: [CREATE, UPDATE]
+  - id: mutate-resourcebundle
+    resources: [resourcebundles]
+    operations: [CREATE]
 {{- end -}}

@@ -1,0 +1,556 @@
+"""The Helm chart: lint, and golden checks of what `helm template` renders.
+
+The helm binary is built from the Go module proxy by `make tools` (which `make test`
+runs first); a missing binary is a failure that says so, never a skip.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterable, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "jupyter-containers"
+RELEASE, NAMESPACE = "jc", "jc-system"
+FULLNAME = "jc-jupyter-containers"
+
+#: The operator's permissions, one (apiGroup, resource, verb) per line. Each must be used by the
+#: code (see the comments in templates/rbac.yaml); tests/cluster/test_chart_install.py proves
+#: them sufficient by running the operator with exactly these.
+EXPECTED_OPERATOR_RULES: frozenset[tuple[str, str, str]] = frozenset(
+    [
+        *(("jupytercontainers.io", "jupytercontainers", v) for v in ("list", "watch", "patch")),
+        ("jupytercontainers.io", "jupytercontainers/status", "patch"),
+        *(("jupytercontainers.io", "resourcebundles", v) for v in ("get", "list", "watch")),
+        ("jupytercontainers.io", "resourcebundles/status", "patch"),
+        *(
+            ("jupytercontainers.io", r, v)
+            for r in ("instancetypes", "volumes")
+            for v in ("list", "watch")
+        ),
+        *(("apps", "deployments", v) for v in ("list", "watch", "create", "patch", "delete")),
+        *(
+            ("", r, v)
+            for r in ("services", "persistentvolumeclaims")
+            for v in ("list", "watch", "create", "patch", "delete")
+        ),
+        *(("", "pods", v) for v in ("list", "watch")),
+        *(("", "secrets", v) for v in ("get", "create", "delete")),
+        *(("", "events", v) for v in ("list", "watch", "create")),
+        ("", "namespaces", "get"),
+        ("", "resourcequotas", "list"),
+        ("authorization.k8s.io", "subjectaccessreviews", "create"),
+        *(("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("list", "watch")),
+    ]
+)
+#: With operator.watchNamespaces set, kopf also lists and watches namespaces.
+EXPECTED_NAMESPACED_EXTRA = frozenset({("", "namespaces", "list"), ("", "namespaces", "watch")})
+
+
+def helm_binary() -> str:
+    candidates = [
+        Path(os.environ.get("JC_BIN", Path.home() / ".cache/jupyter-containers/bin")) / "helm"
+    ]
+    for path in candidates:
+        if path.is_file() and os.access(path, os.X_OK):
+            return str(path)
+    found = shutil.which("helm")
+    if found:
+        return found
+    pytest.fail(
+        f"helm not found (looked in {candidates[0].parent} and PATH): run `make tools`, "
+        "which builds it from the Go module proxy"
+    )
+
+
+def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [helm_binary(), *args], capture_output=True, text=True, timeout=120, check=False
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"helm {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@cache
+def _render(sets: tuple[str, ...]) -> tuple[dict[str, Any], ...]:
+    args = ["template", RELEASE, str(CHART), "--namespace", NAMESPACE]
+    for s in sets:
+        # "json:" values keep their JSON type (--set turns 120.5 into a string).
+        args += ["--set-json", s[5:]] if s.startswith("json:") else ["--set", s]
+    docs = yaml.safe_load_all(helm(*args).stdout)
+    return tuple(d for d in docs if d)
+
+
+def render(*sets: str) -> list[dict[str, Any]]:
+    return list(_render(tuple(sets)))
+
+
+def one(docs: Iterable[Mapping[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    found = [
+        dict(d)
+        for d in docs
+        if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)
+    ]
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
+    return found[0]
+
+
+def triples(rules: Iterable[Mapping[str, Any]]) -> set[tuple[str, str, str]]:
+    return {
+        (group, resource, verb)
+        for rule in rules
+        for group in rule.get("apiGroups", [])
+        for resource in rule.get("resources", [])
+        for verb in rule.get("verbs", [])
+    }
+
+
+ALL_OPTIONS = (
+    "webhook.certManager.enabled=true",
+    "metrics.serviceMonitor.enabled=true",
+    "rbac.userRoles.aggregateToEditAndAdmin=true",
+    "operator.watchNamespaces={team-a,team-b}",
+)
+
+
+# ---------------------------------------------------------------- lint
+
+
+@pytest.mark.parametrize("sets", [(), ALL_OPTIONS], ids=["defaults", "all-options"])
+def test_helm_lint_passes(sets: tuple[str, ...]) -> None:
+    args = ["lint", "--strict", str(CHART)]
+    for s in sets:
+        args += ["--set", s]
+    result = helm(*args)
+    assert "1 chart(s) linted, 0 chart(s) failed" in result.stdout
+
+
+def test_chart_ships_the_generated_crds() -> None:
+    shipped = {p.name for p in (CHART / "crds").glob("*.yaml")}
+    assert shipped == {p.name for p in (ROOT / "crds").glob("*.yaml")}
+    assert len(shipped) == 4
+    for name in shipped:
+        assert (CHART / "crds" / name).read_text() == (ROOT / "crds" / name).read_text(), name
+
+
+# ---------------------------------------------------------------- RBAC
+
+
+@pytest.mark.parametrize("sets", [(), ALL_OPTIONS], ids=["defaults", "all-options"])
+def test_no_role_has_a_wildcard(sets: tuple[str, ...]) -> None:
+    roles = [d for d in render(*sets) if d["kind"] in ("ClusterRole", "Role")]
+    assert len(roles) >= 4
+    for role in roles:
+        for rule in role["rules"]:
+            for field in ("apiGroups", "resources", "verbs", "resourceNames"):
+                assert "*" not in rule.get(field, []), (role["metadata"]["name"], rule)
+            assert not rule.get("nonResourceURLs"), role["metadata"]["name"]
+
+
+def test_operator_rules_are_exactly_the_expected_ones() -> None:
+    role = one(render(), "ClusterRole", f"{FULLNAME}-operator")
+    assert triples(role["rules"]) == EXPECTED_OPERATOR_RULES
+    # No rule narrows or widens by name: the triples are the whole story.
+    assert all(set(r) == {"apiGroups", "resources", "verbs"} for r in role["rules"])
+
+
+def test_watching_some_namespaces_adds_only_namespace_list_and_watch() -> None:
+    role = one(
+        render("operator.watchNamespaces={team-a,team-b}"), "ClusterRole", f"{FULLNAME}-operator"
+    )
+    assert triples(role["rules"]) == EXPECTED_OPERATOR_RULES | EXPECTED_NAMESPACED_EXTRA
+
+
+def test_operator_cannot_read_secrets_in_bulk() -> None:
+    role = one(render(), "ClusterRole", f"{FULLNAME}-operator")
+    secret_verbs = {v for g, r, v in triples(role["rules"]) if (g, r) == ("", "secrets")}
+    assert secret_verbs == {"get", "create", "delete"}
+
+
+def test_binding_names_the_charts_service_account() -> None:
+    docs = render()
+    binding = one(docs, "ClusterRoleBinding", f"{FULLNAME}-operator")
+    sa = one(docs, "ServiceAccount")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": f"{FULLNAME}-operator",
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": NAMESPACE}
+    ]
+    deployment = one(docs, "Deployment")
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == sa["metadata"]["name"]
+
+
+def test_user_roles_and_their_aggregation() -> None:
+    plain = {d["metadata"]["name"]: d for d in render() if d["kind"] == "ClusterRole"}
+    assert {"jupyter-containers-user", "jupyter-containers-bundle-creator"} <= set(plain)
+    user = triples(plain["jupyter-containers-user"]["rules"])
+    assert ("jupytercontainers.io", "jupytercontainers", "create") in user
+    assert ("jupytercontainers.io", "resourcebundles", "create") not in user
+    creator = triples(plain["jupyter-containers-bundle-creator"]["rules"])
+    assert ("jupytercontainers.io", "resourcebundles", "create") in creator
+    for role in plain.values():
+        assert not any(
+            k.startswith("rbac.authorization.k8s.io/aggregate-to")
+            for k in role["metadata"]["labels"]
+        )
+
+    aggregated = {
+        d["metadata"]["name"]: d["metadata"]["labels"]
+        for d in render("rbac.userRoles.aggregateToEditAndAdmin=true")
+        if d["kind"] == "ClusterRole"
+    }
+    assert (
+        aggregated["jupyter-containers-user"]["rbac.authorization.k8s.io/aggregate-to-edit"]
+        == "true"
+    )
+    assert (
+        aggregated["jupyter-containers-user"]["rbac.authorization.k8s.io/aggregate-to-admin"]
+        == "true"
+    )
+    creator_labels = aggregated["jupyter-containers-bundle-creator"]
+    assert creator_labels["rbac.authorization.k8s.io/aggregate-to-admin"] == "true"
+    assert "rbac.authorization.k8s.io/aggregate-to-edit" not in creator_labels
+
+
+# ---------------------------------------------------------------- webhooks
+
+
+def _webhook_configs(docs: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {
+        d["kind"]: dict(d)
+        for d in docs
+        if d["kind"] in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")
+    }
+
+
+def test_webhooks_point_at_the_webhook_service() -> None:
+    docs = render()
+    service = one(docs, "Service", f"{FULLNAME}-webhook")
+    (port,) = service["spec"]["ports"]
+    container = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    container_ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert port["targetPort"] == "webhook" and container_ports["webhook"] == 9443
+    assert service["spec"]["selector"] == one(docs, "Deployment")["spec"]["selector"]["matchLabels"]
+
+    configs = _webhook_configs(docs)
+    assert set(configs) == {"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"}
+    for config in configs.values():
+        assert config["webhooks"]
+        for hook in config["webhooks"]:
+            svc = hook["clientConfig"]["service"]
+            assert svc["name"] == service["metadata"]["name"]
+            assert svc["namespace"] == NAMESPACE
+            assert svc["port"] == port["port"]
+            assert "url" not in hook["clientConfig"]
+            assert hook["failurePolicy"] == "Fail"
+            assert hook["sideEffects"] == "None"
+
+
+def test_webhook_paths_and_rules_match_the_operators_kopf_handlers() -> None:
+    """What kopf itself would register for the handlers of admission.py (managed mode)."""
+    from kopf._cogs.structs.references import Resource
+    from kopf._core.engines.admission import build_webhooks
+    from kopf._core.intents import registries
+    from kopf._core.intents.causes import WebhookType
+
+    from jupyter_containers import admission  # noqa: F401  (registers the handlers)
+    from jupyter_containers.api.models import GROUP, VERSION
+
+    registry = registries.get_default_registry()
+    resources = [
+        Resource(GROUP, VERSION, plural, namespaced=True)
+        for plural in ("jupytercontainers", "resourcebundles")
+    ]
+    configs = _webhook_configs(render())
+    for kind, reason in (
+        ("ValidatingWebhookConfiguration", WebhookType.VALIDATING),
+        ("MutatingWebhookConfiguration", WebhookType.MUTATING),
+    ):
+        handlers = [h for h in registry._webhooks.get_all_handlers() if h.reason == reason]
+        expected = build_webhooks(
+            handlers,
+            resources=resources,
+            name_suffix=GROUP,
+            client_config={"service": {"name": "svc", "namespace": NAMESPACE}},
+        )
+
+        def shape(hook: Mapping[str, Any]) -> tuple[Any, ...]:
+            (rule,) = hook["rules"]
+            return (
+                hook["name"],
+                hook["clientConfig"]["service"]["path"],
+                hook["sideEffects"],
+                hook["failurePolicy"],
+                tuple(rule["apiGroups"]),
+                tuple(rule["apiVersions"]),
+                tuple(rule["resources"]),
+                tuple(sorted(rule["operations"])),
+                json.dumps(hook.get("objectSelector"), sort_keys=True),
+            )
+
+        assert sorted(map(shape, configs[kind]["webhooks"])) == sorted(map(shape, expected)), kind
+
+
+def _certificate(docs: Iterable[Mapping[str, Any]]) -> tuple[x509.Certificate, x509.Certificate]:
+    secret = one(docs, "Secret", f"{FULLNAME}-webhook-tls")
+    assert secret["type"] == "kubernetes.io/tls"
+    data = {k: base64.b64decode(v) for k, v in secret["data"].items()}
+    return (
+        x509.load_pem_x509_certificate(data["ca.crt"]),
+        x509.load_pem_x509_certificate(data["tls.crt"]),
+    )
+
+
+def test_self_managed_certificate_names_the_service_and_is_the_ca_bundle() -> None:
+    docs = render()
+    ca, cert = _certificate(docs)
+    cert.verify_directly_issued_by(ca)
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    host = f"{FULLNAME}-webhook.{NAMESPACE}.svc"
+    assert host in san.get_values_for_type(x509.DNSName)
+    usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert ExtendedKeyUsageOID.SERVER_AUTH in usage
+    for config in _webhook_configs(docs).values():
+        for hook in config["webhooks"]:
+            bundle = x509.load_pem_x509_certificate(
+                base64.b64decode(hook["clientConfig"]["caBundle"])
+            )
+            assert bundle == ca
+    # The pod mounts that Secret where the operator reads it (JC_WEBHOOK_CERT_DIR).
+    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    settings = one(docs, "ConfigMap")["data"]
+    (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "webhook-tls"]
+    assert mount["mountPath"] == settings["JC_WEBHOOK_CERT_DIR"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "webhook-tls"]
+    assert volume["secret"]["secretName"] == f"{FULLNAME}-webhook-tls"
+
+
+def test_cert_manager_mode_issues_the_same_secret_and_injects_the_ca() -> None:
+    docs = render("webhook.certManager.enabled=true")
+    assert not [d for d in docs if d["kind"] == "Secret"]
+    cert = one(docs, "Certificate")
+    assert cert["spec"]["secretName"] == f"{FULLNAME}-webhook-tls"
+    assert f"{FULLNAME}-webhook.{NAMESPACE}.svc" in cert["spec"]["dnsNames"]
+    assert cert["spec"]["issuerRef"] == {"kind": "Issuer", "name": f"{FULLNAME}-selfsigned"}
+    one(docs, "Issuer", f"{FULLNAME}-selfsigned")
+    for config in _webhook_configs(docs).values():
+        assert config["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == (
+            f"{NAMESPACE}/{FULLNAME}-webhook"
+        )
+        assert all("caBundle" not in h["clientConfig"] for h in config["webhooks"])
+
+    docs = render(
+        "webhook.certManager.enabled=true",
+        "webhook.certManager.issuerRef.name=corp-ca",
+        "webhook.certManager.issuerRef.kind=ClusterIssuer",
+    )
+    assert not [d for d in docs if d["kind"] == "Issuer"]
+    assert one(docs, "Certificate")["spec"]["issuerRef"] == {
+        "kind": "ClusterIssuer",
+        "name": "corp-ca",
+    }
+
+
+def test_failure_policy_and_webhook_switch() -> None:
+    configs = _webhook_configs(render("webhook.failurePolicy=Ignore"))
+    assert {h["failurePolicy"] for c in configs.values() for h in c["webhooks"]} == {"Ignore"}
+    docs = render("webhook.enabled=false")
+    assert not _webhook_configs(docs)
+    assert not [d for d in docs if d["kind"] == "Secret"]
+    assert f"{FULLNAME}-webhook" not in {
+        d["metadata"]["name"] for d in docs if d["kind"] == "Service"
+    }
+
+
+# ---------------------------------------------------------------- the operator pod
+
+
+def test_deployment_runs_one_operator_with_probes_and_resources() -> None:
+    docs = render()
+    deployment = one(docs, "Deployment")
+    spec = deployment["spec"]
+    assert spec["replicas"] == 1
+    assert spec["strategy"] == {"type": "Recreate"}
+    pod = spec["template"]["spec"]
+    (container,) = pod["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"health": 8081, "metrics": 8080, "webhook": 9443}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert container["readinessProbe"]["tcpSocket"] == {"port": "webhook"}
+    assert container["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert set(container["resources"]) == {"requests", "limits"}
+    assert {"cpu", "memory"} <= set(container["resources"]["requests"])
+    assert {"cpu", "memory"} <= set(container["resources"]["limits"])
+    assert container["envFrom"] == [{"configMapRef": {"name": f"{FULLNAME}-settings"}}]
+    assert container["image"] == "jupyter-containers/operator:0.1.0"
+    digest = "sha256:" + "a" * 64
+    pinned = one(render(f"image.digest={digest}"), "Deployment")
+    assert pinned["spec"]["template"]["spec"]["containers"][0]["image"] == (
+        f"jupyter-containers/operator@{digest}"
+    )
+    # Settings changes roll the pod (they are read once at start-up).
+    annotations = spec["template"]["metadata"]["annotations"]
+    other = one(render("operator.startDeadlineSeconds=900"), "Deployment")
+    assert (
+        other["spec"]["template"]["metadata"]["annotations"]["checksum/settings"]
+        != (annotations["checksum/settings"])
+    )
+
+
+#: Volume types the restricted Pod Security Standard allows.
+RESTRICTED_VOLUMES = {
+    "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
+    "persistentVolumeClaim", "projected", "secret",
+}  # fmt: skip
+
+
+def test_pod_passes_the_restricted_pod_security_standard() -> None:
+    """The checks of the restricted profile (Kubernetes Pod Security Standards, v1.34)."""
+    pod = one(render(), "Deployment")["spec"]["template"]["spec"]
+    for field in ("hostNetwork", "hostPID", "hostIPC"):
+        assert not pod.get(field)
+    for volume in pod["volumes"]:
+        (kind,) = set(volume) - {"name"}
+        assert kind in RESTRICTED_VOLUMES, volume
+    psc = pod["securityContext"]
+    assert psc["runAsNonRoot"] is True
+    assert psc.get("runAsUser") != 0
+    assert psc["seccompProfile"]["type"] in ("RuntimeDefault", "Localhost")
+    for container in pod["containers"] + pod.get("initContainers", []):
+        sc = container["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False
+        assert not sc.get("privileged")
+        assert sc["capabilities"]["drop"] == ["ALL"]
+        assert set(sc["capabilities"].get("add", [])) <= {"NET_BIND_SERVICE"}
+        assert sc.get("runAsNonRoot", psc["runAsNonRoot"]) is True
+        assert sc.get("runAsUser", psc.get("runAsUser")) != 0
+        assert sc.get("seccompProfile", psc["seccompProfile"])["type"] in (
+            "RuntimeDefault",
+            "Localhost",
+        )
+        assert sc["readOnlyRootFilesystem"] is True
+        assert not any(p.get("hostPort") for p in container.get("ports", []))
+
+
+def test_no_pod_disruption_budget_for_a_single_recreate_replica() -> None:
+    assert not [d for d in render(*ALL_OPTIONS) if d["kind"] == "PodDisruptionBudget"]
+    assert "PodDisruptionBudget" in (CHART / "values.yaml").read_text()
+
+
+# ---------------------------------------------------------------- settings
+
+
+def _settings_classes() -> list[type[Any]]:
+    from jupyter_containers.health import HealthSettings
+    from jupyter_containers.settings import Settings
+
+    return [Settings, HealthSettings]
+
+
+def test_configmap_sets_every_operator_setting() -> None:
+    data = one(render(), "ConfigMap")["data"]
+    optional_unset = {"JC_DEFAULT_STORAGE_CLASS"}  # None (cluster default) unless a value is set
+    for cls in _settings_classes():
+        for field in cls.model_fields:
+            var = f"JC_{field.upper()}"
+            assert var in data or var in optional_unset, f"{var} ({cls.__name__}) not in the chart"
+    assert set(data) <= {
+        f"JC_{f.upper()}" for cls in _settings_classes() for f in cls.model_fields
+    }, "the ConfigMap sets a variable the operator does not read"
+    assert data["JC_WEBHOOK_MANAGED"] == "false"
+    assert data["JC_WEBHOOK_LISTEN_ADDRESS"] == "0.0.0.0"
+    assert data["JC_WEBHOOK_HOST"] == f"{FULLNAME}-webhook.{NAMESPACE}.svc"
+
+
+@pytest.mark.parametrize(
+    "sets",
+    [
+        (),
+        (
+            "operator.watchNamespaces={team-a,team-b}",
+            "operator.adminGroups={platform-admins}",
+            "operator.defaultStorageClass=fast",
+            "json:operator.startDeadlineSeconds=120.5",
+            "metrics.enabled=false",
+            "operator.logFormat=text",
+        ),
+    ],
+    ids=["defaults", "custom"],
+)
+def test_configmap_is_valid_operator_settings(
+    sets: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rendered variables load into the operator's own settings classes unchanged."""
+    data = one(render(*sets), "ConfigMap")["data"]
+    for var in list(os.environ):
+        if var.startswith("JC_"):
+            monkeypatch.delenv(var)
+    for var, value in data.items():
+        monkeypatch.setenv(var, value)
+    settings, health = (cls() for cls in _settings_classes())
+    if sets:
+        assert settings.watch_namespaces == ["team-a", "team-b"]
+        assert settings.admin_groups == ["platform-admins"]
+        assert settings.default_storage_class == "fast"
+        assert settings.start_deadline_seconds == 120.5
+        assert settings.metrics_port == 0
+        assert settings.log_format == "text"
+    else:
+        assert settings.watch_namespaces == [] and settings.log_format == "json"
+        assert settings.default_storage_class is None
+        assert settings.metrics_port == 8080 and settings.health_port == 8081
+        assert settings.webhook_managed is False
+    assert health.watch_stall_seconds == 300
+
+
+def test_extra_settings_pass_through() -> None:
+    data = one(render("operator.extraSettings.JC_SOMETHING_NEW=42"), "ConfigMap")["data"]
+    assert data["JC_SOMETHING_NEW"] == "42"
+
+
+# ---------------------------------------------------------------- values.schema.json
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        ("webhook.failurePolicy=Sometimes", "/webhook/failurePolicy"),
+        ("operator.logFormat=xml", "/operator/logFormat"),
+        ("operator.startDeadlinSeconds=60", "startDeadlinSeconds"),
+        ("operator.crashRestartThreshold=0", "/operator/crashRestartThreshold"),
+        ("operator.watchNamespaces={Team_A}", "/operator/watchNamespaces/0"),
+        ("health.watchStallSeconds=30", "/health/watchStallSeconds"),
+        ("webhook.timeoutSeconds=60", "/webhook/timeoutSeconds"),
+        ("image.digest=latest", "/image/digest"),
+        ("operator.extraSettings.LOG=1", "/operator/extraSettings"),
+        ("webhook.certManager.issuerRef.name=corp-ca", "/webhook/certManager/issuerRef"),
+    ],
+)
+def test_schema_rejects_a_bad_value_naming_it(value: str, error: str) -> None:
+    result = helm("template", RELEASE, str(CHART), "--set", value, check=False)
+    assert result.returncode != 0, f"{value} was accepted"
+    assert "don't meet the specifications of the schema" in result.stderr
+    assert error in result.stderr, result.stderr
+
+
+def test_schema_accepts_the_documented_values() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    # Every documented top-level value is described by the schema (and vice versa).
+    assert set(values) == set(schema["properties"]) - {"global"}
