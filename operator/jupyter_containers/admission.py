@@ -57,10 +57,12 @@ MUTATE_CONTAINER = "mutate-jupytercontainer"
 VALIDATE_BUNDLE = "validate-resourcebundle"
 MUTATE_BUNDLE = "mutate-resourcebundle"
 
-# Fail closed (failurePolicy Fail) and keep the configurations when the operator stops
-# (persistent): the access model and created-by must not lapse while it is down.
-# No side effects, so `kubectl apply --dry-run=server` is checked too.
-_WEBHOOK = {"persistent": True, "side_effects": False, "ignore_failures": False}
+# failurePolicy Fail: a request the webhook cannot judge is refused, so the access model
+# and created-by cannot be bypassed by an unreachable webhook. Not persistent: in managed
+# (local) mode a gracefully stopped operator removes its webhooks, so the cluster stays
+# usable with the CRD rules alone; the chart's static configurations stay (docs/admission.md).
+# No side effects, so `kubectl apply --dry-run=server` is judged too.
+_WEBHOOK = {"persistent": False, "side_effects": False, "ignore_failures": False}
 
 
 class AdmissionState:
@@ -262,11 +264,17 @@ async def review_container(
     name: str,
     new: Mapping[str, Any] | None,
     old: Mapping[str, Any] | None,
+    *,
+    operator: bool = False,
 ) -> tuple[Problem | None, list[str]]:
-    """The refusal (or None) and the warnings for one request on a JupyterContainer."""
+    """The refusal (or None) and the warnings for one request on a JupyterContainer.
+
+    `operator`: the request is the operator's own (finalizer removal): never refused for
+    access. The rules on the spec still hold; the operator does not change it.
+    """
     admin_groups = cfg.admin_groups
     if operation == "DELETE":
-        if identity.username in validation.KUBERNETES_DELETERS or old is None:
+        if operator or identity.username in validation.KUBERNETES_DELETERS or old is None:
             return None, []
         old_meta = old.get("metadata") or {}
         bundle_name = str((old.get("spec") or {}).get("bundle") or "")
@@ -283,15 +291,20 @@ async def review_container(
 
     assert new is not None
     new_meta = new.get("metadata") or {}
+    # Like CRD validation ratcheting: a spec the request leaves as it was is not judged
+    # again, so objects stored before a rule existed can still be stopped and deleted.
+    unchanged = old is not None and (old.get("spec") or {}) == (new.get("spec") or {})
     spec, problems = validation.spec_problems(new.get("spec") or {})
     if operation == "CREATE":
         problems += validation.name_problems(name)
-    if spec is None or problems:
+    if problems and not unchanged:
         return validation.refusal(problems), []
 
     # Who may do this, before anything about the request is looked at further.
     old_spec: JupyterContainerSpec | None = None
+    access: Problem | None = None
     if operation == "CREATE":
+        assert spec is not None
         bundle = await look.bundle(domain, spec.bundle)
         if bundle is None:
             return validation.missing_bundle_problem(spec.bundle, domain), []
@@ -303,23 +316,28 @@ async def review_container(
         old_meta = old.get("metadata") or {}
         old_spec, _ = validation.spec_problems(old.get("spec") or {})
         needed = validation.required_permissions(old, new)
-        access = None
-        if needed:
-            bundle_name = str((old.get("spec") or {}).get("bundle") or spec.bundle)
+        if needed and not operator:
+            bundle_name = str((old.get("spec") or {}).get("bundle") or "")
             access = validation.access_problem(
                 identity,
                 needed,
                 container=name,
                 bundle_name=bundle_name,
-                bundle=await look.bundle(domain, bundle_name),
+                bundle=await look.bundle(domain, bundle_name) if bundle_name else None,
                 created_by=(old_meta.get("annotations") or {}).get(naming.CREATED_BY_ANNOTATION),
                 admin_groups=admin_groups,
             )
-    forged = validation.created_by_problem(
-        operation, identity, new_meta, None if old is None else old.get("metadata") or {}
+    forged = (
+        None
+        if operator
+        else validation.created_by_problem(
+            operation, identity, new_meta, None if old is None else old.get("metadata") or {}
+        )
     )
     if access is not None or forged is not None:
         return validation.refusal(p for p in (access, forged) if p is not None), []
+    if spec is None:  # unchanged and invalid: nothing more to judge
+        return None, []
 
     problems = []
     if old_spec is not None:
@@ -446,8 +464,6 @@ async def validate_container(
     **_: Any,
 ) -> None:
     identity = Identity.from_userinfo(userinfo)
-    if _is_operator(identity):
-        return
     meta = body.get("metadata") or {}
     problem, advice = await review_container(
         Lookups(state.client),
@@ -458,6 +474,7 @@ async def validate_container(
         str(meta.get("name") or ""),
         _body(new),
         _body(old),
+        operator=_is_operator(identity),
     )
     warnings.extend(advice)
     if problem is not None:

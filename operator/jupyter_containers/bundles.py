@@ -81,11 +81,10 @@ async def sync_bundle(
         for attempt in range(1, PATCH_ATTEMPTS + 1):
             try:
                 await state.client.patch(
-                    ResourceBundle,
+                    ResourceBundle.Status,
                     name,
                     {"status": {"containers": desired}},
                     namespace=namespace,
-                    subresource="status",
                     patch_type=PatchType.MERGE,
                 )
             except ApiError as err:
