@@ -281,8 +281,8 @@ def _catalog(index: kopf.Index[str, Any], model: Any) -> dict[str, Any]:
 async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     state.settings = load_settings()
     state.started_at = now_utc() - timedelta(seconds=1)
-    # No annotations of kopf's own on our objects: everything is event-driven.
-    settings.persistence.finalizer = naming.FINALIZER
+    # Our own prefix, should a kopf feature that stores state ever be used. Not our
+    # finalizer name: kopf removes "its" finalizer from objects without delete handlers.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
         prefix="kopf.jupytercontainers.io"
     )

@@ -429,7 +429,7 @@ class Reconciler:
             patch_type=PatchType.MERGE,
         )
         self._status_written[key] = new_status
-        if new_status["phase"] != old_phase or new_status["reason"] != current.get("reason"):
+        if new_status["phase"] != old_phase:
             self._record_transition(jc, old_phase, new_status)
 
     async def _write_failed_config(

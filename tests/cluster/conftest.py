@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 #: Deadlines shortened for the tests; everything else is the operator's default.
 TEST_SETTINGS = {
-    "JC_START_DEADLINE_SECONDS": "45",
+    "JC_START_DEADLINE_SECONDS": "20",
     "JC_UNSCHEDULABLE_GRACE_SECONDS": "3",
     "JC_PVC_BIND_GRACE_SECONDS": "5",
 }
