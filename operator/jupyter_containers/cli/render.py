@@ -1,0 +1,241 @@
+"""Everything the plugin prints: coloured status badges, tables, details, JSON and YAML.
+
+Colour only on a terminal and never with NO_COLOR (rich honours both); output for
+pipes is plain text with no wrapping of long messages.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from jupyter_containers.cli import selection, timefmt
+from jupyter_containers.cli.cost import CostLine
+
+Obj = Mapping[str, Any]
+
+PHASE_STYLES: dict[str, str] = {
+    "Active": "green",
+    "Starting": "yellow",
+    "Stopped": "grey50",
+    "Failed": "red",
+}
+
+
+class ObjectFormat(StrEnum):
+    JSON = "json"
+    YAML = "yaml"
+
+
+class ListFormat(StrEnum):
+    WIDE = "wide"
+    JSON = "json"
+    YAML = "yaml"
+    NAME = "name"
+
+
+def console(stderr: bool = False) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    tty = stream.isatty()
+    # Off a terminal rich would wrap at 80 columns; a pipe wants whole lines.
+    width = None if tty or os.environ.get("COLUMNS") else 240
+    return Console(file=stream, highlight=False, width=width, soft_wrap=not tty)
+
+
+def show(renderable: Any, out: Console | None = None) -> None:
+    """Print a table or grid; off a terminal without the padding rich adds to each line."""
+    out = out or console()
+    if out.is_terminal:
+        out.print(renderable)
+        return
+    with out.capture() as captured:
+        out.print(renderable)
+    out.file.write("\n".join(line.rstrip() for line in captured.get().splitlines()) + "\n")
+    out.file.flush()
+
+
+def badge(phase: str | None) -> Text:
+    if not phase:
+        return Text("Unknown", style="dim")
+    return Text(phase, style=f"bold {PHASE_STYLES.get(phase, '')}".strip())
+
+
+def status_cell(jc: Obj) -> Text:
+    """The badge; for Failed also the error (the console shows it on hover)."""
+    status = jc.get("status") or {}
+    text = badge(status.get("phase"))
+    if status.get("phase") == "Failed" and status.get("message"):
+        text.append(f": {status['message']}", style="red")
+    return text
+
+
+def _clean(obj: Obj) -> dict[str, Any]:
+    """The object as kubectl shows it: without managedFields."""
+    data = copy.deepcopy(dict(obj))
+    meta = data.get("metadata")
+    if isinstance(meta, dict):
+        meta.pop("managedFields", None)
+    return data
+
+
+def dump(data: Any, output: ObjectFormat | ListFormat | str) -> None:
+    """JSON or YAML to stdout, untouched by rich (no markup, no wrapping)."""
+    if isinstance(data, Mapping):
+        data = _clean(data)
+        if data.get("kind") == "List":
+            data["items"] = [_clean(item) for item in data.get("items", [])]
+    if str(output) == "json":
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    else:
+        sys.stdout.write(yaml.safe_dump(data, sort_keys=False, default_flow_style=False))
+    sys.stdout.flush()
+
+
+def as_list(items: Iterable[Obj], **metadata: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "List", "metadata": metadata, "items": list(items)}
+
+
+def _table(*columns: str) -> Table:
+    table = Table(
+        box=None, show_header=True, header_style="bold", pad_edge=False, padding=(0, 2, 0, 0)
+    )
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
+
+def container_table(items: Sequence[Obj], *, wide: bool, show_domain: bool, now: datetime) -> Table:
+    columns = ["NAME", "STATUS", "INSTANCE", "NAMESPACE"]
+    if show_domain:
+        columns.insert(0, "DOMAIN")
+    if wide:
+        columns += ["VOLUME", "CREATED BY", "AGE", "ID"]
+    table = _table(*columns)
+    for jc in items:
+        meta = jc["metadata"]
+        row: list[str | Text] = [
+            meta["name"],
+            status_cell(jc),
+            selection.instance_text(jc),
+            selection.deployment_namespace(jc),
+        ]
+        if show_domain:
+            row.insert(0, meta.get("namespace", ""))
+        if wide:
+            created = timefmt.parse_rfc3339(meta.get("creationTimestamp", "") or "")
+            row += [
+                selection.volume_text(jc),
+                selection.created_by(jc) or "-",
+                timefmt.age(created, now),
+                meta.get("uid", ""),
+            ]
+        table.add_row(*row)
+    return table
+
+
+def details(jc: Obj, now: datetime) -> Table:
+    """The console's Details tab."""
+    meta = jc["metadata"]
+    spec = jc.get("spec") or {}
+    status = jc.get("status") or {}
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column(overflow="fold")
+    state = badge(status.get("phase"))
+    if status.get("reason"):
+        state.append(f" ({status['reason']})", style="dim")
+    if status.get("message"):
+        style = "red" if status.get("phase") == "Failed" else "dim"
+        state.append(f"\n{status['message']}", style=style)
+    created = timefmt.parse_rfc3339(meta.get("creationTimestamp", "") or "")
+    creator = selection.created_by(jc) or "unknown user"
+    rows: list[tuple[str, str | Text]] = [
+        ("ID", meta.get("uid", "")),
+        ("Name", meta["name"]),
+        ("Status", state),
+        ("Bundle", spec.get("bundle", "")),
+        ("Instance", selection.instance_text(jc)),
+        ("Volume", selection.volume_text(jc)),
+        ("Namespace", selection.deployment_namespace(jc)),
+        ("Created by", f"{creator}, {timefmt.relative(created, now)}"),
+    ]
+    tags = spec.get("tags") or {}
+    if tags:
+        rows.append(("Tags", "\n".join(f"{k}={v}" for k, v in sorted(tags.items()))))
+    for label, value in rows:
+        grid.add_row(f"{label}:", value)
+    return grid
+
+
+def event_time(event: Obj) -> datetime | None:
+    """When an event last happened (the fields differ between the old and new event APIs)."""
+    series = event.get("series") or {}
+    for value in (
+        series.get("lastObservedTime"),
+        event.get("lastTimestamp"),
+        event.get("eventTime"),
+        event.get("firstTimestamp"),
+        (event.get("metadata") or {}).get("creationTimestamp"),
+    ):
+        if value:
+            moment = timefmt.parse_rfc3339(str(value))
+            if moment is not None:
+                return moment
+    return None
+
+
+def events_table(events: Sequence[Obj], now: datetime) -> Table:
+    table = _table("LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE")
+    for event in events:
+        involved = event.get("involvedObject") or {}
+        kind = event.get("type") or "Normal"
+        count = event.get("count") or (event.get("series") or {}).get("count")
+        seen = timefmt.age(event_time(event), now)
+        if count and int(count) > 1:
+            seen += f" (x{count})"
+        table.add_row(
+            seen,
+            Text(kind, style="yellow" if kind == "Warning" else ""),
+            event.get("reason") or "",
+            f"{str(involved.get('kind', '')).lower()}/{involved.get('name', '')}",
+            (event.get("message") or "").strip(),
+        )
+    return table
+
+
+def quota_table(lines: Sequence[CostLine]) -> Table:
+    table = _table("QUOTA", "RESOURCE", "REQUESTED", "USED", "HARD", "AVAILABLE", "")
+    for line in lines:
+        ok = Text("ok", style="green") if line.fits else Text("exceeds quota", style="bold red")
+        table.add_row(
+            line.quota,
+            line.resource,
+            line.shown(line.requested),
+            line.shown(line.used),
+            line.shown(line.hard),
+            line.shown(line.available),
+            ok,
+        )
+    return table
+
+
+def error(message: str, hint: str | None = None) -> None:
+    err = console(stderr=True)
+    err.print(Text("error: ", style="bold red") + Text(message))
+    if hint:
+        err.print(Text(hint, style="dim"))
+
+
+def warning(message: str) -> None:
+    console(stderr=True).print(Text("Warning: ", style="bold yellow") + Text(message))
