@@ -196,6 +196,27 @@ def test_binding_names_the_charts_service_account() -> None:
     assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == sa["metadata"]["name"]
 
 
+def test_user_roles_equal_the_examples() -> None:
+    """The chart ships examples/rbac/user-roles.yaml's roles (and binding) rule for rule."""
+    examples = {
+        (d["kind"], d["metadata"]["name"]): d
+        for d in yaml.safe_load_all((ROOT / "examples/rbac/user-roles.yaml").read_text())
+        if d
+    }
+    rendered = {
+        (d["kind"], d["metadata"]["name"]): d
+        for d in render()
+        if d["metadata"]["name"].startswith("jupyter-containers-")
+    }
+    assert set(rendered) == set(examples)
+    for key, example in examples.items():
+        if key[0] == "ClusterRole":
+            assert rendered[key]["rules"] == example["rules"], key
+        else:
+            assert rendered[key]["roleRef"] == example["roleRef"], key
+            assert rendered[key]["subjects"] == example["subjects"], key
+
+
 def test_user_roles_and_their_aggregation() -> None:
     plain = {d["metadata"]["name"]: d for d in render() if d["kind"] == "ClusterRole"}
     assert {"jupyter-containers-user", "jupyter-containers-bundle-creator"} <= set(plain)
