@@ -53,8 +53,8 @@ def lab_url(port: int, base_url: str, token: str) -> str:
     return f"http://127.0.0.1:{port}{base_url}lab?token={quote(token, safe='')}"
 
 
-def service_port(service: Mapping[str, Any]) -> int:
-    ports = service.get("spec", {}).get("ports") or []
+def service_port(service: Mapping[str, Any] | None) -> int:
+    ports = (service or {}).get("spec", {}).get("ports") or []
     return int(ports[0]["port"]) if ports else rules.JUPYTER_PORT
 
 

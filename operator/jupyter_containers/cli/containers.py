@@ -173,16 +173,24 @@ class Containers:
             ]
 
     def deployment(self, jc: Mapping[str, Any], namespace: str) -> Obj | None:
-        with api_errors("deployments", namespace):
-            found = [
-                _dict(d)
-                for d in self.client.list(Deployment, namespace=namespace, labels=self.selector(jc))
-            ]
-        return found[0] if found else None
+        """The container's Deployment, or None (also when the user may not read Deployments)."""
+        try:
+            found = self.client.list(Deployment, namespace=namespace, labels=self.selector(jc))
+            items = [_dict(d) for d in found]
+        except ApiError as err:
+            if err.status.code == 403:
+                return None
+            raise
+        return items[0] if items else None
 
-    def service(self, name: str, namespace: str) -> Obj:
-        with api_errors(f"Service '{name}'", namespace):
+    def service(self, name: str, namespace: str) -> Obj | None:
+        """A Service, or None when the user may not read Services."""
+        try:
             return _dict(self.client.get(Service, name, namespace=namespace))
+        except ApiError as err:
+            if err.status.code == 403:
+                return None
+            raise
 
     def token(self, secret_name: str, namespace: str) -> str:
         with api_errors(f"token Secret '{secret_name}'", namespace):

@@ -443,4 +443,5 @@ def _confirm_data_loss(
         f"Changing {what} of '{name}' redeploys it: any unsaved data in the container is lost."
     )
     confirm(text, "Yes, change it", yes=yes)
-    kube.already_shown(warnings)
+    if not yes:
+        kube.already_shown(warnings)  # read in the confirmation; the server repeats them
