@@ -91,3 +91,17 @@ def test_console_script_runs_as_kubectl_plugin() -> None:
     )
     assert result.returncode == 0
     assert result.stdout.startswith("kubectl-jupyter ")
+
+
+def test_kubectl_plugin_completion_speaks_cobra() -> None:
+    from jupyter_containers.cli.completion import complete
+
+    lines = complete(["__complete", "de"])
+    assert lines[-1] == ":4"
+    assert [line.split("\t")[0] for line in lines[:-1]] == ["describe", "delete"]
+    flags = complete(["__complete", "list", "--s"])
+    assert (
+        "--shared\tShared with me: containers others created in bundles that grant you access."
+        in (flags)
+    )
+    assert [line.split("\t")[0] for line in flags[:-1]] == ["--shared", "--status", "--search"]
