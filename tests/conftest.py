@@ -1,0 +1,284 @@
+"""Fixtures shared by the whole suite: the cluster and small kubectl helpers around it.
+
+The cluster is the local kwok control plane (`tools/cluster.sh up`, see docs/local-cluster.md),
+or, when KUBECONFIG is set, whatever it points at (kind, k3d, a real cluster), used as is.
+Tests under tests/cluster/ are marked `cluster` automatically: `pytest -m 'not cluster'` runs
+the rest without any API server.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from lightkube import Client, KubeConfig
+
+REPO = Path(__file__).resolve().parents[1]
+CLUSTER_SH = REPO / "tools" / "cluster.sh"
+CRD_DIR = REPO / "crds"
+BIN = Path(os.environ.get("JC_BIN") or Path.home() / ".cache" / "jupyter-containers" / "bin")
+LOCAL_CONTEXT = "kwok-jupyter-containers"
+TEST_NAMESPACE_LABEL = "jupytercontainers.io/test"
+
+Manifest = str | Mapping[str, Any] | Sequence[Mapping[str, Any]]
+ApplyYaml = Callable[..., "subprocess.CompletedProcess[str]"]
+WaitJsonpath = Callable[..., None]
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """How to reach the cluster: for kubectl here and for any subprocess a test starts."""
+
+    kubeconfig: str
+    context: str | None
+    #: Environment for subprocesses: os.environ plus KUBECONFIG and PATH with $JC_BIN first.
+    env: dict[str, str]
+    #: True for the local kwok control plane, False for a cluster taken from KUBECONFIG.
+    local: bool = False
+
+    @property
+    def kubectl_path(self) -> str:
+        found = shutil.which("kubectl", path=self.env["PATH"])
+        if found is None:
+            raise AssertionError(f"no kubectl on PATH ({self.env['PATH']}); run `make tools`")
+        return found
+
+    def kubectl(
+        self,
+        *args: str,
+        input: str | None = None,
+        check: bool = True,
+        as_user: str | None = None,
+        as_groups: Sequence[str] = (),
+        timeout: float = 60,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run kubectl against the cluster; with `check`, a non-zero exit fails the test."""
+        cmd = [self.kubectl_path]
+        if self.context:
+            cmd += ["--context", self.context]
+        if as_user is not None:
+            cmd += ["--as", as_user]
+        for group in as_groups:
+            cmd += ["--as-group", group]
+        cmd += args
+        try:
+            result = subprocess.run(
+                cmd,
+                input=input,
+                capture_output=True,
+                text=True,
+                env=self.env,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise AssertionError(f"`{shlex.join(cmd)}` did not finish in {timeout}s") from exc
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"`{shlex.join(cmd)}` exited {result.returncode}:\n{result.stderr}{result.stdout}"
+            )
+        return result
+
+
+def _subprocess_env(kubeconfig: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(BIN), env.get("PATH", "")])
+    env["KUBECONFIG"] = kubeconfig
+    return env
+
+
+def _local_cluster() -> Cluster:
+    up = subprocess.run(
+        [str(CLUSTER_SH), "up"], capture_output=True, text=True, timeout=600, check=False
+    )
+    if up.returncode != 0:
+        pytest.fail(
+            f"`tools/cluster.sh up` failed (exit {up.returncode}):\n{up.stderr}{up.stdout}\n"
+            "Build the binaries with `make tools`, or set KUBECONFIG to use another cluster.",
+            pytrace=False,
+        )
+    path = subprocess.run(
+        [str(CLUSTER_SH), "kubeconfig"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    return Cluster(path, LOCAL_CONTEXT, _subprocess_env(path), local=True)
+
+
+def _external_cluster(kubeconfig: str) -> Cluster:
+    env = _subprocess_env(kubeconfig)
+    probe = Cluster(kubeconfig, None, env)
+    current = probe.kubectl("config", "current-context", check=False)
+    # Pin the context the run started with, so a `kubectl config use-context` elsewhere during
+    # the run cannot move the tests to another cluster.
+    context = current.stdout.strip() if current.returncode == 0 else None
+    return Cluster(kubeconfig, context or None, env)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Cluster:
+    """The cluster of the session: KUBECONFIG's as is when set, else the local control plane."""
+    kubeconfig = os.environ.get("KUBECONFIG")
+    found = _external_cluster(kubeconfig) if kubeconfig else _local_cluster()
+    ready = found.kubectl("get", "--raw", "/readyz", check=False, timeout=20)
+    if ready.returncode != 0:
+        pytest.fail(
+            f"the API server of {found.kubeconfig} (context {found.context}) is not ready:\n"
+            f"{ready.stderr}",
+            pytrace=False,
+        )
+    return found
+
+
+@pytest.fixture
+def kubectl(cluster: Cluster) -> Callable[..., subprocess.CompletedProcess[str]]:
+    return cluster.kubectl
+
+
+def _namespace_name(test_name: str) -> str:
+    # Readable in `kubectl get ns` when something is left behind, unique across parallel runs,
+    # and short enough for tests that derive names from it (`{namespace}-deploy`).
+    slug = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")
+    slug = slug.removeprefix("test-")[:20].strip("-") or "t"
+    return f"t-{slug}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace, labelled jupytercontainers.io/test=true, deleted after the test."""
+    name = _namespace_name(request.node.name)
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": name,
+            "labels": {TEST_NAMESPACE_LABEL: "true"},
+            "annotations": {"jupytercontainers.io/test-id": request.node.nodeid},
+        },
+    }
+    cluster.kubectl("create", "-f", "-", input=yaml.safe_dump(manifest))
+    # Admission refuses pods until the service account controller made the default account.
+    cluster.kubectl(
+        "wait", "--for=create", "serviceaccount/default", "-n", name, "--timeout=60s", timeout=70
+    )
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def manifest_text(manifest: Manifest) -> str:
+    """YAML text of a manifest given as text, one object, or a list of objects."""
+    if isinstance(manifest, str):
+        return manifest
+    if isinstance(manifest, Mapping):
+        return yaml.safe_dump(dict(manifest), sort_keys=False)
+    return yaml.safe_dump_all([dict(obj) for obj in manifest], sort_keys=False)
+
+
+@pytest.fixture
+def apply_yaml(cluster: Cluster) -> ApplyYaml:
+    """`kubectl apply --server-side --force-conflicts` (field manager `kubectl`, as a user's).
+
+    Takes YAML text, one object or a list of objects; returns the CompletedProcess.
+    """
+
+    def apply(
+        manifest: Manifest,
+        namespace: str | None = None,
+        as_user: str | None = None,
+        check: bool = True,
+        dry_run_server: bool = False,
+    ) -> subprocess.CompletedProcess[str]:
+        args = ["apply", "--server-side", "--force-conflicts", "-f", "-"]
+        if namespace is not None:
+            args += ["-n", namespace]
+        if dry_run_server:
+            args.append("--dry-run=server")
+        return cluster.kubectl(*args, input=manifest_text(manifest), check=check, as_user=as_user)
+
+    return apply
+
+
+@pytest.fixture
+def wait_jsonpath(cluster: Cluster) -> WaitJsonpath:
+    """`kubectl wait --for=jsonpath=...` (a watch); on timeout fails with the object's YAML.
+
+    `resource` is kubectl's argument(s), e.g. "pod/nb" or "pods -l app=x"; `jsonpath` may be
+    given with or without braces ("{.status.phase}" or ".status.phase").
+    """
+
+    def wait(
+        resource: str,
+        jsonpath: str,
+        value: str,
+        namespace: str | None = None,
+        timeout: float = 60,
+    ) -> None:
+        expression = jsonpath if jsonpath.startswith("{") else "{" + jsonpath + "}"
+        ns = ["-n", namespace] if namespace is not None else []
+        target = shlex.split(resource)
+        result = cluster.kubectl(
+            "wait",
+            *target,
+            *ns,
+            f"--for=jsonpath={expression}={value}",
+            f"--timeout={timeout:g}s",
+            check=False,
+            timeout=timeout + 15,
+        )
+        if result.returncode != 0:
+            current = cluster.kubectl("get", *target, *ns, "-o", "yaml", check=False)
+            raise AssertionError(
+                f"{resource}: {expression} did not become {value!r} within {timeout:g}s "
+                f"({result.stderr.strip()}); now:\n{current.stdout or current.stderr}"
+            )
+
+    return wait
+
+
+@pytest.fixture(scope="session")
+def crds(cluster: Cluster) -> list[str]:
+    """Every CRD in crds/ applied server-side and Established; returns their names."""
+    files = sorted(CRD_DIR.glob("*.yaml"))
+    names = [
+        doc["metadata"]["name"]
+        for path in files
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc and doc.get("kind") == "CustomResourceDefinition"
+    ]
+    if not names:
+        return []
+    args = [arg for path in files for arg in ("-f", str(path))]
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", *args)
+    cluster.kubectl(
+        "wait",
+        "--for=condition=Established",
+        *(f"crd/{name}" for name in names),
+        "--timeout=60s",
+        timeout=70,
+    )
+    return names
+
+
+@pytest.fixture(scope="session")
+def lightkube_client(cluster: Cluster) -> Client:
+    """A synchronous lightkube Client for the cluster (first file of a KUBECONFIG list)."""
+    path = cluster.kubeconfig.split(os.pathsep)[0]
+    config = KubeConfig.from_file(path).get(context_name=cluster.context)
+    if config is None:
+        pytest.fail(f"no context {cluster.context!r} in {path}", pytrace=False)
+    return Client(config=config, field_manager="jupyter-containers-tests")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    cluster_dir = Path(__file__).parent / "cluster"
+    for item in items:
+        if cluster_dir in item.path.parents:
+            item.add_marker(pytest.mark.cluster)
