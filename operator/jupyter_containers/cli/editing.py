@@ -213,8 +213,9 @@ def create(
     else:
         if missing:
             raise UsageError(
-                f"Missing {' and '.join(missing)}. Pass them, or run in a terminal for the guided "
-                "flow (kubectl jupyter create).",
+                f"Missing {' and '.join(missing)}: give {'them' if len(missing) > 1 else 'it'} "
+                "on the command line, or run `kubectl jupyter create` in a terminal for the "
+                "guided flow."
             )
         spec.check_name(draft.name or "")
         spec_dict = spec.to_dict(spec.validate(draft.spec()))

@@ -199,12 +199,10 @@ class GuidedFlow:
             (name, f"{spec.type}{' ' + spec.maxSize if spec.maxSize else ''}")
             for name, spec in self.checker.allowed_volumes()
         ]
-        refusal: list[str] = []
         while True:
             if types:
                 self.out.print("Instance types:")
                 self._choices(types)
-            self._error(refusal)
             d.instance_type = self._pick(
                 self._ask(
                     "Instance type",
@@ -216,13 +214,12 @@ class GuidedFlow:
             if volumes:
                 self.out.print("Volumes (On Demand PVC and NFS):")
                 self._choices(volumes)
-            self._error(refusal)
             picked = self._ask(
-                "Volume (empty for none)",
+                "Volume (empty for none)" if d.volume is None else "Volume ('none' for none)",
                 default=d.volume,
-                check=lambda v: self.checker.volume(self._pick(v, volumes)),
+                check=lambda v: self.checker.volume(self._volume_choice(v, volumes)),
             )
-            d.volume = self._pick(picked, volumes) or None
+            d.volume = self._volume_choice(picked, volumes)
             if d.volume is None:
                 self.out.print(
                     Text(
@@ -239,8 +236,13 @@ class GuidedFlow:
             )
             if not report.message:
                 return
-            refusal = [report.message]
-            self._error(refusal)
+            # The console marks both fields with the quota error; choose them again.
+            self._error([report.message])
+
+    def _volume_choice(self, value: str, volumes: Sequence[tuple[str, str]]) -> str | None:
+        if value.lower() in ("", "none"):
+            return None
+        return self._pick(value, volumes)
 
     def _validate_env(self, var: dict[str, Any]) -> list[str]:
         try:
