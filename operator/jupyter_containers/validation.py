@@ -50,8 +50,9 @@ class Code(IntEnum):
     """HTTP status of a refusal, as `kubectl` shows it."""
 
     FORBIDDEN = 403  # who you are does not allow it (also quota, as Kubernetes' own)
-    NOT_FOUND = 404
-    INVALID = 422  # what you sent is wrong
+    # What you sent is wrong, including a reference to something missing: a 404 would read as
+    # "the object you sent does not exist".
+    INVALID = 422
 
 
 @dataclass(frozen=True)
@@ -229,7 +230,7 @@ def missing_bundle_problem(bundle_name: str, namespace: str) -> Problem:
     return Problem(
         f"spec.bundle: ResourceBundle '{bundle_name}' does not exist in namespace '{namespace}'; "
         f"create it first or choose an existing one (kubectl get resourcebundles -n {namespace}).",
-        Code.NOT_FOUND,
+        Code.INVALID,
     )
 
 
@@ -376,7 +377,7 @@ def namespace_problem(
         return Problem(
             f"spec.namespace: namespace '{namespace}' does not exist; choose an existing "
             f"namespace open to '{domain}', or leave spec.namespace out to deploy in '{domain}'.",
-            Code.NOT_FOUND,
+            Code.INVALID,
         )
     if settings.namespace_open_to(namespace, labels, domain):
         return None
