@@ -151,17 +151,21 @@ def _namespace_name(test_name: str) -> str:
     return f"t-{slug}-{uuid.uuid4().hex[:6]}"
 
 
-@pytest.fixture
-def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh namespace, labelled jupytercontainers.io/test=true, deleted after the test."""
-    name = _namespace_name(request.node.name)
+def create_test_namespace(
+    cluster: Cluster, test_name: str, labels: Mapping[str, str] | None = None, test_id: str = ""
+) -> str:
+    """Create a uniquely named test namespace (with `labels` from the start) and return its name.
+
+    Returns once pods can be created in it. The caller deletes it.
+    """
+    name = _namespace_name(test_name)
     manifest = {
         "apiVersion": "v1",
         "kind": "Namespace",
         "metadata": {
             "name": name,
-            "labels": {TEST_NAMESPACE_LABEL: "true"},
-            "annotations": {"jupytercontainers.io/test-id": request.node.nodeid},
+            "labels": {TEST_NAMESPACE_LABEL: "true", **(labels or {})},
+            "annotations": {"jupytercontainers.io/test-id": test_id or test_name},
         },
     }
     cluster.kubectl("create", "-f", "-", input=yaml.safe_dump(manifest))
@@ -169,6 +173,13 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
     cluster.kubectl(
         "wait", "--for=create", "serviceaccount/default", "-n", name, "--timeout=60s", timeout=70
     )
+    return name
+
+
+@pytest.fixture
+def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace, labelled jupytercontainers.io/test=true, deleted after the test."""
+    name = create_test_namespace(cluster, request.node.name, test_id=request.node.nodeid)
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
