@@ -22,9 +22,9 @@ cluster_dir=$KWOK_WORKDIR/clusters/$name
 kubeconfig=$cluster_dir/kubeconfig.yaml
 stamp=$cluster_dir/jupyter-containers.sha256
 generated=$KWOK_WORKDIR/$name.generated.yaml
-# kwokctl adds the context to the user's kubeconfig (as kind does). Never to an inherited
-# $KUBECONFIG: that may point at someone's real cluster.
-user_kubeconfig=$HOME/.kube/config
+# kwokctl adds the context to the user's kubeconfig (as kind does), or to $JC_CONTEXT_KUBECONFIG.
+# Never to an inherited $KUBECONFIG: that may point at someone's real cluster.
+user_kubeconfig=${JC_CONTEXT_KUBECONFIG:-$HOME/.kube/config}
 # kwokctl probes readiness with the kubectl on PATH and downloads one if there is none; an old
 # /usr/bin/kubectl must not win either.
 export PATH=$bin:$PATH
@@ -86,17 +86,25 @@ config_hash() {
   } | sha256sum | cut -d' ' -f1
 }
 
+# Alive and ours: not a zombie (where init does not reap orphans, a killed component stays a
+# zombie that kill -0 and kwokctl still count as running) and not a recycled pid.
+alive() {
+  local info
+  info=$(ps -o stat=,args= -p "$1" 2>/dev/null) || return 1
+  [[ $info != Z* && $info == *"$cluster_dir"* ]]
+}
+
 components_ready() {
-  local out
-  out=$(kwokctl --name "$name" get components -o wide 2>/dev/null) || return 1
-  # Header plus one line per component, each "Ready".
-  [ "$(echo "$out" | tail -n +2 | grep -c .)" -ge 5 ] || return 1
-  ! echo "$out" | tail -n +2 | grep -qv 'Ready$'
+  local component pid
+  for component in etcd kube-apiserver kube-controller-manager kube-scheduler kwok-controller; do
+    pid=$(cat "$cluster_dir/pids/$component.pid" 2>/dev/null) || return 1
+    alive "$pid" || { log "$component (pid $pid) is not running"; return 1; }
+  done
 }
 
 healthy() {
   [ -f "$kubeconfig" ] || { log "no kubeconfig"; return 1; }
-  components_ready || { log "a component is not running"; return 1; }
+  components_ready || return 1
   [ "$(kctl get --raw /readyz --request-timeout=5s 2>/dev/null)" = ok ] \
     || { log "the API server is not ready"; return 1; }
   local want have
@@ -116,8 +124,8 @@ delete_cluster() {
   # ports free, and kill (by recorded pid only) whatever ignored the signal.
   local pid deadline=$((SECONDS + 20))
   for pid in "${pids[@]}"; do
-    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
-    if kill -0 "$pid" 2>/dev/null; then
+    while alive "$pid" && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+    if alive "$pid"; then
       log "process $pid still running; killing it"
       kill -9 "$pid" 2>/dev/null || true
     fi
@@ -211,7 +219,12 @@ cmd_status() {
   echo "kubeconfig:     $kubeconfig"
   echo "audit log:      $cluster_dir/logs/audit.log"
   echo "component logs: $cluster_dir/logs"
-  kwokctl --name "$name" get components -o wide
+  local component pid state
+  for component in etcd kube-apiserver kube-controller-manager kube-scheduler kwok-controller; do
+    pid=$(cat "$cluster_dir/pids/$component.pid" 2>/dev/null || echo -)
+    if alive "$pid"; then state=running; else state=stopped; fi
+    printf '%-24s %-8s pid %s\n' "$component" "$state" "$pid"
+  done
   kctl get nodes -o wide
 }
 
@@ -225,6 +238,6 @@ case ${1:-} in
   audit-log-path) echo "$cluster_dir/logs/audit.log" ;;
   logs-dir) echo "$cluster_dir/logs" ;;
   *)
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2 ;;
 esac
