@@ -10,8 +10,13 @@ import sys
 import kopf
 from prometheus_client import start_http_server
 
-from jupyter_containers import handlers  # noqa: F401  (registers the kopf handlers)
-from jupyter_containers import metrics
+from jupyter_containers import (
+    admission,  # noqa: F401  (registers the admission webhooks)
+    bundles,  # noqa: F401  (registers the ResourceBundle status handlers)
+    handlers,  # noqa: F401  (registers the kopf handlers)
+    health,  # noqa: F401  (registers the liveness probe)
+    metrics,
+)
 from jupyter_containers.settings import load_settings
 
 
@@ -28,7 +33,8 @@ def _configure_logging(fmt: str, verbose: bool) -> None:
         logging.basicConfig(
             level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
         )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for noisy in ("httpx", "httpx2", "httpcore", "httpcore2"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("kopf.objects").setLevel(logging.INFO if verbose else logging.WARNING)
 
 

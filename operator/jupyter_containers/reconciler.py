@@ -416,7 +416,8 @@ class Reconciler:
         patch = merge_patch_for(current, new_status)
         if patch and last is not None and not merge_patch_for(last, new_status):
             return
-        old_phase = current.get("phase")
+        # Our own last write is newer than what the index may still show.
+        old_phase = (last or current).get("phase")
         self.phases.set(key, new_status["phase"])
         if not patch:
             return

@@ -43,9 +43,9 @@ def transitions(kubectl: Any, namespace: str, name: str) -> list[str]:
         "-o",
         "json",
     )
+    # resourceVersion orders writes; event timestamps have one-second resolution.
     events = sorted(
-        json.loads(out.stdout)["items"],
-        key=lambda e: (e.get("firstTimestamp") or e.get("eventTime") or "", e["metadata"]["name"]),
+        json.loads(out.stdout)["items"], key=lambda e: int(e["metadata"]["resourceVersion"])
     )
     return [e["message"].split(":", 1)[0] for e in events if " -> " in e["message"].split(":")[0]]
 
