@@ -351,15 +351,11 @@ async def review_container(
     old_ns = (old_spec.namespace or domain) if old_spec is not None else None
     creating = operation == "CREATE"
 
-    if (
-        creating
-        or old_spec is None
-        or (old_spec.instanceType, old_spec.volume)
-        != (
-            spec.instanceType,
-            spec.volume,
-        )
-    ):
+    catalog_changed = old_spec is None or (old_spec.instanceType, old_spec.volume) != (
+        spec.instanceType,
+        spec.volume,
+    )
+    if creating or catalog_changed:
         instance, (volume_name, volume), catalog_problems = validation.resolve_catalog(
             spec, instance_types, volumes
         )
