@@ -1,17 +1,21 @@
-"""Liveness: the operator is alive while every watch stream keeps delivering.
+"""Liveness: the operator is alive while its watch streams keep delivering.
 
-The API server sends a bookmark on every open watch about once a minute even when
-nothing changes, and kopf reconnects a stream that stayed silent for its
-`inactivity_timeout` (70 s). A stream that delivered nothing at all, not even a
-bookmark, for several minutes is therefore stuck: reconnecting keeps failing (API
-server unreachable, credentials revoked) or its task is wedged. The operator then
-misses every change, so the liveness probe fails and the kubelet restarts the pod.
-A blocked event loop fails the probe as well: nothing answers it.
+The API server sends a bookmark about once a minute on every watch it serves from its
+watch cache, even when nothing changes, and kopf reconnects a stream that stayed silent
+for its `inactivity_timeout` (70 s). A stream that has shown it gets bookmarks and then
+delivers nothing at all for several minutes is therefore stuck: reconnecting keeps failing
+(API server unreachable, credentials revoked) or its task is wedged. The operator then
+misses changes, so the liveness probe fails and the kubelet restarts the pod. A blocked
+event loop fails the probe as well: nothing answers it.
+
+Streams that never received a bookmark are not judged: the API server sends none for
+resources outside its watch cache (Events, by default) or when the cache is disabled, and
+silence there is normal.
 
 kopf does not hand bookmarks to handlers, so this module wraps kopf's watch-stream
-generator (`kopf._cogs.clients.watching.infinite_watch`, looked up through its module
-by kopf's watcher on every call). kopf is pinned to 1.45.x; `install()` fails loudly if
-that function moves, and a unit test checks the hook.
+generator (`kopf._cogs.clients.watching.infinite_watch`, looked up through its module by
+kopf's watcher on every call). kopf is pinned to 1.45.x; `install()` fails loudly if that
+function moves, and a unit test checks the hook.
 """
 
 from __future__ import annotations
@@ -37,9 +41,9 @@ class HealthSettings(BaseSettings):
     watch_stall_seconds: float = Field(
         default=300,
         gt=0,
-        description="The liveness probe fails when a watch stream has delivered no event and no "
-        "bookmark for this long. Keep it well above 70 s (kopf's reconnect after a silent "
-        "stream) plus the API server's bookmark interval (about 60 s).",
+        description="The liveness probe fails when a watch stream that gets bookmarks has "
+        "delivered no event and no bookmark for this long. Keep it well above 70 s (kopf's "
+        "reconnect after a silent stream) plus the API server's bookmark interval (about 60 s).",
     )
 
 
@@ -47,6 +51,7 @@ class HealthSettings(BaseSettings):
 class _Stream:
     what: str
     last: float
+    bookmarked: bool = False
 
 
 class WatchHeartbeats:
@@ -62,25 +67,30 @@ class WatchHeartbeats:
         self._streams[token] = _Stream(what, self._clock())
         return token
 
-    def beat(self, token: int) -> None:
+    def beat(self, token: int, *, bookmark: bool = False) -> None:
         stream = self._streams.get(token)
         if stream is not None:
             stream.last = self._clock()
+            stream.bookmarked = stream.bookmarked or bookmark
 
     def closed(self, token: int) -> None:
         self._streams.pop(token, None)
 
     def report(self) -> dict[str, Any]:
-        """The number of open streams and the silent one with its age in seconds."""
+        """Open streams, those judged (they get bookmarks), and the most silent of those."""
         now = self._clock()
-        if not self._streams:
-            return {"streams": 0, "stalest": None, "silentSeconds": 0.0}
-        stalest = min(self._streams.values(), key=lambda s: s.last)
-        return {
+        judged = [s for s in self._streams.values() if s.bookmarked]
+        report: dict[str, Any] = {
             "streams": len(self._streams),
-            "stalest": stalest.what,
-            "silentSeconds": round(now - stalest.last, 1),
+            "withBookmarks": len(judged),
+            "stalest": None,
+            "silentSeconds": 0.0,
         }
+        if judged:
+            stalest = min(judged, key=lambda s: s.last)
+            report["stalest"] = stalest.what
+            report["silentSeconds"] = round(now - stalest.last, 1)
+        return report
 
     def check(self, threshold: float) -> dict[str, Any]:
         """The report; raises `StuckWatch` when a stream has been silent past `threshold`."""
@@ -103,6 +113,10 @@ def _describe(resource: Any, namespace: str | None) -> str:
     return f"{getattr(resource, 'plural', resource)} {where}"
 
 
+def _is_bookmark(item: Any) -> bool:
+    return isinstance(item, dict) and item.get("type") == "BOOKMARK"
+
+
 def install(heartbeats: WatchHeartbeats) -> None:
     """Route every kopf watch stream through `heartbeats` (idempotent)."""
     original = watching.infinite_watch
@@ -121,7 +135,7 @@ def install(heartbeats: WatchHeartbeats) -> None:
         token = heartbeats.opened(_describe(resource, namespace))
         try:
             async for item in original(resource=resource, namespace=namespace, **kwargs):
-                heartbeats.beat(token)
+                heartbeats.beat(token, bookmark=_is_bookmark(item))
                 yield item
         finally:
             heartbeats.closed(token)

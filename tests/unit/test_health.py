@@ -25,37 +25,62 @@ class Clock:
 
 def test_no_stream_is_healthy() -> None:
     beats = health.WatchHeartbeats(Clock())
-    assert beats.check(10) == {"streams": 0, "stalest": None, "silentSeconds": 0.0}
+    assert beats.check(10) == {
+        "streams": 0,
+        "withBookmarks": 0,
+        "stalest": None,
+        "silentSeconds": 0.0,
+    }
 
 
-def test_the_stalest_stream_decides() -> None:
+def test_the_stalest_stream_with_bookmarks_decides() -> None:
     clock = Clock()
     beats = health.WatchHeartbeats(clock)
     pods = beats.opened("pods cluster-wide")
     events = beats.opened("events cluster-wide")
+    beats.opened("volumes cluster-wide")  # never a bookmark: not judged
+    beats.beat(pods, bookmark=True)
+    beats.beat(events, bookmark=True)
     clock.now += 50
     beats.beat(pods)
     clock.now += 20
     assert beats.check(100) == {
-        "streams": 2,
+        "streams": 3,
+        "withBookmarks": 2,
         "stalest": "events cluster-wide",
         "silentSeconds": 70.0,
     }
     clock.now += 31
     with pytest.raises(health.StuckWatch, match=r"events cluster-wide .* for 101s"):
         beats.check(100)
-    # A bookmark (any item) on that stream makes the operator healthy again.
+    # Any item on that stream (a bookmark, an event) makes the operator healthy again.
     beats.beat(events)
     assert beats.check(100)["stalest"] == "pods cluster-wide"
+
+
+def test_a_stream_without_bookmarks_is_not_judged() -> None:
+    """The API server sends no bookmarks outside its watch cache (Events by default)."""
+    clock = Clock()
+    beats = health.WatchHeartbeats(clock)
+    events = beats.opened("events in namespace team-a")
+    beats.beat(events)  # ordinary events only
+    clock.now += 3600
+    assert beats.check(300) == {
+        "streams": 1,
+        "withBookmarks": 0,
+        "stalest": None,
+        "silentSeconds": 0.0,
+    }
 
 
 def test_a_closed_stream_no_longer_counts() -> None:
     clock = Clock()
     beats = health.WatchHeartbeats(clock)
     token = beats.opened("volumes cluster-wide")
+    beats.beat(token, bookmark=True)
     clock.now += 500
     beats.closed(token)
-    beats.beat(token)  # late beats of a closed stream are ignored
+    beats.beat(token, bookmark=True)  # late beats of a closed stream are ignored
     assert beats.check(10)["streams"] == 0
 
 
@@ -80,9 +105,9 @@ def test_the_wrapper_beats_on_every_item_and_closes(monkeypatch: pytest.MonkeyPa
     seen: list[dict[str, Any]] = []
 
     async def fake_watch(*, resource: Any, namespace: str | None, **_: Any) -> AsyncIterator[Any]:
-        for n in range(3):
+        for n, kind in enumerate(["ADDED", "BOOKMARK", "MODIFIED"]):
             clock.now += 10
-            yield {"type": "BOOKMARK", "n": n}
+            yield {"type": kind, "n": n}
 
     monkeypatch.setattr(watching, "infinite_watch", fake_watch)
     health.install(beats)
@@ -92,18 +117,22 @@ def test_the_wrapper_beats_on_every_item_and_closes(monkeypatch: pytest.MonkeyPa
     class Resource:
         plural = "pods"
 
+    reports: list[dict[str, Any]] = []
+
     async def consume() -> None:
         async for item in wrapped(resource=Resource(), namespace="team-a", settings=None):
             seen.append(item)
-            report = beats.report()
-            assert report == {
-                "streams": 1,
-                "stalest": "pods in namespace team-a",
-                "silentSeconds": 0.0,
-            }
+            reports.append(beats.report())
 
     asyncio.run(consume())
     assert [item["n"] for item in seen] == [0, 1, 2]
+    assert [r["withBookmarks"] for r in reports] == [0, 1, 1]
+    assert reports[-1] == {
+        "streams": 1,
+        "withBookmarks": 1,
+        "stalest": "pods in namespace team-a",
+        "silentSeconds": 0.0,
+    }
     assert beats.report()["streams"] == 0
 
 
@@ -112,7 +141,7 @@ def test_probe_reports_and_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     beats = health.WatchHeartbeats(clock)
     monkeypatch.setattr(health, "heartbeats", beats)
     monkeypatch.setattr(health, "_settings", health.HealthSettings(watch_stall_seconds=60))
-    beats.opened("jupytercontainers cluster-wide")
+    beats.beat(beats.opened("jupytercontainers cluster-wide"), bookmark=True)
     clock.now += 59
     assert health.watch_streams()["silentSeconds"] == 59.0
     clock.now += 2
