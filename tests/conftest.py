@@ -29,6 +29,11 @@ CRD_DIR = REPO / "crds"
 BIN = Path(os.environ.get("JC_BIN") or Path.home() / ".cache" / "jupyter-containers" / "bin")
 LOCAL_CONTEXT = "kwok-jupyter-containers"
 TEST_NAMESPACE_LABEL = "jupytercontainers.io/test"
+#: Every namespace of this test session starts with this, so the session's operator can
+#: watch just them (`t-SESSION-*`) and two sessions on one cluster do not act on each
+#: other's objects.
+SESSION_ID = uuid.uuid4().hex[:4]
+NAMESPACE_PREFIX = f"t-{SESSION_ID}-"
 
 Manifest = str | Mapping[str, Any] | Sequence[Mapping[str, Any]]
 ApplyYaml = Callable[..., "subprocess.CompletedProcess[str]"]
@@ -148,7 +153,7 @@ def _namespace_name(test_name: str) -> str:
     # and short enough for tests that derive names from it (`{namespace}-deploy`).
     slug = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")
     slug = slug.removeprefix("test-")[:20].strip("-") or "t"
-    return f"t-{slug}-{uuid.uuid4().hex[:6]}"
+    return f"{NAMESPACE_PREFIX}{slug}-{uuid.uuid4().hex[:6]}"
 
 
 def create_test_namespace(

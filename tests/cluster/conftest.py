@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.conftest import NAMESPACE_PREFIX
+
 REPO = Path(__file__).resolve().parents[2]
 
 #: Deadlines shortened for the tests; everything else is the operator's default.
@@ -93,6 +95,8 @@ class OperatorProcess:
             "JC_HEALTH_PORT": str(self.health_port),
             "JC_WEBHOOK_PORT": str(self.webhook_port),
             "JC_WEBHOOK_HOST": "127.0.0.1",
+            # Only this session's namespaces: other sessions may share the cluster.
+            "JC_WATCH_NAMESPACES": f"{NAMESPACE_PREFIX}*",
             "PYTHONUNBUFFERED": "1",
         }
         self.log_dir = log_dir
