@@ -46,6 +46,8 @@ class Plugin:
         self, *args: str, as_user: str | None = None, as_groups: Sequence[str] = ()
     ) -> list[str]:
         cmd = ["kubectl", "jupyter", *args, "-n", self.namespace]
+        if self.cluster.context:
+            cmd += ["--context", self.cluster.context]
         if as_user:
             cmd += ["--as", as_user]
         for group in as_groups:
@@ -84,7 +86,31 @@ class Plugin:
 
 
 @pytest.fixture
-def jup(cluster: Any, namespace: str, operator: Any, operator_log: None, catalog: None) -> Plugin:
+def webhooks_ready(cluster: Any, operator: Any) -> None:
+    """Until this session's operator has registered its webhooks (a watch, via kubectl wait).
+
+    The operator reports healthy a moment before kopf has patched the webhook
+    configuration; a container created in between would get no created-by.
+    """
+    url = f"https://127.0.0.1:{operator.webhook_port}/mutate-jupytercontainer"
+    cluster.kubectl(
+        "wait",
+        "mutatingwebhookconfiguration/jupytercontainers.io",
+        f"--for=jsonpath={{.webhooks[0].clientConfig.url}}={url}",
+        "--timeout=60s",
+        timeout=70,
+    )
+
+
+@pytest.fixture
+def jup(
+    cluster: Any,
+    namespace: str,
+    operator: Any,
+    operator_log: None,
+    catalog: None,
+    webhooks_ready: None,
+) -> Plugin:
     return Plugin(cluster, namespace)
 
 

@@ -15,11 +15,18 @@ import pytest
 import yaml
 
 from jupyter_containers.api import rules
-from tests.cluster.cli_fixtures import Plugin, jup
+from tests.cluster.cli_fixtures import (  # fixtures are used by name
+    Plugin,
+    jup,
+    scratch_namespace,
+    user_roles,
+    users,
+    webhooks_ready,
+)
 from tests.cluster.conftest import get_jc
 
 pytestmark = pytest.mark.cluster
-__all__ = ["jup"]
+__all__ = ["jup", "scratch_namespace", "user_roles", "users", "webhooks_ready"]
 
 Wait = Callable[..., dict[str, Any]]
 

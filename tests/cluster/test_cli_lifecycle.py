@@ -14,11 +14,18 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.cli_fixtures import Plugin, jup
+from tests.cluster.cli_fixtures import (  # fixtures are used by name
+    Plugin,
+    jup,
+    scratch_namespace,
+    user_roles,
+    users,
+    webhooks_ready,
+)
 from tests.cluster.conftest import get_jc
 
 pytestmark = pytest.mark.cluster
-__all__ = ["jup"]
+__all__ = ["jup", "scratch_namespace", "user_roles", "users", "webhooks_ready"]
 
 Wait = Callable[..., dict[str, Any]]
 

@@ -12,10 +12,18 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.cli_fixtures import Plugin, bundle_manifest, jup, scratch_namespace, users
+from tests.cluster.cli_fixtures import (  # fixtures are used by name
+    Plugin,
+    bundle_manifest,
+    jup,
+    scratch_namespace,
+    user_roles,
+    users,
+    webhooks_ready,
+)
 
 pytestmark = pytest.mark.cluster
-__all__ = ["jup", "scratch_namespace", "users"]  # fixtures used by name below
+__all__ = ["jup", "scratch_namespace", "user_roles", "users", "webhooks_ready"]
 
 Wait = Callable[..., dict[str, Any]]
 
@@ -193,9 +201,10 @@ def test_failed_shows_its_error_in_the_list_and_describe(
     )
     jc = wait_phase("broken", "Failed")
     message = jc["status"]["message"]
-    (row,) = [r for r in rows(jup("list", "-A").stdout) if r[1] == "broken"] or [None]
-    assert row is not None and row[0] == jup.namespace  # -A adds the domain column
-    assert row[2] == f"Failed: {message}"
+    (row,) = rows(jup("list").stdout)
+    assert row[:2] == ["broken", f"Failed: {message}"]  # one line, however long the message
+    everywhere = rows(jup("list", "-A").stdout)  # -A adds the domain column
+    assert [jup.namespace, "broken", f"Failed: {message}"] in [r[:3] for r in everywhere]
 
     details = jup("describe", "broken").stdout.splitlines()
     fields = {

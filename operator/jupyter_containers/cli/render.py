@@ -48,8 +48,9 @@ class ListFormat(StrEnum):
 def console(stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     tty = stream.isatty()
-    # Off a terminal rich would wrap at 80 columns; a pipe wants whole lines.
-    width = None if tty or os.environ.get("COLUMNS") else 240
+    # Off a terminal rich would wrap at 80 columns; a pipe (grep, awk) wants whole lines, as
+    # kubectl prints them. Tables are only as wide as their content; `show` strips padding.
+    width = None if tty or os.environ.get("COLUMNS") else 4096
     return Console(file=stream, highlight=False, width=width, soft_wrap=not tty)
 
 
