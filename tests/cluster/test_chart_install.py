@@ -8,9 +8,10 @@ Service becomes an ExternalName Service for localhost, where the operator listen
 The API server still finds the webhooks through the chart's configurations and that Service
 name, and checks the operator's certificate against the chart's caBundle.
 
-The chart's webhooks are limited to this test's namespace, and the operator watches only it,
-so other tests on the same cluster are unaffected. The session's own operator (managed webhooks
-for every namespace, admin credentials) is stopped while this module runs.
+The chart's webhooks are limited to this test's team namespace, and the operator watches only
+it and the team's deployment namespace, so other tests on the same cluster are unaffected.
+The session's own operator (managed webhooks for every namespace, admin credentials) is
+stopped while this module runs.
 
 The tests run in file order: the module fixtures install, upgrade and finally uninstall.
 """
@@ -47,12 +48,15 @@ pytestmark = pytest.mark.cluster
 REPO = Path(__file__).resolve().parents[2]
 
 WEBHOOK_PORT = 443  # the chart's webhook Service port: an ExternalName Service keeps it
+DEPLOYABLE = "jupytercontainers.io/deployable"  # opens a namespace to other domains' containers
 
 
 @dataclass
 class Release:
     name: str
-    namespace: str
+    namespace: str  # the operator's
+    team: str  # a domain: where people create containers
+    work: str  # where the team's containers run (spec.namespace)
     fullname: str
     service_account: str
     revision_after_upgrade: int
@@ -111,18 +115,24 @@ def release(cluster: Any, crds: Any, catalog: Any, operator: Any) -> Iterator[Re
 
     suffix = uuid.uuid4().hex[:6]
     name, namespace = f"jc{suffix}", f"chart-{suffix}"
+    team, work = f"{namespace}-team", f"{namespace}-work"
     fullname = f"{name}-jupyter-containers"
-    cluster.kubectl("create", "namespace", namespace)
-    # The operator pod must pass the restricted Pod Security Standard, enforced by the API server.
-    cluster.kubectl(
-        "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted"
-    )
+    # Pods in the operator's namespace and in the deployment namespace must pass the restricted
+    # Pod Security Standard, which the API server enforces there.
+    for ns, labels in (
+        (namespace, ["pod-security.kubernetes.io/enforce=restricted"]),
+        (team, []),
+        (work, ["pod-security.kubernetes.io/enforce=restricted", f"{DEPLOYABLE}={team}"]),
+    ):
+        cluster.kubectl("create", "namespace", ns)
+        if labels:
+            cluster.kubectl("label", "namespace", ns, *labels)
     values = [
         "--set",
-        f"operator.watchNamespaces={{{namespace}}}",
+        f"operator.watchNamespaces={{{team},{work}}}",
         "--set-json",
         "webhook.namespaceSelector="
-        + json.dumps({"matchLabels": {"kubernetes.io/metadata.name": namespace}}),
+        + json.dumps({"matchLabels": {"kubernetes.io/metadata.name": team}}),
         # The user ClusterRoles have fixed names other tests may have applied from examples/.
         "--set",
         "rbac.userRoles.create=false",
@@ -142,6 +152,8 @@ def release(cluster: Any, crds: Any, catalog: Any, operator: Any) -> Iterator[Re
         yield Release(
             name=name,
             namespace=namespace,
+            team=team,
+            work=work,
             fullname=fullname,
             service_account=fullname,
             revision_after_upgrade=int(status["version"]),
@@ -152,7 +164,8 @@ def release(cluster: Any, crds: Any, catalog: Any, operator: Any) -> Iterator[Re
         )
     finally:
         _helm(cluster, "uninstall", name, "--namespace", namespace, "--ignore-not-found")
-        cluster.kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait=false")
+        for ns in (team, work, namespace):
+            cluster.kubectl("delete", "namespace", ns, "--ignore-not-found", "--wait=false")
         operator.start()
 
 
@@ -380,8 +393,8 @@ def test_service_account_cannot_do_more(
 # ---------------------------------------------------------------- sufficient
 
 
-#: alice may work with containers here, and create pods (the webhook checks that).
-ALICE = """
+#: In the team's namespace alice may work with containers; its bundle is hers.
+ALICE_TEAM = """
 apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
 metadata: {name: jupyter-user}
@@ -399,6 +412,15 @@ metadata: {name: alice-jupyter-user}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: jupyter-user}
 subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: alice}]
 ---
+apiVersion: jupytercontainers.io/v1alpha1
+kind: ResourceBundle
+metadata: {name: team}
+spec: {owner: alice}
+"""
+
+#: In the deployment namespace alice may create pods (the webhook asks the API server), and
+#: a Secret her container's env refers to.
+ALICE_WORK = """
 apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
 metadata: {name: alice-edit}
@@ -409,11 +431,6 @@ apiVersion: v1
 kind: Secret
 metadata: {name: creds}
 stringData: {api-key: not-a-real-key}
----
-apiVersion: jupytercontainers.io/v1alpha1
-kind: ResourceBundle
-metadata: {name: team}
-spec: {owner: alice}
 """
 
 
@@ -484,98 +501,84 @@ def _assert_audited_writes(cluster: Any, release: Release) -> None:
 def test_operator_with_only_the_chart_permissions_runs_a_container(
     cluster: Any, release: Release, local_operator: LocalOperator
 ) -> None:
-    ns, name = release.namespace, "lab"
-    cluster.kubectl("apply", "-n", ns, "-f", "-", input=ALICE)
+    """Create (through the webhooks), Active, stop, start, delete: all with the chart's RBAC."""
+    team, work, name = release.team, release.work, "lab"
+    cluster.kubectl("apply", "-n", team, "-f", "-", input=ALICE_TEAM)
+    cluster.kubectl("apply", "-n", work, "-f", "-", input=ALICE_WORK)
+    env = [
+        {"name": "API_KEY", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "api-key"}}},
+        {"name": "LATER", "valueFrom": {"secretKeyRef": {"name": "not-yet", "key": "k"}}},
+    ]
+    manifest = {
+        "apiVersion": "jupytercontainers.io/v1alpha1",
+        "kind": "JupyterContainer",
+        "metadata": {"name": name},
+        "spec": {
+            "bundle": "team",
+            "namespace": work,
+            "instanceType": "test-small",
+            "volume": "test-home",
+            "env": env,
+        },
+    }
     created = cluster.kubectl(
-        "apply",
-        "-n",
-        ns,
-        "-f",
-        "-",
-        as_user="alice",
-        input=yaml.safe_dump(
-            {
-                "apiVersion": "jupytercontainers.io/v1alpha1",
-                "kind": "JupyterContainer",
-                "metadata": {"name": name},
-                "spec": {
-                    "bundle": "team",
-                    "instanceType": "test-small",
-                    "volume": "test-home",
-                    "env": [
-                        {
-                            "name": "API_KEY",
-                            "valueFrom": {"secretKeyRef": {"name": "creds", "key": "api-key"}},
-                        },
-                        {
-                            "name": "LATER",
-                            "valueFrom": {"secretKeyRef": {"name": "not-yet", "key": "k"}},
-                        },
-                    ],
-                },
-            }
-        ),
+        "apply", "-n", team, "-f", "-", as_user="alice", input=yaml.safe_dump(manifest)
     )
     # The validating webhook, reached through the chart's configuration and Service, read the
-    # Secrets by name (its warning), and the mutating one recorded the creator.
+    # Secrets by name (its warning); the mutating one recorded the creator.
     assert "'not-yet'" in created.stderr, created.stderr
-    jc = _wait_phase(cluster, ns, name, "Active")
+    jc = _wait_phase(cluster, team, name, "Active")
     assert jc["metadata"]["annotations"]["jupytercontainers.io/created-by"] == "alice"
     assert "jupytercontainers.io/cleanup" in jc["metadata"]["finalizers"]
-    assert _owned(cluster, ns, name) == {
-        "deployments": ["jc-lab"],
-        "services": ["jc-lab"],
-        "persistentvolumeclaims": ["jc-lab-home"],
-        "secrets": ["jc-lab-token"],
+    status = jc["status"]
+    assert status["deploymentNamespace"] == work
+    made = {
+        "deployments": [status["serviceName"]],
+        "services": [status["serviceName"]],
+        "persistentvolumeclaims": [status["pvcName"]],
+        "secrets": [status["tokenSecret"]],
     }
+    assert _owned(cluster, work, name) == made
     # This process made them (its field manager), not some other operator.
     manager = f"{release.name}-operator"
-    for kind, obj, operation in (
-        ("deployment", "jc-lab", "Apply"),
-        ("service", "jc-lab", "Apply"),
-        ("persistentvolumeclaim", "jc-lab-home", "Apply"),
-        ("secret", "jc-lab-token", "Update"),
+    for kind, operation in (
+        ("deployments", "Apply"),
+        ("services", "Apply"),
+        ("persistentvolumeclaims", "Apply"),
+        ("secrets", "Update"),
     ):
-        fields = _json(cluster, "get", kind, obj, "-n", ns, "--show-managed-fields")
+        (obj,) = made[kind]
+        fields = _json(cluster, "get", kind, obj, "-n", work, "--show-managed-fields")
         entries = {(m["manager"], m["operation"]) for m in fields["metadata"]["managedFields"]}
         assert (manager, operation) in entries, (kind, entries)
+    fields = _json(cluster, "get", "jc", name, "-n", team, "--show-managed-fields")
     status_managers = {
         m["manager"]
-        for m in _json(cluster, "get", "jc", name, "-n", ns, "--show-managed-fields")["metadata"][
-            "managedFields"
-        ]
+        for m in fields["metadata"]["managedFields"]
         if m.get("subresource") == "status"
     }
     assert status_managers == {manager}
 
-    cluster.kubectl(
-        "patch", "jc", name, "-n", ns, "--type=merge", "-p", '{"spec":{"running":false}}',
-        as_user="alice",
-    )  # fmt: skip
-    _wait_phase(cluster, ns, name, "Stopped")
-    cluster.kubectl(
-        "patch", "jc", name, "-n", ns, "--type=merge", "-p", '{"spec":{"running":true}}',
-        as_user="alice",
-    )  # fmt: skip
-    _wait_phase(cluster, ns, name, "Active")
+    for running, phase in ((False, "Stopped"), (True, "Active")):
+        patch = json.dumps({"spec": {"running": running}})
+        cluster.kubectl(
+            "patch", "jc", name, "-n", team, "--type=merge", "-p", patch, as_user="alice"
+        )
+        _wait_phase(cluster, team, name, phase)
 
-    cluster.kubectl("delete", "jc", name, "-n", ns, "--timeout=60s", as_user="alice", timeout=70)
-    assert _owned(cluster, ns, name) == {
-        "deployments": [],
-        "services": [],
-        "persistentvolumeclaims": [],
-        "secrets": [],
-    }
+    cluster.kubectl("delete", "jc", name, "-n", team, "--timeout=60s", as_user="alice", timeout=70)
+    assert _owned(cluster, work, name) == {kind: [] for kind in made}
 
     log = local_operator.log_text()
     # The work was done by this process, with the ServiceAccount's token, never refused.
     assert f"operator identity {release.sa_user}" in log
-    for refusal in ("403", "Forbidden", "forbidden", "Not enough permissions", "Failed to post"):
+    # ("Forbidden": 403 responses and kopf's APIForbiddenError; "forbidden": their message.)
+    for refusal in ("Forbidden", "forbidden", "Not enough permissions", "Failed to post"):
         assert refusal not in log, f"{refusal!r} in the operator log"
     if cluster.local:
         _assert_audited_writes(cluster, release)
-    status, metrics = local_operator.get(local_operator.metrics_port, "/metrics")
-    assert status == 200
+    code, metrics = local_operator.get(local_operator.metrics_port, "/metrics")
+    assert code == 200
     assert "jupyter_containers_reconcile_errors_total 0.0" in metrics
 
 
