@@ -1,38 +1,41 @@
-"""The Kubernetes events of each container's pods, counted for status.events.
+"""The Kubernetes events of the operator's pods, counted for status.events.
 
-Counts are rebuilt from the watch's initial listing after a restart, so they
-need no storage of their own.
+Events are kept by the uid of the pod they are about, not by container: a pod's
+first events (Scheduled, ...) can arrive before the pod itself, and must still
+count once the pod is known. Counts are rebuilt from the watch's initial listing
+after a restart, so they need no storage of their own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 
 class EventLedger:
     def __init__(self) -> None:
-        # container key -> event uid -> event type ("Normal" / "Warning")
-        self._events: dict[Hashable, dict[str, str]] = {}
+        # pod uid -> event uid -> event type ("Normal" / "Warning")
+        self._events: dict[str, dict[str, str]] = {}
 
-    def record(self, key: Hashable, event: Mapping[str, Any], *, deleted: bool = False) -> bool:
+    def record(self, pod_uid: str, event: Mapping[str, Any], *, deleted: bool = False) -> bool:
         """Remember (or forget) one event; True when the counts changed."""
         uid = event["metadata"]["uid"]
-        seen = self._events.setdefault(key, {})
         if deleted:
-            return seen.pop(uid, None) is not None
+            seen = self._events.get(pod_uid, {})
+            changed = seen.pop(uid, None) is not None
+            if not seen:
+                self._events.pop(pod_uid, None)
+            return changed
+        seen = self._events.setdefault(pod_uid, {})
         kind = event.get("type") or "Normal"
         if seen.get(uid) == kind:
             return False
         seen[uid] = kind
         return True
 
-    def counts(self, key: Hashable) -> dict[str, int]:
-        seen = self._events.get(key, {})
-        return {
-            "warnings": sum(1 for kind in seen.values() if kind == "Warning"),
-            "total": len(seen),
-        }
+    def counts(self, pod_uids: Iterable[str]) -> dict[str, int]:
+        kinds = [kind for pod in pod_uids for kind in self._events.get(pod, {}).values()]
+        return {"warnings": kinds.count("Warning"), "total": len(kinds)}
 
-    def forget(self, key: Hashable) -> None:
-        self._events.pop(key, None)
+    def forget(self, pod_uid: str) -> None:
+        self._events.pop(pod_uid, None)

@@ -214,15 +214,16 @@ async def catalog_changed(type: str | None, **kwargs: Any) -> None:
 async def event_seen(body: kopf.Body, type: str | None, **kwargs: Any) -> None:
     _remember(kwargs)
     involved = body.get("involvedObject") or {}
-    if involved.get("kind") != "Pod":
+    # Field selector: only Pod events reach here. Ours are all named jc-...
+    if not str(involved.get("name", "")).startswith(naming.NAME_PREFIX):
+        return
+    deleted = type == "DELETED"
+    if not state.ledger.record(str(involved.get("uid")), body, deleted=deleted):
         return
     owners = state.indexes["pod_owners"].get(involved.get("uid"))
     if not owners:
-        return
+        return  # the pod's own arrival will reconcile its container and count this
     key = next(iter(owners))
-    deleted = type == "DELETED"
-    if not state.ledger.record(key, body, deleted=deleted):
-        return
     state.reconciler.trigger(key)
     if not deleted and body.get("type") == "Warning" and _is_fresh(body):
         # Mirror the pod's warning onto the JupyterContainer, once per source event,
@@ -253,13 +254,14 @@ def observe(key: Key) -> World:
     objects: list[Mapping[str, Any]] = []
     for name in ("deployments", "services", "pvcs"):
         objects.extend(idx[name].get(key, []))
+    pods = list(idx["pods"].get(key, []))
     return World(
         container=container,
         objects=objects,
-        pods=list(idx["pods"].get(key, [])),
+        pods=pods,
         instance_types=_catalog(idx["instance_types"], InstanceTypeSpec),
         volumes=_catalog(idx["volumes"], VolumeSpec),
-        events=state.ledger.counts(key),
+        events=state.ledger.counts(p["metadata"]["uid"] for p in pods),
     )
 
 

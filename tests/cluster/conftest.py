@@ -175,6 +175,12 @@ def operator(
     op = OperatorProcess(cluster.env, tmp_path_factory.mktemp("operator"))
     op.start()
     yield op
+    # Test namespaces are deleted without waiting; their containers' finalizers need
+    # the operator, so let it finish them before it stops.
+    listing = cluster.kubectl("get", "namespaces", "-o", "name", check=False).stdout.split()
+    ours = [n for n in listing if n.startswith(f"namespace/{NAMESPACE_PREFIX}")]
+    if ours and op.proc is not None:
+        cluster.kubectl("wait", "--for=delete", *ours, "--timeout=60s", check=False, timeout=70)
     op.stop()
 
 
