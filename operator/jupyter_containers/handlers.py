@@ -36,6 +36,7 @@ class State:
     started_at: datetime
     reconciler: Reconciler
     ledger: EventLedger
+    pending_mirrors: dict[str, list[dict[str, Any]]]
     indexes: dict[str, kopf.Index[Any, Any]] = {}
 
 
@@ -192,11 +193,18 @@ async def container_changed(namespace: str, name: str, **kwargs: Any) -> None:
 @kopf.on.event("v1", "services", labels=MANAGED)
 @kopf.on.event("v1", "persistentvolumeclaims", labels=MANAGED)
 @kopf.on.event("v1", "pods", labels=MANAGED)
-async def managed_changed(labels: kopf.Labels, **kwargs: Any) -> None:
+async def managed_changed(
+    labels: kopf.Labels, uid: str | None, type: str | None, **kwargs: Any
+) -> None:
     _remember(kwargs)
     key = _owner_key(labels)
-    if key is not None:
-        state.reconciler.trigger(key)
+    if key is None:
+        return
+    state.reconciler.trigger(key)
+    for event in state.pending_mirrors.pop(str(uid), []):
+        _mirror(key, event)
+    if type == "DELETED":
+        state.pending_mirrors.pop(str(uid), None)
 
 
 @kopf.on.event(GROUP, VERSION, "instancetypes")
@@ -217,25 +225,36 @@ async def event_seen(body: kopf.Body, type: str | None, **kwargs: Any) -> None:
     # Field selector: only Pod events reach here. Ours are all named jc-...
     if not str(involved.get("name", "")).startswith(naming.NAME_PREFIX):
         return
+    pod_uid = str(involved.get("uid"))
     deleted = type == "DELETED"
-    if not state.ledger.record(str(involved.get("uid")), body, deleted=deleted):
+    if not state.ledger.record(pod_uid, body, deleted=deleted):
         return
-    owners = state.indexes["pod_owners"].get(involved.get("uid"))
+    mirror = not deleted and body.get("type") == "Warning" and _is_fresh(body)
+    owners = state.indexes["pod_owners"].get(pod_uid)
     if not owners:
-        return  # the pod's own arrival will reconcile its container and count this
+        # A pod's first events can overtake the pod on another watch stream: keep the
+        # warning until the pod arrives (its arrival also recounts the events).
+        if mirror:
+            state.pending_mirrors.setdefault(pod_uid, []).append(dict(body))
+        return
     key = next(iter(owners))
     state.reconciler.trigger(key)
-    if not deleted and body.get("type") == "Warning" and _is_fresh(body):
-        # Mirror the pod's warning onto the JupyterContainer, once per source event,
-        # so `kubectl describe jc` shows why a start is failing.
-        container = next(iter(state.indexes["containers"].get(key, [])), None)
-        if container is not None:
-            kopf.event(
-                object_ref(container),
-                type="Warning",
-                reason=str(body.get("reason") or "PodWarning"),
-                message=f"pod {involved.get('name')}: {body.get('message') or ''}"[:1024],
-            )
+    if mirror:
+        _mirror(key, body)
+
+
+def _mirror(key: Key, event: Mapping[str, Any]) -> None:
+    """Post a pod's warning on the JupyterContainer, so `kubectl describe jc` shows it."""
+    container = next(iter(state.indexes["containers"].get(key, [])), None)
+    if container is None:
+        return
+    involved = event.get("involvedObject") or {}
+    kopf.event(
+        object_ref(container),
+        type="Warning",
+        reason=str(event.get("reason") or "PodWarning"),
+        message=f"pod {involved.get('name')}: {event.get('message') or ''}"[:1024],
+    )
 
 
 def _is_fresh(event: Mapping[str, Any]) -> bool:
@@ -300,6 +319,7 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.field_selectors["events"] = "involvedObject.kind=Pod"
     client = AsyncClient(field_manager=state.settings.field_manager)
     state.ledger = EventLedger()
+    state.pending_mirrors = {}
     state.reconciler = Reconciler(client, state.settings, observe)
 
 
