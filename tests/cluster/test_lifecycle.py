@@ -142,6 +142,22 @@ def test_new_container_goes_starting_then_active_with_all_its_objects(
         "AGE",
     ]
     assert listing[1].split()[:2] == ["lab", "Active"]
+    # The console's status and namespace filters, served by the API server.
+    selected = kubectl(
+        "get",
+        "jc",
+        "-n",
+        namespace,
+        "--field-selector",
+        f"status.phase=Active,status.deploymentNamespace={namespace}",
+        "-o",
+        "name",
+    ).stdout.split()
+    assert selected == ["jupytercontainer.jupytercontainers.io/lab"]
+    none = kubectl(
+        "get", "jc", "-n", namespace, "--field-selector", "status.phase=Failed", "-o", "name"
+    )
+    assert none.stdout.split() == []
 
 
 def test_no_volume_is_shown_as_no_volume_and_mounts_nothing(

@@ -76,6 +76,8 @@ class Kind:
     categories: tuple[str, ...] = ("jupyter",)
     columns: tuple[Column, ...] = ()
     rules: tuple[CelRule, ...] = ()
+    #: JSON paths usable in `kubectl get --field-selector` (CRD selectableFields).
+    selectable_fields: tuple[str, ...] = ()
     spec_description: str = ""
     status_description: str = ""
 
@@ -101,6 +103,8 @@ KINDS: tuple[Kind, ...] = (
         "the operator runs it as a Deployment, Service and optional PVC in the deployment "
         "namespace and reports Starting, Active, Stopped or Failed.",
         rules=models.JUPYTER_CONTAINER_RULES,
+        # `kubectl get jc --field-selector status.phase=Failed`: the console's filters.
+        selectable_fields=(".spec.bundle", ".status.phase", ".status.deploymentNamespace"),
         columns=(
             Column("Status", ".status.phase", description="Starting, Active, Stopped or Failed."),
             Column("Instance", ".status.instance.display", description="Instance type."),
@@ -303,6 +307,8 @@ def crd(kind: Kind) -> dict[str, Any]:
         version["subresources"] = {"status": {}}
     if kind.columns:
         version["additionalPrinterColumns"] = [c.to_crd() for c in kind.columns]
+    if kind.selectable_fields:
+        version["selectableFields"] = [{"jsonPath": p} for p in kind.selectable_fields]
     names: dict[str, Any] = {
         "kind": kind.kind,
         "listKind": f"{kind.kind}List",
