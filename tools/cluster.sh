@@ -53,7 +53,9 @@ kwok_env() {
   export KWOK_KUBECTL_BINARY=$bin/kubectl
   export KWOK_ETCD_BINARY=$bin/etcd
   export KWOK_CONTROLLER_BINARY=$bin/kwok
-  export KWOK_KUBE_AUDIT_POLICY=$here/kwok/audit-policy.yaml
+  # JC_AUDIT_POLICY: another policy for a private cluster (bench/ also logs reads); part of the
+  # config hash through KWOK_*, so changing it recreates the cluster.
+  export KWOK_KUBE_AUDIT_POLICY=${JC_AUDIT_POLICY:-$here/kwok/audit-policy.yaml}
 }
 
 # ClusterLogs needs absolute paths and the repo may live anywhere, so this one file is generated.
