@@ -43,8 +43,9 @@ from jupyter_containers.builders import (
     resolve_volume,
     volume_display,
 )
-from jupyter_containers.kube import MANAGED_KINDS, JupyterContainer, Secret
+from jupyter_containers.kube import MANAGED_KINDS, JupyterContainer, ResourceQuota, Secret
 from jupyter_containers.lifecycle import Observed, Verdict, decide
+from jupyter_containers.quota import check_quota
 from jupyter_containers.settings import Settings
 from jupyter_containers.status import StatusInputs, build_status, merge_patch_for
 from jupyter_containers.workqueue import KeyedWorkQueue
@@ -181,9 +182,26 @@ class Reconciler:
         desired_pvc = build_pvc(target)
         observed = [o for o in world.objects if not _is_deleting(o)]
 
+        # Quota at start: checked before anything is created, so a start that cannot
+        # fit fails at once with the numbers instead of leaving a ReplicaSet retrying.
+        # Only when nothing of this container runs yet (its own pod would count twice).
+        existing = _find(observed, "Deployment", deploy_ns, target.base_name, uid)
+        quota_problem: str | None = None
+        if spec.running and existing is None:
+            if new_attempt:
+                has_pvc = desired_pvc is not None and any(
+                    _ref(o) == _ref(desired_pvc) for o in observed
+                )
+                quota_problem = await self._quota_problem(
+                    target, include_volume=desired_pvc is not None and not has_pvc
+                )
+            elif phase == Phase.FAILED and status.get("reason") == Reason.QUOTA_EXCEEDED:
+                quota_problem = status.get("message") or "quota exceeded"
+        deploy = spec.running and quota_problem is None
+
         desired: list[dict[str, Any]] = []
         keep: set[tuple[str, str, str]] = set()
-        if spec.running:
+        if deploy:
             desired = [build_deployment(target), build_service(target)]
             if desired_pvc is not None:
                 desired.insert(0, desired_pvc)
@@ -215,13 +233,13 @@ class Reconciler:
         secret_name = naming.token_secret_name(target.base_name)
 
         token_secret = status.get("tokenSecret")
-        if spec.running:
+        if deploy:
             if new_attempt or token_secret != secret_name:
                 await self._ensure_token_secret(target, secret_name)
             if not blocked:
                 for obj in desired:
                     await self._apply_if_changed(obj, observed)
-        token_secret = secret_name if spec.running or token_secret == secret_name else None
+        token_secret = secret_name if deploy or token_secret == secret_name else None
 
         deployment = _find(observed, "Deployment", deploy_ns, target.base_name, uid)
         pvc = (
@@ -261,6 +279,8 @@ class Reconciler:
             ),
             self.settings,
         )
+        if quota_problem is not None:
+            verdict = Verdict(Phase.FAILED, Reason.QUOTA_EXCEEDED, quota_problem)
         pod_name = _newest(pods)
         new_status = build_status(
             StatusInputs(
@@ -282,7 +302,7 @@ class Reconciler:
                 events=world.events,
                 pod_name=pod_name,
                 pvc_name=desired_pvc["metadata"]["name"] if desired_pvc is not None else None,
-                service_name=target.base_name if spec.running else None,
+                service_name=target.base_name if deploy else None,
                 token_secret=token_secret,
             ),
             status,
@@ -389,6 +409,23 @@ class Reconciler:
                 raise
         self._deleted.add(ref)
         self._applied.pop(ref, None)
+
+    async def _quota_problem(self, target: Target, *, include_volume: bool) -> str | None:
+        ns = target.deploy_namespace
+        quotas = [q.to_dict() async for q in self.client.list(ResourceQuota, namespace=ns)]
+        if not quotas:
+            return None
+        return check_quota(
+            quotas,
+            target.instance_type_name,
+            target.instance_type,
+            target.volume_name,
+            target.volume,
+            include_volume,
+            namespace=ns,
+            storage_class=(target.volume.storageClassName if target.volume else None)
+            or self.settings.default_storage_class,
+        )
 
     async def _ensure_token_secret(self, target: Target, secret_name: str) -> None:
         """Create the token Secret once; never rotate it (open sessions keep working)."""

@@ -36,7 +36,7 @@ CATALOG = """
 apiVersion: jupytercontainers.io/v1alpha1
 kind: InstanceType
 metadata: {name: test-small}
-spec: {cpu: "1", memory: 2Gi, order: 10, displayName: Small}
+spec: {cpu: "1", memory: 2Gi, order: 1, displayName: Small}
 ---
 apiVersion: jupytercontainers.io/v1alpha1
 kind: InstanceType
