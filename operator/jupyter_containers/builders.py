@@ -318,7 +318,12 @@ def _volume_source(t: Target) -> dict[str, Any] | None:
     if v.type == VolumeType.ON_DEMAND_PVC:
         return {"persistentVolumeClaim": {"claimName": naming.pvc_name(t.base_name)}}
     if v.type == VolumeType.NFS and v.nfs is not None:
-        return {"nfs": {"server": v.nfs.server, "path": v.nfs.path, "readOnly": v.nfs.readOnly}}
+        # Through a PV/PVC pair, not an inline `nfs` volume: the `restricted` Pod
+        # Security Standard allows persistentVolumeClaim volumes but not nfs ones.
+        claim: dict[str, Any] = {"claimName": naming.pvc_name(t.base_name)}
+        if v.nfs.readOnly:
+            claim["readOnly"] = True
+        return {"persistentVolumeClaim": claim}
     raise CatalogError(rules.MSG_INVALID_VOLUME_TYPE)
 
 
@@ -419,10 +424,68 @@ def build_service(t: Target) -> dict[str, Any]:
     return _with_hash(obj)
 
 
-def build_pvc(t: Target) -> dict[str, Any] | None:
-    """The On Demand PVC, or None when the container has no volume or an NFS one."""
+#: Nominal size of an NFS PV/PVC pair: the share's real size is the server's business.
+NFS_NOMINAL_SIZE = "1Gi"
+
+
+def build_nfs_pv(t: Target) -> dict[str, Any] | None:
+    """The PersistentVolume for an NFS Volume, pre-bound to the container's PVC.
+
+    Reclaim policy Retain: deleting the PV and PVC objects never touches the share.
+    """
     v = t.volume
-    if v is None or v.type != VolumeType.ON_DEMAND_PVC or t.volume_name is None:
+    if v is None or v.type != VolumeType.NFS or v.nfs is None or t.volume_name is None:
+        return None
+    size = v.maxSize or NFS_NOMINAL_SIZE
+    metadata = _metadata(
+        t, naming.nfs_pv_name(t.uid, t.volume_name), {naming.VOLUME_ANNOTATION: t.volume_name}
+    )
+    del metadata["namespace"]  # cluster-scoped
+    obj: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": metadata,
+        "spec": {
+            "capacity": {"storage": size},
+            "accessModes": ["ReadOnlyMany"] if v.nfs.readOnly else ["ReadWriteMany"],
+            "persistentVolumeReclaimPolicy": "Retain",
+            "storageClassName": "",
+            "nfs": {"server": v.nfs.server, "path": v.nfs.path, "readOnly": v.nfs.readOnly},
+            "claimRef": {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "namespace": t.deploy_namespace,
+                "name": naming.pvc_name(t.base_name),
+            },
+        },
+    }
+    return _with_hash(obj)
+
+
+def build_pvc(t: Target) -> dict[str, Any] | None:
+    """The container's PVC: On Demand (provisioned), or bound to its NFS PV; None without."""
+    v = t.volume
+    if v is None or t.volume_name is None:
+        return None
+    if v.type == VolumeType.NFS and v.nfs is not None:
+        size = v.maxSize or NFS_NOMINAL_SIZE
+        nfs_spec: dict[str, Any] = {
+            "accessModes": ["ReadOnlyMany"] if v.nfs.readOnly else ["ReadWriteMany"],
+            "resources": {"requests": {"storage": size}},
+            "storageClassName": "",
+            "volumeName": naming.nfs_pv_name(t.uid, t.volume_name),
+        }
+        return _with_hash(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": _metadata(
+                    t, naming.pvc_name(t.base_name), {naming.VOLUME_ANNOTATION: t.volume_name}
+                ),
+                "spec": nfs_spec,
+            }
+        )
+    if v.type != VolumeType.ON_DEMAND_PVC:
         return None
     if not v.maxSize:
         raise CatalogError(f"Volume {t.volume_name!r}: {rules.MSG_VOLUME_MAX_SIZE_REQUIRED}")

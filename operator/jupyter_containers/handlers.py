@@ -118,6 +118,11 @@ def pvcs(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Key, Any]:
     return _managed("PersistentVolumeClaim", body, labels)
 
 
+@kopf.index("v1", "persistentvolumes", labels=MANAGED)
+def pvs(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Key, Any]:
+    return _managed("PersistentVolume", body, labels)
+
+
 @kopf.index("v1", "pods", labels=MANAGED)
 def pods(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Key, Any]:
     key = _owner_key(labels)
@@ -177,6 +182,7 @@ def _remember(kwargs: Mapping[str, Any]) -> None:
             "deployments",
             "services",
             "pvcs",
+            "pvs",
             "pods",
             "pod_owners",
         ):
@@ -192,6 +198,7 @@ async def container_changed(namespace: str, name: str, **kwargs: Any) -> None:
 @kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
 @kopf.on.event("v1", "services", labels=MANAGED)
 @kopf.on.event("v1", "persistentvolumeclaims", labels=MANAGED)
+@kopf.on.event("v1", "persistentvolumes", labels=MANAGED)
 @kopf.on.event("v1", "pods", labels=MANAGED)
 async def managed_changed(
     labels: kopf.Labels, uid: str | None, type: str | None, **kwargs: Any
@@ -271,7 +278,7 @@ def observe(key: Key) -> World:
     idx = state.indexes
     container = next(iter(idx["containers"].get(key, [])), None)
     objects: list[Mapping[str, Any]] = []
-    for name in ("deployments", "services", "pvcs"):
+    for name in ("deployments", "services", "pvcs", "pvs"):
         objects.extend(idx[name].get(key, []))
     pods = list(idx["pods"].get(key, []))
     return World(
@@ -316,6 +323,7 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.label_selectors["deployments"] = MANAGED_SELECTOR
     settings.watching.label_selectors["services"] = MANAGED_SELECTOR
     settings.watching.label_selectors["persistentvolumeclaims"] = MANAGED_SELECTOR
+    settings.watching.label_selectors["persistentvolumes"] = MANAGED_SELECTOR
     settings.watching.field_selectors["events"] = "involvedObject.kind=Pod"
     client = AsyncClient(field_manager=state.settings.field_manager)
     state.ledger = EventLedger()

@@ -7,6 +7,7 @@ from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import (
     Event,
     Namespace,
+    PersistentVolume,
     PersistentVolumeClaim,
     Pod,
     ResourceQuota,
@@ -29,6 +30,7 @@ MANAGED_KINDS = {
     "Service": Service,
     "Secret": Secret,
     "PersistentVolumeClaim": PersistentVolumeClaim,
+    "PersistentVolume": PersistentVolume,
 }
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "InstanceType",
     "JupyterContainer",
     "Namespace",
+    "PersistentVolume",
     "PersistentVolumeClaim",
     "Pod",
     "ResourceBundle",

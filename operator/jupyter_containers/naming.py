@@ -100,6 +100,16 @@ def pvc_name(base: str) -> str:
     return f"{base}{PVC_SUFFIX}"
 
 
+def nfs_pv_name(uid: str, volume_name: str) -> str:
+    """The PersistentVolume through which one container mounts an NFS Volume.
+
+    Cluster-wide, so named by the container's uid; the volume's hash makes a volume
+    change a new name, as for PVCs.
+    """
+    digest = hashlib.sha256(volume_name.encode()).hexdigest()[:DOMAIN_HASH_LENGTH]
+    return f"{NAME_PREFIX}{uid}-{digest}"
+
+
 def selector_labels(name: str, domain: str) -> dict[str, str]:
     """Labels that select a container's pods. Stable: a Deployment's selector is immutable."""
     return {

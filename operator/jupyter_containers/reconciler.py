@@ -35,6 +35,7 @@ from jupyter_containers.builders import (
     CatalogError,
     Target,
     build_deployment,
+    build_nfs_pv,
     build_pvc,
     build_service,
     build_token_secret,
@@ -180,6 +181,10 @@ class Reconciler:
             attempt=attempt,
         )
         desired_pvc = build_pvc(target)
+        # Storage (an NFS Volume's PV, then the PVC) outlives terminate; it goes with the
+        # container, with its volume or namespace. An On Demand PVC's data goes with it,
+        # an NFS share's never (its PV is Retain).
+        storage = [o for o in (build_nfs_pv(target), desired_pvc) if o is not None]
         observed = [o for o in world.objects if not _is_deleting(o)]
 
         # Quota at start: checked before anything is created, so a start that cannot
@@ -202,11 +207,9 @@ class Reconciler:
         desired: list[dict[str, Any]] = []
         keep: set[tuple[str, str, str]] = set()
         if deploy:
-            desired = [build_deployment(target), build_service(target)]
-            if desired_pvc is not None:
-                desired.insert(0, desired_pvc)
-        elif desired_pvc is not None:
-            keep.add(_ref(desired_pvc))  # terminate keeps the PVC
+            desired = [*storage, build_deployment(target), build_service(target)]
+        else:
+            keep |= {_ref(o) for o in storage}  # terminate keeps the storage
         keep |= {_ref(o) for o in desired}
         # Anything of ours the desired state no longer has goes: objects in a former
         # deployment namespace, the PVC of a former volume, Deployment and Service of a
@@ -223,10 +226,11 @@ class Reconciler:
                 blocked.add(ref)
             if _is_deleting(obj):
                 continue
-            if ref[0] == "PersistentVolumeClaim" and not _pvc_is_ours(obj, uid, world):
+            if ref[0] in STORAGE_KINDS and not _storage_is_ours(obj, uid, world):
                 continue
             await self._delete(ref)
-        for ns in {o["metadata"]["namespace"] for o in observed} - {deploy_ns}:
+        namespaces = {o["metadata"].get("namespace") for o in observed} - {None, deploy_ns}
+        for ns in namespaces:
             await self._delete(
                 ("Secret", ns, naming.token_secret_name(naming.base_name(name, domain, ns)))
             )
@@ -237,7 +241,13 @@ class Reconciler:
             if new_attempt or token_secret != secret_name:
                 await self._ensure_token_secret(target, secret_name)
             if not blocked:
+                observed_refs = {_ref(o) for o in observed}
                 for obj in desired:
+                    if _waits_for_its_pv(obj, observed_refs):
+                        # The PV controller binds a pre-bound claim at once only when it
+                        # has seen the PV; otherwise at its next resync, 15 s later. The
+                        # PV's watch event brings us back here.
+                        continue
                     await self._apply_if_changed(obj, observed)
         token_secret = secret_name if deploy or token_secret == secret_name else None
 
@@ -324,8 +334,9 @@ class Reconciler:
             labels = obj["metadata"].get("labels") or {}
             if labels.get(naming.UID_LABEL) != uid:
                 continue
-            namespaces.add(obj["metadata"]["namespace"])
-            if obj["kind"] == "PersistentVolumeClaim" and not _pvc_is_ours(obj, uid, world):
+            if obj["metadata"].get("namespace"):
+                namespaces.add(obj["metadata"]["namespace"])
+            if obj["kind"] in STORAGE_KINDS and not _storage_is_ours(obj, uid, world):
                 continue
             await self._delete(_ref(obj))
         status = jc.get("status") or {}
@@ -379,8 +390,9 @@ class Reconciler:
         for o in observed:
             if _ref(o) == ref:
                 have = (o["metadata"].get("annotations") or {}).get(naming.SPEC_HASH_ANNOTATION)
-                # A PVC's size and class are immutable: once it exists it stays as made.
-                if have == want or ref[0] == "PersistentVolumeClaim":
+                # A PVC's or PV's source, size and class are immutable: once it exists it
+                # stays as made (a volume change makes a new one).
+                if have == want or ref[0] in STORAGE_KINDS:
                     self._applied[ref] = want
                     return
         if self._applied.get(ref) == want:
@@ -390,7 +402,7 @@ class Reconciler:
             MANAGED_KINDS[kind],
             name,
             dict(obj),
-            namespace=ns,
+            namespace=ns or None,
             patch_type=PatchType.APPLY,
             field_manager=self.settings.field_manager,
             force=True,
@@ -403,7 +415,7 @@ class Reconciler:
             return
         kind, ns, name = ref
         try:
-            await self.client.delete(MANAGED_KINDS[kind], name, namespace=ns)
+            await self.client.delete(MANAGED_KINDS[kind], name, namespace=ns or None)
         except ApiError as exc:
             if exc.status.code != 404:
                 raise
@@ -536,9 +548,13 @@ def object_ref(jc: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+STORAGE_KINDS = frozenset({"PersistentVolumeClaim", "PersistentVolume"})
+
+
 def _ref(obj: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(kind, namespace or "" when cluster-scoped, name)."""
     meta = obj["metadata"]
-    return (obj["kind"], meta["namespace"], meta["name"])
+    return (obj["kind"], meta.get("namespace") or "", meta["name"])
 
 
 def _is_deleting(obj: Mapping[str, Any]) -> bool:
@@ -560,6 +576,13 @@ def _find(
     return None
 
 
+def _waits_for_its_pv(obj: Mapping[str, Any], observed_refs: set[tuple[str, str, str]]) -> bool:
+    volume_name = obj["spec"].get("volumeName") if obj["kind"] == "PersistentVolumeClaim" else None
+    if not volume_name or _ref(obj) in observed_refs:
+        return False
+    return ("PersistentVolume", "", volume_name) not in observed_refs
+
+
 def _belongs_to(obj: Mapping[str, Any], uid: str, volume_name: str | None) -> bool:
     """Whether an object is the current one of this container (same uid; same volume for PVCs)."""
     meta = obj["metadata"]
@@ -570,9 +593,9 @@ def _belongs_to(obj: Mapping[str, Any], uid: str, volume_name: str | None) -> bo
     return (meta.get("annotations") or {}).get(naming.VOLUME_ANNOTATION) == volume_name
 
 
-def _pvc_is_ours(pvc: Mapping[str, Any], uid: str, world: World) -> bool:
-    """Only an On Demand PVC this operator created for this very container is deleted."""
-    meta = pvc["metadata"]
+def _storage_is_ours(obj: Mapping[str, Any], uid: str, world: World) -> bool:
+    """Only a PVC or PV this operator created for this very container is ever deleted."""
+    meta = obj["metadata"]
     labels = meta.get("labels") or {}
     annotations = meta.get("annotations") or {}
     if labels.get(naming.MANAGED_BY_LABEL) != naming.MANAGED_BY_VALUE:
@@ -580,8 +603,8 @@ def _pvc_is_ours(pvc: Mapping[str, Any], uid: str, world: World) -> bool:
     if labels.get(naming.UID_LABEL) != uid:
         return False
     volume = world.volumes.get(annotations.get(naming.VOLUME_ANNOTATION, ""))
-    # A PVC whose catalog entry is gone was still made by us as an On Demand PVC.
-    return volume is None or volume.type == VolumeType.ON_DEMAND_PVC
+    # One whose catalog entry is gone was still made by us for an allowed type.
+    return volume is None or volume.type in (VolumeType.ON_DEMAND_PVC, VolumeType.NFS)
 
 
 def _newest(pods: list[Mapping[str, Any]]) -> str | None:

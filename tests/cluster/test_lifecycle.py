@@ -520,6 +520,33 @@ def test_restricted_namespace_accepts_the_pods(
     assert len(names(kubectl, namespace, "pods")) == 1
 
 
+def test_nfs_volume_in_a_restricted_namespace_and_its_cleanup(
+    kubectl: Any, namespace: str, make_container: Make, wait_phase: Wait
+) -> None:
+    kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
+    make_container("shared", volume="test-nfs")
+    jc = wait_phase("shared", "Active")
+    assert jc["status"]["volume"].startswith("test-nfs")
+    (deploy,) = objects(kubectl, namespace, "deployments")
+    (volume,) = deploy["spec"]["template"]["spec"]["volumes"]
+    assert volume["persistentVolumeClaim"]["claimName"] == jc["status"]["pvcName"]
+    (pvc,) = objects(kubectl, namespace, "pvc")
+    assert pvc["status"]["phase"] == "Bound"
+    pv = json.loads(kubectl("get", "pv", pvc["spec"]["volumeName"], "-o", "json").stdout)
+    assert pv["spec"]["nfs"]["server"] == "nfs.example.internal"
+    assert pv["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
+    kubectl("delete", "jc", "shared", "-n", namespace, "--timeout=60s")
+    live = [
+        o for o in objects(kubectl, namespace, "pvc") if not o["metadata"].get("deletionTimestamp")
+    ]
+    assert live == []
+    gone = kubectl("get", "pv", pv["metadata"]["name"], "--ignore-not-found", "-o", "name")
+    assert gone.stdout.strip() in ("", f"persistentvolume/{pv['metadata']['name']}")
+    if gone.stdout.strip():
+        again = json.loads(kubectl("get", "pv", pv["metadata"]["name"], "-o", "json").stdout)
+        assert again["metadata"].get("deletionTimestamp")
+
+
 def test_missing_instance_type_is_a_clear_failure_not_a_crash(
     kubectl: Any, namespace: str, make_container: Make, wait_phase: Wait, operator: Any
 ) -> None:

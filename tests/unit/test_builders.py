@@ -26,6 +26,7 @@ from jupyter_containers.builders import (
     CatalogError,
     Target,
     build_deployment,
+    build_nfs_pv,
     build_pvc,
     build_service,
     build_token_secret,
@@ -326,19 +327,47 @@ def test_on_demand_pvc_mount() -> None:
 
 
 @pytest.mark.parametrize("read_only", [False, True])
-def test_nfs_mount(read_only: bool) -> None:
+def test_nfs_is_mounted_through_a_pre_bound_pv_and_pvc(read_only: bool) -> None:
+    # An inline `nfs` volume would break the `restricted` Pod Security Standard.
     vol = VolumeSpec(
         type=VolumeType.NFS,
         nfs=NFSSource(server="nfs.example", path="/export/team", readOnly=read_only),
     )
-    spec = pod_spec(target(volume_name="shared", volume=vol))
-    assert spec["volumes"] == [
-        {
-            "name": "home",
-            "nfs": {"server": "nfs.example", "path": "/export/team", "readOnly": read_only},
-        }
-    ]
+    t = target(volume_name="shared", volume=vol)
+    spec = pod_spec(t)
+    claim = {"claimName": "jc-demo-home", **({"readOnly": True} if read_only else {})}
+    assert spec["volumes"] == [{"name": "home", "persistentVolumeClaim": claim}]
+    assert "nfs" not in json.dumps(spec["volumes"])
     assert spec["containers"][0]["volumeMounts"][0]["mountPath"] == rules.HOME_MOUNT_PATH
+
+    pv = build_nfs_pv(t)
+    assert pv is not None
+    assert "namespace" not in pv["metadata"]
+    assert pv["metadata"]["name"].startswith("jc-0b6f6a8e-")
+    assert pv["spec"]["nfs"] == {
+        "server": "nfs.example",
+        "path": "/export/team",
+        "readOnly": read_only,
+    }
+    # Retain: deleting the PV object never deletes the share's data.
+    assert pv["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
+    assert pv["spec"]["claimRef"]["namespace"] == "team-a"
+    assert pv["spec"]["claimRef"]["name"] == "jc-demo-home"
+    assert pv["spec"]["storageClassName"] == ""
+
+    pvc = build_pvc(t)
+    assert pvc is not None
+    assert pvc["spec"]["volumeName"] == pv["metadata"]["name"]
+    assert pvc["spec"]["storageClassName"] == ""
+    assert pvc["spec"]["accessModes"] == pv["spec"]["accessModes"]
+    assert pvc["metadata"]["annotations"][naming.VOLUME_ANNOTATION] == "shared"
+
+
+def test_a_volume_change_gives_the_nfs_pv_a_new_name() -> None:
+    a = build_nfs_pv(target(volume_name="share-a", volume=NFS_VOLUME))
+    b = build_nfs_pv(target(volume_name="share-b", volume=NFS_VOLUME))
+    assert a is not None and b is not None
+    assert a["metadata"]["name"] != b["metadata"]["name"]
 
 
 def test_no_volume_no_mount() -> None:
@@ -483,9 +512,10 @@ def test_pvc_storage_class_falls_back_to_the_setting() -> None:
     assert "storageClassName" not in cluster_default["spec"]
 
 
-def test_no_pvc_for_nfs_or_no_volume() -> None:
-    assert build_pvc(target(volume_name="shared", volume=NFS_VOLUME)) is None
+def test_no_pvc_or_pv_without_a_volume_and_no_pv_for_on_demand() -> None:
     assert build_pvc(target()) is None
+    assert build_nfs_pv(target()) is None
+    assert build_nfs_pv(target(volume_name="home", volume=PVC_VOLUME)) is None
 
 
 def test_token_secret() -> None:

@@ -43,7 +43,7 @@ EXPECTED_OPERATOR_RULES: frozenset[tuple[str, str, str]] = frozenset(
         *(("apps", "deployments", v) for v in ("list", "watch", "create", "patch", "delete")),
         *(
             ("", r, v)
-            for r in ("services", "persistentvolumeclaims")
+            for r in ("services", "persistentvolumeclaims", "persistentvolumes")
             for v in ("list", "watch", "create", "patch", "delete")
         ),
         *(("", "pods", v) for v in ("list", "watch")),
