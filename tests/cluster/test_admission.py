@@ -456,7 +456,8 @@ def test_warnings_for_data_loss_and_missing_secrets(
         f"Demand PVC 'jc-warn-home' in '{namespace}'; its data is lost. Back up any important "
         "data before making this change."
     ) in result.stderr
-    users.patch("alice", "warn", {"spec": {"volume": "test-home"}})
+    back = users.patch("alice", "warn", {"spec": {"volume": "test-home"}})
+    assert back.returncode == 0 and "Data loss" not in back.stderr  # NFS data is never deleted
 
     # root may create pods anywhere: the move is allowed, with the manual's warning.
     moved = users.patch("root", "warn", {"spec": {"namespace": other_namespace}})
@@ -515,9 +516,13 @@ def test_bundle_rules(users: Users, cluster: Any, namespace: str) -> None:
         "carol may not change ResourceBundle 'team': only its owner (alice) and admins may.",
         BUNDLE_DENIED,
     )
-    # bob has no RBAC on bundles at all: plain RBAC refuses him.
+    # bob has no RBAC to write bundles: plain RBAC refuses him, creating included.
     result = users.run("bob", "delete", "resourcebundle", "carols")
     assert result.returncode != 0 and "forbidden" in result.stderr
+    own["metadata"]["name"], own["spec"]["owner"] = "bobs", "bob"
+    result = users.apply("bob", own)
+    assert result.returncode != 0
+    assert 'cannot create resource "resourcebundles"' in result.stderr
     # A bundle in use cannot be deleted, even by its owner.
     users.create("alice", "member", running=False)
     refused(
