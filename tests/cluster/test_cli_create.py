@@ -120,7 +120,7 @@ def test_create_errors_are_the_manuals(
     no_bundle = jup("create", "x", "--bundle", "nope", expect=1)
     assert "ResourceBundle 'nope' does not exist" in no_bundle.stderr
     missing = jup("create", "x", expect=2)  # no terminal: no guided flow, a usage error
-    assert "Missing --bundle." in missing.stderr
+    assert "Missing --bundle: give it on the command line" in missing.stderr
     unknown = jup("create", "x", "--bundle", "team", "--instance-type", "huge", expect=1)
     assert "InstanceType 'huge' does not exist" in unknown.stderr
     quota(cluster, namespace, {"limits.cpu": "2", "limits.memory": "8Gi"})

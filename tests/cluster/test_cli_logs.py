@@ -175,17 +175,18 @@ def test_open_prints_the_url_with_the_token_and_runs_port_forward(
         assert match, url
         assert match.group(2) == token
         children = subprocess.run(
-            ["ps", "-o", "pid=,args=", "--ppid", str(proc.pid)],
+            ["ps", "-ww", "-o", "pid=,args=", "--ppid", str(proc.pid)],
             capture_output=True,
             text=True,
             check=False,
         ).stdout.splitlines()
-        (forward,) = [c for c in children if "port-forward" in c]
-        assert f"service/{status['serviceName']}" in forward and ":8888" in forward
-        forward_pid = int(forward.split()[0])
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=20)
+    forwards = [c for c in children if "port-forward" in c]
+    assert len(forwards) == 1, (children, err)
+    assert f"service/{status['serviceName']}" in forwards[0] and ":8888" in forwards[0]
+    forward_pid = int(forwards[0].split()[0])
     assert proc.returncode == 0, err
     assert "Ctrl-C stops." in err
     # The port-forward ends with the command (no orphan left behind).

@@ -14,7 +14,7 @@ from lightkube import ApiError
 
 from jupyter_containers import __version__
 from jupyter_containers.cli import connect, editing, lifecycle, listing, logs, render, watching
-from jupyter_containers.cli.errors import CliError, ExitCode, from_api_error
+from jupyter_containers.cli.errors import CliError, ExitCode, api_messages
 from jupyter_containers.cli.options import (
     AsGroupOpt,
     AsUserOpt,
@@ -58,9 +58,10 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             render.error(exc.message, exc.hint)
             raise typer.Exit(int(exc.exit_code)) from None
         except ApiError as exc:
-            translated = from_api_error(exc, what="the request")
-            render.error(translated.message, translated.hint)
-            raise typer.Exit(int(translated.exit_code)) from None
+            # An error no command anticipated: the API server's own words.
+            code = ExitCode.NOT_FOUND if exc.status.code == 404 else ExitCode.ERROR
+            render.error("\n".join(api_messages(exc)))
+            raise typer.Exit(int(code)) from None
         except httpx2.TransportError as exc:
             render.error(
                 f"Cannot reach the Kubernetes API server: {exc}",

@@ -190,7 +190,8 @@ class Containers:
         except ApiError as err:
             if err.status.code == 403:
                 return None
-            raise
+            with api_errors(f"Service '{name}'", namespace):
+                raise
 
     def token(self, secret_name: str, namespace: str) -> str:
         with api_errors(f"token Secret '{secret_name}'", namespace):

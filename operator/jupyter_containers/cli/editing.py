@@ -403,7 +403,16 @@ def configure(
                 ),
                 fields=fields,
             )
-    _confirm_data_loss(kube, checker, old_model, new_model, changed, name, yes=yes)
+    _confirm_data_loss(
+        kube,
+        checker,
+        old_model,
+        new_model,
+        changed,
+        name,
+        yes=yes,
+        old_pvc=(jc.get("status") or {}).get("pvcName"),
+    )
     result = repo.replace(_with_spec(jc, spec.to_dict(new_model)), dry_run=dry_run)
     if output is not None:
         render.dump(result, str(output))
@@ -432,13 +441,16 @@ def _confirm_data_loss(
     name: str,
     *,
     yes: bool,
+    old_pvc: str | None,
 ) -> None:
     """The console's data-loss warning for a namespace or volume change, to be confirmed."""
     moving = [f for f in ("namespace", "volume") if f in changed]
     if not moving:
         return
     # The webhook's own warnings: an On Demand PVC is deleted and recreated.
-    warnings = validation.data_loss_warnings(name, kube.domain, old, new, checker.catalog[1])
+    warnings = validation.data_loss_warnings(
+        name, kube.domain, old, new, checker.catalog[1], old_pvc=old_pvc
+    )
     what = " and ".join("the namespace" if f == "namespace" else "the volume" for f in moving)
     text = " ".join(warnings) or (
         f"Changing {what} of '{name}' redeploys it: any unsaved data in the container is lost."
