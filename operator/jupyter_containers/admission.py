@@ -395,7 +395,14 @@ async def review_container(
         return validation.refusal(problems), []
 
     if old_spec is not None:
-        warnings += validation.data_loss_warnings(name, domain, old_spec, spec, volumes)
+        warnings += validation.data_loss_warnings(
+            name,
+            domain,
+            old_spec,
+            spec,
+            volumes,
+            old_pvc=((old or {}).get("status") or {}).get("pvcName"),
+        )
     refs = validation.secret_references(spec)
     if refs and (
         creating

@@ -80,6 +80,10 @@ class Target:
         return naming.base_name(self.name, self.domain, self.deploy_namespace)
 
     @property
+    def pvc_name(self) -> str:
+        return naming.pvc_name(self.base_name, self.uid, self.volume_name or "")
+
+    @property
     def labels(self) -> dict[str, str]:
         return naming.common_labels(self.name, self.domain, self.uid)
 
@@ -316,11 +320,11 @@ def _volume_source(t: Target) -> dict[str, Any] | None:
     if v is None:
         return None
     if v.type == VolumeType.ON_DEMAND_PVC:
-        return {"persistentVolumeClaim": {"claimName": naming.pvc_name(t.base_name)}}
+        return {"persistentVolumeClaim": {"claimName": t.pvc_name}}
     if v.type == VolumeType.NFS and v.nfs is not None:
         # Through a PV/PVC pair, not an inline `nfs` volume: the `restricted` Pod
         # Security Standard allows persistentVolumeClaim volumes but not nfs ones.
-        claim: dict[str, Any] = {"claimName": naming.pvc_name(t.base_name)}
+        claim: dict[str, Any] = {"claimName": t.pvc_name}
         if v.nfs.readOnly:
             claim["readOnly"] = True
         return {"persistentVolumeClaim": claim}
@@ -455,7 +459,7 @@ def build_nfs_pv(t: Target) -> dict[str, Any] | None:
                 "apiVersion": "v1",
                 "kind": "PersistentVolumeClaim",
                 "namespace": t.deploy_namespace,
-                "name": naming.pvc_name(t.base_name),
+                "name": t.pvc_name,
             },
         },
     }
@@ -479,9 +483,7 @@ def build_pvc(t: Target) -> dict[str, Any] | None:
             {
                 "apiVersion": "v1",
                 "kind": "PersistentVolumeClaim",
-                "metadata": _metadata(
-                    t, naming.pvc_name(t.base_name), {naming.VOLUME_ANNOTATION: t.volume_name}
-                ),
+                "metadata": _metadata(t, t.pvc_name, {naming.VOLUME_ANNOTATION: t.volume_name}),
                 "spec": nfs_spec,
             }
         )
@@ -499,9 +501,7 @@ def build_pvc(t: Target) -> dict[str, Any] | None:
     obj: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": _metadata(
-            t, naming.pvc_name(t.base_name), {naming.VOLUME_ANNOTATION: t.volume_name}
-        ),
+        "metadata": _metadata(t, t.pvc_name, {naming.VOLUME_ANNOTATION: t.volume_name}),
         "spec": spec,
     }
     return _with_hash(obj)

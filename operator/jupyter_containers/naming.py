@@ -96,8 +96,14 @@ def token_secret_name(base: str) -> str:
     return f"{base}{TOKEN_SUFFIX}"
 
 
-def pvc_name(base: str) -> str:
-    return f"{base}{PVC_SUFFIX}"
+def pvc_name(base: str, uid: str, volume_name: str) -> str:
+    """`BASE-home-HASH6`: one name per container (uid) and volume.
+
+    A volume change or a container re-created under the same name gets a new PVC
+    name, so the new claim never races the deletion of the old one.
+    """
+    digest = hashlib.sha256(f"{uid}/{volume_name}".encode()).hexdigest()[:DOMAIN_HASH_LENGTH]
+    return f"{base}{PVC_SUFFIX}-{digest}"
 
 
 def nfs_pv_name(uid: str, volume_name: str) -> str:

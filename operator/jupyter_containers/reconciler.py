@@ -48,7 +48,7 @@ from jupyter_containers.kube import MANAGED_KINDS, JupyterContainer, ResourceQuo
 from jupyter_containers.lifecycle import Observed, Verdict, decide
 from jupyter_containers.quota import check_quota
 from jupyter_containers.settings import Settings
-from jupyter_containers.status import StatusInputs, build_status, merge_patch_for
+from jupyter_containers.status import StatusInputs, build_status, status_differs
 from jupyter_containers.workqueue import KeyedWorkQueue
 
 logger = logging.getLogger(__name__)
@@ -461,20 +461,20 @@ class Reconciler:
     ) -> None:
         current: Mapping[str, Any] = jc.get("status") or {}
         last = self._status_written.get(key)
-        # The index may not have seen our last write yet: compare with it too.
-        patch = merge_patch_for(current, new_status)
-        if patch and last is not None and not merge_patch_for(last, new_status):
-            return
-        # Our own last write is newer than what the index may still show.
-        old_phase = (last or current).get("phase")
         self.phases.set(key, new_status["phase"])
-        if not patch:
+        if not status_differs(current, new_status):
             return
+        if last is not None and not status_differs(last, new_status):
+            return  # the index has not seen our own last write yet
+        old_phase = (last or current).get("phase")
         meta = jc["metadata"]
+        # The whole status, not a diff against a possibly stale view: a partial patch
+        # computed from an old index entry could mix two verdicts (phase of one,
+        # reason of the other).
         await self.client.patch(
             JupyterContainer.Status,
             meta["name"],
-            {"status": patch},
+            {"status": new_status},
             namespace=meta["namespace"],
             patch_type=PatchType.MERGE,
         )

@@ -77,15 +77,3 @@ def status_differs(current: Mapping[str, Any], desired: Mapping[str, Any]) -> bo
         elif current.get(key) != value:
             return True
     return False
-
-
-def merge_patch_for(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
-    """A JSON merge patch turning `current` into `desired` (only changed keys)."""
-    patch: dict[str, Any] = {}
-    for key, value in desired.items():
-        if value is None:
-            if current.get(key) is not None:
-                patch[key] = None
-        elif current.get(key) != value:
-            patch[key] = value
-    return patch

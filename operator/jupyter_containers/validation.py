@@ -415,26 +415,31 @@ def data_loss_warnings(
     old: JupyterContainerSpec,
     new: JupyterContainerSpec,
     volumes: Mapping[str, VolumeSpec],
+    *,
+    old_pvc: str | None,
 ) -> list[str]:
-    """The manual's data-loss warnings: a namespace or volume change deletes an On Demand PVC."""
+    """The manual's data-loss warnings: a namespace or volume change deletes an On Demand PVC.
+
+    `old_pvc`: the PVC the container has now (its status.pvcName), None if not known yet.
+    """
     old_volume = volumes.get(old.volume) if old.volume else None
     if old_volume is None or old_volume.type != VolumeType.ON_DEMAND_PVC:
         return []
     old_ns = naming.deployment_namespace(domain, old)
     new_ns = naming.deployment_namespace(domain, new)
-    pvc = naming.pvc_name(naming.base_name(name, domain, old_ns))
+    pvc = f"'{old_pvc}'" if old_pvc else f"of '{name}'"
     warnings = []
     if old_ns != new_ns:
         warnings.append(
             f"Data loss: changing spec.namespace from '{old_ns}' to '{new_ns}' deletes the On "
-            f"Demand PVC '{pvc}' (volume '{old.volume}') and creates a new one in '{new_ns}'. "
+            f"Demand PVC {pvc} (volume '{old.volume}') and creates a new one in '{new_ns}'. "
             "Notebooks saved to Git or external file systems are unaffected, but any unsaved "
             "data in the container is lost permanently."
         )
     if old.volume != new.volume:
         warnings.append(
             f"Data loss: changing spec.volume from '{old.volume}' to "
-            f"'{new.volume or 'no volume'}' deletes the On Demand PVC '{pvc}' in '{old_ns}'; "
+            f"'{new.volume or 'no volume'}' deletes the On Demand PVC {pvc} in '{old_ns}'; "
             "its data is lost. Back up any important data before making this change."
         )
     return warnings

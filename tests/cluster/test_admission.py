@@ -449,22 +449,29 @@ def test_warnings_for_data_loss_and_missing_secrets(
         "has no such key yet"
     ) in result.stderr
 
+    # The warning names the PVC the operator reports in status.pvcName.
+    uid = json.loads(cluster.kubectl("get", "jc", "warn", "-n", namespace, "-o", "json").stdout)[
+        "metadata"
+    ]["uid"]
+    pvc = naming.pvc_name("jc-warn", uid, "test-home")
+    cluster.kubectl("wait", "jc/warn", "-n", namespace, f"--for=jsonpath={{.status.pvcName}}={pvc}")
     result = users.patch("alice", "warn", {"spec": {"volume": "test-nfs"}})
     assert result.returncode == 0, result.stderr
     assert (
         "Warning: Data loss: changing spec.volume from 'test-home' to 'test-nfs' deletes the On "
-        f"Demand PVC 'jc-warn-home' in '{namespace}'; its data is lost. Back up any important "
+        f"Demand PVC '{pvc}' in '{namespace}'; its data is lost. Back up any important "
         "data before making this change."
     ) in result.stderr
     back = users.patch("alice", "warn", {"spec": {"volume": "test-home"}})
     assert back.returncode == 0 and "Data loss" not in back.stderr  # NFS data is never deleted
+    cluster.kubectl("wait", "jc/warn", "-n", namespace, f"--for=jsonpath={{.status.pvcName}}={pvc}")
 
     # root may create pods anywhere: the move is allowed, with the manual's warning.
     moved = users.patch("root", "warn", {"spec": {"namespace": other_namespace}})
     assert moved.returncode == 0, moved.stderr
     assert (
         f"Warning: Data loss: changing spec.namespace from '{namespace}' to '{other_namespace}' "
-        "deletes the On Demand PVC 'jc-warn-home' (volume 'test-home') and creates a new one in "
+        f"deletes the On Demand PVC '{pvc}' (volume 'test-home') and creates a new one in "
         f"'{other_namespace}'. Notebooks saved to Git or external file systems are unaffected, "
         "but any unsaved data in the container is lost permanently."
     ) in moved.stderr

@@ -321,7 +321,7 @@ def test_on_demand_pvc_mount() -> None:
     t = target(volume_name="home", volume=PVC_VOLUME)
     spec = pod_spec(t)
     assert spec["volumes"] == [
-        {"name": "home", "persistentVolumeClaim": {"claimName": "jc-demo-home"}}
+        {"name": "home", "persistentVolumeClaim": {"claimName": t.pvc_name}}
     ]
     assert spec["containers"][0]["volumeMounts"] == [{"name": "home", "mountPath": "/home/jovyan"}]
 
@@ -335,7 +335,7 @@ def test_nfs_is_mounted_through_a_pre_bound_pv_and_pvc(read_only: bool) -> None:
     )
     t = target(volume_name="shared", volume=vol)
     spec = pod_spec(t)
-    claim = {"claimName": "jc-demo-home", **({"readOnly": True} if read_only else {})}
+    claim = {"claimName": t.pvc_name, **({"readOnly": True} if read_only else {})}
     assert spec["volumes"] == [{"name": "home", "persistentVolumeClaim": claim}]
     assert "nfs" not in json.dumps(spec["volumes"])
     assert spec["containers"][0]["volumeMounts"][0]["mountPath"] == rules.HOME_MOUNT_PATH
@@ -352,7 +352,7 @@ def test_nfs_is_mounted_through_a_pre_bound_pv_and_pvc(read_only: bool) -> None:
     # Retain: deleting the PV object never deletes the share's data.
     assert pv["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
     assert pv["spec"]["claimRef"]["namespace"] == "team-a"
-    assert pv["spec"]["claimRef"]["name"] == "jc-demo-home"
+    assert pv["spec"]["claimRef"]["name"] == t.pvc_name
     assert pv["spec"]["storageClassName"] == ""
 
     pvc = build_pvc(t)
@@ -456,8 +456,9 @@ def test_names_and_namespaces_of_every_object(deploy_ns: str | None, base: str) 
         "Deployment": base,
         "Service": base,
         "Secret": f"{base}-token",
-        "PersistentVolumeClaim": f"{base}-home",
+        "PersistentVolumeClaim": naming.pvc_name(base, t.uid, "home"),
     }
+    assert names["PersistentVolumeClaim"].startswith(f"{base}-home-")
     for obj in objects.values():
         assert obj is not None
         assert obj["metadata"]["namespace"] == ns

@@ -55,7 +55,11 @@ def test_longest_name_fits_a_service_name(deploy_ns: str) -> None:
 
 def test_derived_names() -> None:
     assert naming.token_secret_name("jc-demo") == "jc-demo-token"
-    assert naming.pvc_name("jc-demo") == "jc-demo-home"
+    pvc = naming.pvc_name("jc-demo", "uid-1", "home")
+    assert pvc.startswith("jc-demo-home-") and len(pvc) == len("jc-demo-home-") + 6
+    # Another volume or another container of the same name: another claim.
+    assert naming.pvc_name("jc-demo", "uid-1", "big") != pvc
+    assert naming.pvc_name("jc-demo", "uid-2", "home") != pvc
 
 
 def test_common_labels() -> None:

@@ -393,31 +393,47 @@ def test_pod_access() -> None:
 # ---------------------------------------------------------------- warnings
 
 
+PVC = "jc-nb-home-a1b2c3"
+
+
 def test_data_loss_warnings() -> None:
     old = spec(volume="home")
-    assert data_loss_warnings("nb", "dev", old, spec(volume="home", image="x"), VOLUMES) == []
-    [moved] = data_loss_warnings("nb", "dev", old, spec(volume="home", namespace="shared"), VOLUMES)
+    assert (
+        data_loss_warnings("nb", "dev", old, spec(volume="home", image="x"), VOLUMES, old_pvc=PVC)
+        == []
+    )
+    [moved] = data_loss_warnings(
+        "nb", "dev", old, spec(volume="home", namespace="shared"), VOLUMES, old_pvc=PVC
+    )
     assert moved == (
         "Data loss: changing spec.namespace from 'dev' to 'shared' deletes the On Demand PVC "
-        "'jc-nb-home' (volume 'home') and creates a new one in 'shared'. Notebooks saved to Git "
-        "or external file systems are unaffected, but any unsaved data in the container is lost "
-        "permanently."
+        "'jc-nb-home-a1b2c3' (volume 'home') and creates a new one in 'shared'. Notebooks saved "
+        "to Git or external file systems are unaffected, but any unsaved data in the container "
+        "is lost permanently."
     )
-    [swapped] = data_loss_warnings("nb", "dev", old, spec(volume="shared"), VOLUMES)
+    [swapped] = data_loss_warnings("nb", "dev", old, spec(volume="shared"), VOLUMES, old_pvc=PVC)
     assert swapped.startswith(
         "Data loss: changing spec.volume from 'home' to 'shared' deletes the On Demand PVC "
-        "'jc-nb-home' in 'dev'"
+        "'jc-nb-home-a1b2c3' in 'dev'"
     )
     assert "Back up any important data before making this change." in swapped
-    [dropped] = data_loss_warnings("nb", "dev", old, spec(), VOLUMES)
+    [dropped] = data_loss_warnings("nb", "dev", old, spec(), VOLUMES, old_pvc=None)
     assert "to 'no volume'" in dropped
+    assert "the On Demand PVC of 'nb'" in dropped  # no status yet: named by its container
     assert (
-        len(data_loss_warnings("nb", "dev", old, spec(volume="shared", namespace="x"), VOLUMES))
+        len(
+            data_loss_warnings(
+                "nb", "dev", old, spec(volume="shared", namespace="x"), VOLUMES, old_pvc=PVC
+            )
+        )
         == 2
     )
     # NFS storage is never deleted: no warning.
     assert (
-        data_loss_warnings("nb", "dev", spec(volume="shared"), spec(namespace="x"), VOLUMES) == []
+        data_loss_warnings(
+            "nb", "dev", spec(volume="shared"), spec(namespace="x"), VOLUMES, old_pvc=None
+        )
+        == []
     )
 
 

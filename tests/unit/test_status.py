@@ -1,0 +1,68 @@
+"""Status assembly: times kept across reconciles, kstatus conditions, no-op detection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jupyter_containers.api.models import Phase, Reason
+from jupyter_containers.lifecycle import Verdict
+from jupyter_containers.status import StatusInputs, build_status, status_differs
+
+
+def inputs(verdict: Verdict, now: str, attempt: int = 1, **over: Any) -> StatusInputs:
+    base: dict[str, Any] = {
+        "verdict": verdict,
+        "generation": 1,
+        "now_iso": now,
+        "attempt": attempt,
+        "started_at": "2026-01-01T00:00:00Z",
+        "start_request": None,
+        "deployment_namespace": "team",
+        "instance": {"name": "small", "cpu": "1", "memory": "2Gi", "display": "small"},
+        "volume_display": "No volume",
+        "created_by": "alice",
+        "events": {"warnings": 0, "total": 1},
+        "pod_name": "jc-lab-1",
+        "pvc_name": None,
+        "service_name": "jc-lab",
+        "token_secret": "jc-lab-token",
+    }
+    base.update(over)
+    return StatusInputs(**base)
+
+
+STARTING = Verdict(Phase.STARTING, Reason.DEPLOYING, "Creating the Deployment.")
+ACTIVE = Verdict(Phase.ACTIVE, Reason.READY, "JupyterLab is running and ready.")
+STOPPED = Verdict(Phase.STOPPED, Reason.STOPPED, "Terminated.")
+
+
+def test_ready_time_is_set_once_and_kept() -> None:
+    starting = build_status(inputs(STARTING, "2026-01-01T00:00:01Z"), {})
+    assert starting["readyAt"] is None
+    active = build_status(inputs(ACTIVE, "2026-01-01T00:00:05Z"), starting)
+    assert active["readyAt"] == "2026-01-01T00:00:05Z"
+    again = build_status(inputs(ACTIVE, "2026-01-01T00:09:00Z"), active)
+    assert again["readyAt"] == "2026-01-01T00:00:05Z"
+    # Nothing changed: the operator must not write.
+    assert not status_differs(active, again)
+
+
+def test_a_new_attempt_forgets_the_old_ready_time() -> None:
+    active = build_status(inputs(ACTIVE, "2026-01-01T00:00:05Z"), {})
+    restarted = build_status(inputs(STARTING, "2026-01-01T01:00:00Z", attempt=2), active)
+    assert restarted["readyAt"] is None and restarted["attempt"] == 2
+
+
+def test_stopped_time_is_set_when_stopping() -> None:
+    active = build_status(inputs(ACTIVE, "2026-01-01T00:00:05Z"), {})
+    stopped = build_status(inputs(STOPPED, "2026-01-01T00:10:00Z", service_name=None), active)
+    assert stopped["stoppedAt"] == "2026-01-01T00:10:00Z"
+    assert stopped["serviceName"] is None
+    ready = next(c for c in stopped["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "False"
+
+
+def test_status_differs_treats_none_as_absent() -> None:
+    assert not status_differs({"phase": "Active"}, {"phase": "Active", "podName": None})
+    assert status_differs({"phase": "Active", "podName": "p"}, {"phase": "Active", "podName": None})
+    assert status_differs({"phase": "Starting"}, {"phase": "Active"})
