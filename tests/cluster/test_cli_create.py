@@ -363,3 +363,54 @@ def test_configure_rules_and_data_loss_confirmation(
     assert get_jc(cluster, namespace, "cfg")["spec"]["volume"] == "test-home-large"
     as_json = json.loads(jup("configure", "cfg", "--image", "img:2", "-o", "json").stdout)
     assert as_json["spec"]["image"] == "img:2"
+
+
+def test_guided_configure_edits_a_stopped_container(
+    jup: Plugin, bundle: str, wait_phase: Wait, cluster: Any, namespace: str
+) -> None:
+    jup("create", "edit-me", "--bundle", "team", "--volume", "test-home", "-e", "A=1", "--no-start")
+    wait_phase("edit-me", "Stopped")
+    command = jup.command("configure", "edit-me")
+    child = pexpect.spawn(
+        command[0], command[1:], env={**jup.env, "TERM": "dumb"}, encoding="utf-8", timeout=60
+    )
+    try:
+        child.expect_exact("Step 1 of 4: General")
+        child.expect_exact("Name: edit-me (read-only)")
+        child.expect_exact("Resource bundle: team (read-only)")
+        child.expect_exact(f"Namespace ({namespace})")
+        child.sendline("")
+        child.expect_exact("Instance type (")
+        child.sendline("test-large")
+        child.expect_exact("Volume ('none' for none) (test-home)")
+        child.sendline("test-home-large")
+        child.expect_exact("Step 2 of 4: Configurations")
+        child.expect_exact("1) A=1")
+        child.expect_exact("Environment variable name")
+        child.sendline("remove A")
+        child.expect_exact("Environment variables: none")
+        child.expect_exact("Environment variable name")
+        child.sendline("")
+        child.expect_exact("Argument")
+        child.sendline("")
+        child.expect_exact("Step 3 of 4: Tags")
+        child.sendline("")
+        child.expect_exact("Step 4 of 4: Review & Save")
+        child.expect_exact("test-large (4 CPU, 16Gi memory)")
+        child.expect_exact("Save this container? [save/back/cancel] (save)")
+        child.sendline("save")
+        # The data-loss warning of the volume change, then the console's confirmation.
+        child.expect_exact("Data loss: changing spec.volume from 'test-home' to")
+        child.expect_exact("Yes, change it? [y/N]")
+        child.sendline("y")
+        child.expect_exact("Jupyter container 'edit-me' configured: instanceType, volume, env.")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0, child.before
+    spec = get_jc(cluster, namespace, "edit-me")["spec"]
+    assert (spec["instanceType"], spec["volume"], spec.get("env", [])) == (
+        "test-large",
+        "test-home-large",
+        [],
+    )
