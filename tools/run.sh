@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export KUBECONFIG=${KUBECONFIG:-$(tools/cluster.sh kubeconfig)}
+JC_BIN=${JC_BIN:-$HOME/.cache/jupyter-containers/bin}
 log=${JC_RUN_LOG:-$HOME/.cache/jupyter-containers/operator.log}
 
 kubectl apply --server-side --force-conflicts -f crds/ >/dev/null
@@ -25,14 +26,15 @@ kubectl apply --server-side --force-conflicts -f examples/
 echo "waiting for team-a/analysis to become Active ..."
 kubectl wait -n team-a jc/analysis --for=condition=Ready --timeout=180s
 kubectl get jc -n team-a -o wide
-cat <<'TXT'
+cat <<TXT
 
-The example container is Active. Try:
-  kubectl get jc -A -w                       # live status
+The example container is Active. In another shell:
+  export PATH=$HOME/.cache/jupyter-containers/venv/bin:$JC_BIN:\$PATH KUBECONFIG=$KUBECONFIG
+  kubectl get jc -A -w                          # live status (Starting / Active / Stopped / Failed)
   kubectl describe jc -n team-a analysis
-  kubectl jupyter list -n team-a --as alice  # the plugin (My Jupyter Containers)
-  kubectl jupyter open -n team-a analysis    # port-forward + URL with the token
-  kubectl patch jc -n team-a analysis --type merge -p '{"spec":{"running":false}}'   # terminate
+  kubectl jupyter list -n team-a                # the plugin: My Jupyter Containers
+  kubectl jupyter open -n team-a analysis       # port-forward + URL with the token
+  kubectl jupyter terminate -n team-a analysis  # or: kubectl patch jc ... -p '{"spec":{"running":false}}'
 Ctrl-C stops the operator.
 TXT
 wait $op
