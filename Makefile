@@ -12,14 +12,19 @@ export PATH := $(VENV)/bin:$(JC_BIN):$(PATH)
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml
+# The venv lives outside the repo and is shared by checkouts; the package is installed
+# editable, so the stamp names the checkout it points at (another clone reinstalls).
+STAMP := $(VENV)/.installed-$(shell printf '%s' '$(CURDIR)' | sha256sum | cut -c1-12)
+
+$(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
 	@touch $@
 
 .PHONY: venv
-venv: $(VENV)/.installed ## create the Python virtualenv (outside the repo) and install the project
+venv: $(STAMP) ## create the Python virtualenv (outside the repo) and install the project
 
 .PHONY: tools
 tools: ## build etcd, kube-*, kubectl, kwok, kwokctl from the Go module proxy (cached)
