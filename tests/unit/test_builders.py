@@ -320,9 +320,7 @@ def test_readiness_probe() -> None:
 def test_on_demand_pvc_mount() -> None:
     t = target(volume_name="home", volume=PVC_VOLUME)
     spec = pod_spec(t)
-    assert spec["volumes"] == [
-        {"name": "home", "persistentVolumeClaim": {"claimName": t.pvc_name}}
-    ]
+    assert spec["volumes"] == [{"name": "home", "persistentVolumeClaim": {"claimName": t.pvc_name}}]
     assert spec["containers"][0]["volumeMounts"] == [{"name": "home", "mountPath": "/home/jovyan"}]
 
 
