@@ -80,10 +80,9 @@ class Checker:
     def bundle_names(self) -> list[str]:
         return sorted(name for (_, name) in self.repo.bundles([self.domain]))
 
-    @cached_property
+    @property
     def identity(self) -> validation.Identity:
-        who = self.repo.kube.identity
-        return validation.Identity(username=who.username, groups=who.groups)
+        return self.repo.kube.identity
 
     # ------------------------------------------------------------ fields
 

@@ -40,7 +40,7 @@ def base_url_of(deployment: Mapping[str, Any] | None, jc: Mapping[str, Any]) -> 
         for container in pod_spec.get("containers") or []:
             for arg in [*(container.get("command") or []), *(container.get("args") or [])]:
                 if arg.startswith(BASE_URL_ARG):
-                    url = arg.removeprefix(BASE_URL_ARG)
+                    url = str(arg).removeprefix(BASE_URL_ARG)
                     return url if url.endswith("/") else url + "/"
     meta = jc["metadata"]
     template = str(Settings.model_fields["base_url_template"].default)
@@ -210,7 +210,7 @@ def _wait_listening(
 
 
 def _drain(lines: queue.Queue[str | None]) -> list[str]:
-    found = []
+    found: list[str] = []
     while True:
         try:
             line = lines.get(timeout=0.5)

@@ -33,6 +33,11 @@ def _dict(obj: Any) -> Obj:
     return dict(obj) if isinstance(obj, dict) else obj.to_dict()
 
 
+def _resource(obj: Mapping[str, Any]) -> Any:
+    """A JupyterContainer for lightkube (its generic resources are dicts; the stub says kwargs)."""
+    return JupyterContainer(dict(obj))  # type: ignore[call-overload]
+
+
 def what(name: str) -> str:
     return f"Jupyter container '{name}'"
 
@@ -56,7 +61,7 @@ class Containers:
                 ) from None
             raise
 
-    def list(self, all_namespaces: bool = False) -> list[Obj]:
+    def containers(self, all_namespaces: bool = False) -> list[Obj]:
         namespace = "*" if all_namespaces else self.domain
         with api_errors("Jupyter containers", None if all_namespaces else self.domain):
             return [_dict(jc) for jc in self.client.list(JupyterContainer, namespace=namespace)]
@@ -65,7 +70,7 @@ class Containers:
         name = manifest["metadata"]["name"]
         with api_errors(what(name), self.domain):
             created = self.client.create(
-                JupyterContainer(dict(manifest)), namespace=self.domain, dry_run=dry_run
+                _resource(manifest), namespace=self.domain, dry_run=dry_run
             )
         return _dict(created)
 
@@ -73,9 +78,7 @@ class Containers:
         """PUT with the read resourceVersion: a concurrent change is a conflict, not lost."""
         name = obj["metadata"]["name"]
         with api_errors(what(name), self.domain):
-            result = self.client.replace(
-                JupyterContainer(dict(obj)), namespace=self.domain, dry_run=dry_run
-            )
+            result = self.client.replace(_resource(obj), dry_run=dry_run)
         return _dict(result)
 
     def patch(self, name: str, patch: Mapping[str, Any]) -> Obj:
@@ -150,7 +153,7 @@ class Containers:
                 continue
         return sorted(parsed, key=lambda pair: pair[0])
 
-    def quotas(self, namespace: str) -> list[Obj] | None:
+    def quotas(self, namespace: str) -> list[Mapping[str, Any]] | None:
         """The namespace's ResourceQuotas, or None when the user may not read them."""
         try:
             return [_dict(q) for q in self.client.list(ResourceQuota, namespace=namespace)]
@@ -161,7 +164,7 @@ class Containers:
 
     # ------------------------------------------------------------ deployed objects
 
-    def selector(self, jc: Mapping[str, Any]) -> dict[str, str]:
+    def selector(self, jc: Mapping[str, Any]) -> dict[str, Any]:
         meta = jc["metadata"]
         return {DOMAIN_LABEL: meta["namespace"], NAME_LABEL: meta["name"]}
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx2
 from lightkube import ApiError, Client, ConfigError, KubeConfig
@@ -24,7 +24,7 @@ from lightkube.resources.authorization_v1 import SelfSubjectAccessReview
 
 from jupyter_containers.cli import render
 from jupyter_containers.cli.errors import CliError, from_api_error
-from jupyter_containers.cli.selection import Identity
+from jupyter_containers.validation import Identity
 
 FIELD_MANAGER = "kubectl-jupyter"
 # RFC 7234 warn-code, agent, quoted text: the API server sends `299 - "text"`.
@@ -110,7 +110,8 @@ class Kube:
         and no sinceTime/previous for logs, so those go through its httpx client, which
         already carries the kubeconfig's TLS and credentials.
         """
-        return self.client._client._client  # type: ignore[attr-defined,no-any-return]
+        http: httpx2.Client = self.client._client._client
+        return http
 
     def already_shown(self, warnings: list[str]) -> None:
         """Warnings the user has read (e.g. in a confirmation): not printed again."""
@@ -136,7 +137,7 @@ class Kube:
 
     def can(self, verb: str, resource: str, namespace: str, group: str = "") -> bool:
         """SelfSubjectAccessReview: may the current user do `verb` on `resource` in `namespace`?"""
-        review = SelfSubjectAccessReview.from_dict(
+        review = SelfSubjectAccessReview.from_dict(  # typed as its DictMixin base
             {
                 "spec": {
                     "resourceAttributes": {
@@ -149,15 +150,8 @@ class Kube:
             }
         )
         with api_errors("an access review"):
-            result = self.client.create(review)
+            result = self.client.create(cast(SelfSubjectAccessReview, review))
         return bool(result.status and result.status.allowed)
-
-    def raw_get(self, path: str, params: dict[str, Any]) -> httpx2.Response:
-        """GET a path the typed client does not cover; API errors raised as ApiError."""
-        response = self.http.get(path, params=params)
-        if response.is_error:
-            raise_api_error(response)
-        return response
 
     @contextlib.contextmanager
     def stream(self, path: str, params: dict[str, Any]) -> Iterator[httpx2.Response]:

@@ -71,7 +71,7 @@ def list_containers(
     kube = state_of(ctx).kube()
     repo = Containers(kube)
     who = kube.identity
-    items = repo.list(all_namespaces)
+    items = repo.containers(all_namespaces)
     view = selection.View.SHARED if shared else selection.View.MINE
     bundles = repo.bundles({jc["metadata"]["namespace"] for jc in items}) if shared else {}
     chosen = selection.select(

@@ -168,7 +168,7 @@ def related(event: Obj, jc: Obj, objects: dict[str, set[str]]) -> bool:
     kind, name, uid = involved.get("kind"), involved.get("name", ""), involved.get("uid")
     meta = jc["metadata"]
     if kind == "JupyterContainer":
-        return (
+        return bool(
             name == meta["name"]
             and involved.get("namespace", meta["namespace"]) == meta["namespace"]
         )
@@ -177,7 +177,7 @@ def related(event: Obj, jc: Obj, objects: dict[str, set[str]]) -> bool:
     base = (jc.get("status") or {}).get("serviceName")
     if base and kind in ("Pod", "ReplicaSet", "Deployment", "Service"):
         # Pods of earlier attempts are gone, their events are not: names are BASE-<hash>[-<id>].
-        return name == base or name.startswith(base + "-")
+        return bool(name == base or name.startswith(base + "-"))
     return name in objects.get(kind or "", set())
 
 

@@ -144,7 +144,7 @@ def complete_names(ctx: typer.Context, incomplete: str) -> list[str]:
             as_groups=tuple(values.get("as_groups") or ()),
             request_timeout=5,
         )
-        names = [jc["metadata"]["name"] for jc in Containers(Kube(opts)).list()]
+        names = [jc["metadata"]["name"] for jc in Containers(Kube(opts)).containers()]
     except Exception:  # completion must never print a traceback into the shell
         return []
     return sorted(n for n in names if n.startswith(incomplete))

@@ -1,7 +1,7 @@
 """Which containers a list shows: My / Shared with me, the filters, and the page.
 
 Pure functions over the objects as dicts, so the console's rules are unit-tested
-without a cluster.
+without a cluster. `Identity` is the webhook's: the user as the API server names them.
 """
 
 from __future__ import annotations
@@ -14,16 +14,9 @@ from typing import Any
 
 from jupyter_containers.api.models import Phase
 from jupyter_containers.naming import CREATED_BY_ANNOTATION
+from jupyter_containers.validation import Identity
 
 Obj = Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class Identity:
-    """The requesting user as the API server sees them (SelfSubjectReview, honours --as)."""
-
-    username: str
-    groups: frozenset[str] = frozenset()
 
 
 class View(StrEnum):

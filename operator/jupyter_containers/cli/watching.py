@@ -208,4 +208,4 @@ def watch(
 
 
 def render_yaml(record: dict[str, Any]) -> str:
-    return "---\n" + yaml.safe_dump(record, sort_keys=False)
+    return "---\n" + str(yaml.safe_dump(record, sort_keys=False))
