@@ -162,3 +162,30 @@ def test_tables_off_a_terminal_have_no_trailing_padding(capsys: pytest.CaptureFi
     assert lines[0].split() == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
     assert all(line == line.rstrip() for line in lines)
     assert "Warning" in lines[1] and lines[1].endswith("short")
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("phase", "sgr"),
+    [("Active", "32"), ("Starting", "33"), ("Stopped", "38;5;244"), ("Failed", "31")],
+)
+def test_colours_on_a_terminal_and_none_with_no_color(
+    monkeypatch: pytest.MonkeyPatch, phase: str, sgr: str
+) -> None:
+    for var in ("NO_COLOR", "FORCE_COLOR", "COLUMNS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    screen = FakeTerminal()
+    monkeypatch.setattr("sys.stdout", screen)
+    render.console().print(render.badge(phase))
+    assert f"\x1b[1;{sgr}m{phase}" in screen.getvalue()
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    plain_screen = FakeTerminal()
+    monkeypatch.setattr("sys.stdout", plain_screen)
+    render.console().print(render.badge(phase))
+    assert f";{sgr}m" not in plain_screen.getvalue() and phase in plain_screen.getvalue()
