@@ -1,0 +1,73 @@
+"""Prometheus metrics, scraped from the operator after real transitions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.cluster.conftest import scenario
+from tests.conftest import NAMESPACE_PREFIX
+
+pytestmark = pytest.mark.cluster
+
+
+def samples(operator: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(operator.metrics()):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def value(scrape: dict[Any, float], name: str, **labels: str) -> float:
+    return scrape.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def test_metrics_follow_real_transitions(
+    operator: Any,
+    namespace: str,
+    make_container: Callable[..., Any],
+    wait_phase: Callable[..., Any],
+    kubectl: Any,
+) -> None:
+    # The gauges count every container the operator sees: let earlier tests' namespaces
+    # finish deleting, so only this test's containers change them.
+    listing = kubectl("get", "namespaces", "-o", "name").stdout.split()
+    others = [
+        n for n in listing if n.startswith(f"namespace/{NAMESPACE_PREFIX}") and namespace not in n
+    ]
+    if others:
+        kubectl("wait", "--for=delete", *others, "--timeout=90s", timeout=100)
+    before = samples(operator)
+    make_container("ok")
+    make_container("crashing", tags=scenario("crashloop"))
+    wait_phase("ok", "Active")
+    wait_phase("crashing", "Failed", reason="CrashLoopBackOff")
+    after = samples(operator)
+
+    assert value(after, "jupyter_containers_time_to_active_seconds_count") >= (
+        value(before, "jupyter_containers_time_to_active_seconds_count") + 1
+    )
+    assert (
+        value(after, "jupyter_containers_failures_total", reason="CrashLoopBackOff")
+        >= value(before, "jupyter_containers_failures_total", reason="CrashLoopBackOff") + 1
+    )
+    assert value(after, "jupyter_containers_transitions_total", phase="Active") >= 1
+    assert value(after, "jupyter_containers_by_phase", phase="Active") >= 1
+    assert value(after, "jupyter_containers_by_phase", phase="Failed") >= 1
+
+    # Terminate: one fewer Active, one more Stopped, in the gauge.
+    active, stopped = (
+        value(after, "jupyter_containers_by_phase", phase="Active"),
+        value(after, "jupyter_containers_by_phase", phase="Stopped"),
+    )
+    kubectl(
+        "patch", "jc", "ok", "-n", namespace, "--type", "merge", "-p", '{"spec":{"running":false}}'
+    )
+    wait_phase("ok", "Stopped")
+    final = samples(operator)
+    assert value(final, "jupyter_containers_by_phase", phase="Active") == active - 1
+    assert value(final, "jupyter_containers_by_phase", phase="Stopped") == stopped + 1
