@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The benchmark's private kwok cluster: tools/cluster.sh with its own workdir, its own context
+# kubeconfig and an audit policy that also records reads (bench/audit-policy.yaml), so the
+# benchmark neither disturbs nor is disturbed by the shared `jupyter-containers` cluster that
+# test sessions use (same cluster name, different directory, random ports).
+#
+#   bench/cluster.sh up|down|status|kubeconfig|audit-log-path|logs-dir
+#
+# JC_BENCH_WORKDIR overrides the workdir (default ~/.cache/jupyter-containers/bench-kwok).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+export JC_KWOK_WORKDIR=${JC_BENCH_WORKDIR:-$HOME/.cache/jupyter-containers/bench-kwok}
+export JC_CONTEXT_KUBECONFIG=$JC_KWOK_WORKDIR/context-kubeconfig.yaml
+export JC_AUDIT_POLICY=$here/audit-policy.yaml
+mkdir -p "$JC_KWOK_WORKDIR"
+exec "$here/../tools/cluster.sh" "$@"

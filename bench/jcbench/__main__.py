@@ -1,0 +1,98 @@
+"""`python -m jcbench` (with PYTHONPATH=bench): run the benchmark; see bench/README.md."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from jcbench.cluster import BenchCluster
+from jcbench.report import render
+from jcbench.scenario import PHASES, Options, Run
+from jcbench.webhooks import MODES
+
+DEFAULT_OUT = Path.home() / ".cache/jupyter-containers/bench-results"
+
+
+def _phases(value: str) -> tuple[str, ...]:
+    phases = tuple(p for p in value.split(",") if p)
+    unknown = set(phases) - set(PHASES)
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown phase(s) {sorted(unknown)}; choose from {','.join(PHASES)}"
+        )
+    return phases
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jcbench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="one run at one N on the private cluster")
+    run.add_argument("-n", type=int, required=True, help="number of containers")
+    run.add_argument("--namespaces", type=int, default=10, help="domains (one bundle each)")
+    run.add_argument(
+        "--volume", action="store_true", help="containers with an On Demand PVC (kwok-volume)"
+    )
+    run.add_argument(
+        "--webhooks",
+        choices=MODES,
+        default="installed",
+        help="installed: configurations installed once, operator unmanaged (as the Helm chart); "
+        "managed: the operator writes them (JC_WEBHOOK_MANAGED=true, local development); "
+        "off: no admission webhooks",
+    )
+    run.add_argument("--concurrency", type=int, default=32, help="requests in flight")
+    run.add_argument("--idle-seconds", type=float, default=300)
+    run.add_argument("--no-floor", action="store_true", help="skip the floor")
+    run.add_argument("--phases", type=_phases, default=PHASES, help=",".join(PHASES))
+    run.add_argument("--profile", type=_phases, default=(), help="py-spy these phases")
+    run.add_argument("--out", type=Path, default=None, help=f"default: {DEFAULT_OUT}/<time>-n<N>")
+    report = sub.add_parser("report", help="print results.json files as Markdown")
+    report.add_argument("results", type=Path, nargs="+")
+    sub.add_parser("down", help="delete the private cluster")
+    args = parser.parse_args(argv)
+
+    if args.command == "down":
+        BenchCluster().down()
+        return 0
+    if args.command == "report":
+        print(render([json.loads(p.read_text()) for p in args.results]))
+        return 0
+    if args.n < 1 or args.namespaces < 1 or args.n < args.namespaces:
+        parser.error("-n and --namespaces must be >= 1, and -n >= --namespaces")
+    out = args.out or DEFAULT_OUT / f"{time.strftime('%Y%m%d-%H%M%S')}-n{args.n}"
+    out.mkdir(parents=True, exist_ok=True)
+    opts = Options(
+        n=args.n,
+        namespaces=args.namespaces,
+        volume=args.volume,
+        webhooks=args.webhooks,
+        concurrency=args.concurrency,
+        idle_seconds=args.idle_seconds,
+        floor=not args.no_floor,
+        phases=args.phases,
+        profile=args.profile,
+        out=out,
+    )
+    cluster = BenchCluster()
+    cluster.up()
+    # Everything this process starts (operator, watcher, kubectl) talks to the private cluster.
+    os.environ["KUBECONFIG"] = str(cluster.kubeconfig)
+    nodes = cluster.ensure_nodes(args.n)
+    cluster.install()
+    bench = Run(cluster, opts)
+    bench.results["options"]["bench_nodes"] = nodes
+    if opts.floor:
+        asyncio.run(bench.floor())
+    asyncio.run(bench.operator())
+    print(render([bench.results]))
+    print(f"results: {out / 'results.json'}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
