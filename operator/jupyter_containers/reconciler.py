@@ -103,7 +103,8 @@ class Reconciler:
         # delivered our own write does not write the same thing again.
         self._applied: dict[tuple[str, str, str], str] = {}
         self._deleted: set[tuple[str, str, str]] = set()
-        self._status_written: dict[Key, dict[str, Any]] = {}
+        # Our last status write per container, with the uid of the object it went to.
+        self._status_written: dict[Key, tuple[str, dict[str, Any]]] = {}
 
     # ------------------------------------------------------------ entry points
 
@@ -133,7 +134,7 @@ class Reconciler:
         meta = jc["metadata"]
         uid = meta["uid"]
         generation = int(meta.get("generation") or 1)
-        status: Mapping[str, Any] = jc.get("status") or {}
+        status = self._stored_status(key, jc)
         annotations: Mapping[str, str] = meta.get("annotations") or {}
         now = self.clock()
 
@@ -456,11 +457,29 @@ class Reconciler:
                 raise
         self._deleted.discard(("Secret", ns, secret_name))
 
+    def _last_written(self, key: Key, jc: Mapping[str, Any]) -> dict[str, Any] | None:
+        written = self._status_written.get(key)
+        if written is None or written[0] != jc["metadata"].get("uid"):
+            return None  # none yet, or written to an earlier container of the same name
+        return written[1]
+
+    def _stored_status(self, key: Key, jc: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The status as stored: the index's, or our own later write it has not seen yet.
+
+        Only the operator writes status, so an index entry that differs from our last write
+        to the same object predates that write. Deciding from it would begin the attempt
+        again (a new startedAt, so one more status write, and the quota and token Secret
+        checks repeated).
+        """
+        current: Mapping[str, Any] = jc.get("status") or {}
+        last = self._last_written(key, jc)
+        return last if last is not None and status_differs(current, last) else current
+
     async def _write_status(
         self, key: Key, jc: Mapping[str, Any], new_status: dict[str, Any]
     ) -> None:
         current: Mapping[str, Any] = jc.get("status") or {}
-        last = self._status_written.get(key)
+        last = self._last_written(key, jc)
         self.phases.set(key, new_status["phase"])
         if not status_differs(current, new_status):
             return
@@ -478,7 +497,7 @@ class Reconciler:
             namespace=meta["namespace"],
             patch_type=PatchType.MERGE,
         )
-        self._status_written[key] = new_status
+        self._status_written[key] = (str(meta.get("uid")), new_status)
         if new_status["phase"] != old_phase:
             self._record_transition(jc, old_phase, new_status)
 
