@@ -10,10 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from jcbench.cluster import BenchCluster
+from jcbench import PHASES, WEBHOOK_MODES
+from jcbench.cluster import BENCH, BenchCluster
 from jcbench.report import render
-from jcbench.scenario import PHASES, Options, Run
-from jcbench.webhooks import MODES
+from jcbench.source import operator_source
 
 DEFAULT_OUT = Path.home() / ".cache/jupyter-containers/bench-results"
 
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     run.add_argument(
         "--webhooks",
-        choices=MODES,
+        choices=WEBHOOK_MODES,
         default="installed",
         help="installed: configurations installed once, operator unmanaged (as the Helm chart); "
         "managed: the operator writes them (JC_WEBHOOK_MANAGED=true, local development); "
@@ -50,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--no-floor", action="store_true", help="skip the floor")
     run.add_argument("--phases", type=_phases, default=PHASES, help=",".join(PHASES))
     run.add_argument("--profile", type=_phases, default=(), help="py-spy these phases")
+    run.add_argument(
+        "--operator-ref",
+        default=None,
+        help="measure the operator of this git commit (default: this checkout's operator/)",
+    )
     run.add_argument("--out", type=Path, default=None, help=f"default: {DEFAULT_OUT}/<time>-n<N>")
     report = sub.add_parser("report", help="print results.json files as Markdown")
     report.add_argument("results", type=Path, nargs="+")
@@ -64,6 +69,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.n < 1 or args.namespaces < 1 or args.n < args.namespaces:
         parser.error("-n and --namespaces must be >= 1, and -n >= --namespaces")
+    # The operator code to measure, for this process (floor objects come from its builders),
+    # the watcher and the operator subprocesses alike.
+    src, described = operator_source(args.operator_ref)
+    sys.path.insert(0, str(src))
+    os.environ["PYTHONPATH"] = f"{src}:{BENCH}"
+    from jcbench.scenario import Options, Run
+
     out = args.out or DEFAULT_OUT / f"{time.strftime('%Y%m%d-%H%M%S')}-n{args.n}"
     out.mkdir(parents=True, exist_ok=True)
     opts = Options(
@@ -86,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     cluster.install()
     bench = Run(cluster, opts)
     bench.results["options"]["bench_nodes"] = nodes
+    bench.results["options"]["operator"] = described
     if opts.floor:
         asyncio.run(bench.floor())
     asyncio.run(bench.operator())

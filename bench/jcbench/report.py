@@ -22,7 +22,7 @@ def _label(r: Mapping[str, Any]) -> str:
     flags.append(f"webhooks {o.get('webhooks')}")
     if o.get("volume"):
         flags.append("PVC")
-    return ", ".join(flags) + f" ({o.get('commit', '?')})"
+    return ", ".join(flags) + f" ({o.get('operator', '?')})"
 
 
 def latency_table(results: Sequence[Mapping[str, Any]]) -> str:

@@ -17,15 +17,13 @@ from typing import Any
 
 from lightkube import AsyncClient
 
-from jcbench import audit, webhooks, workload
+from jcbench import PHASES, audit, webhooks, workload
 from jcbench.audit import OPERATOR_AGENTS, AuditLog
-from jcbench.cluster import REPO, BenchCluster
+from jcbench.cluster import BenchCluster
 from jcbench.operator_proc import OperatorProcess, free_port
 from jcbench.profiler import Profiler
 from jcbench.stats import summarize
 from jcbench.timeline import Timeline, deltas
-
-PHASES = ("create", "idle", "restart", "terminate", "start", "delete")
 
 
 @dataclass
@@ -33,7 +31,7 @@ class Options:
     n: int
     namespaces: int = 10
     volume: bool = False
-    webhooks: str = "installed"  # see webhooks.MODES
+    webhooks: str = "installed"  # one of WEBHOOK_MODES
     concurrency: int = 32
     idle_seconds: float = 300
     floor: bool = True
@@ -357,18 +355,6 @@ def _metric(op: OperatorProcess, name: str) -> float | None:
 
 
 def _options_dict(opts: Options) -> dict[str, Any]:
-    commit = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "-C", str(REPO), "status", "--porcelain", "--", "operator"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
     return {
         "n": opts.n,
         "namespaces": opts.namespaces,
@@ -377,6 +363,5 @@ def _options_dict(opts: Options) -> dict[str, Any]:
         "concurrency": opts.concurrency,
         "idle_seconds": opts.idle_seconds,
         "phases": list(opts.phases),
-        "commit": commit + ("+dirty-operator" if dirty else ""),
         "nproc": os.cpu_count(),
     }

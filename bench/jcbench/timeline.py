@@ -11,8 +11,6 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from jcbench.cluster import BENCH
-
 Record = dict[str, Any]
 
 
@@ -33,7 +31,7 @@ class Timeline:
         self.path.write_text("")
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "jcbench.watcher", str(self.path)],
-            env={**self.env, "PYTHONPATH": str(BENCH)},
+            env=self.env,
             stdout=subprocess.PIPE,
             text=True,
         )

@@ -15,11 +15,14 @@ from typing import Any
 
 from jcbench.cluster import BenchCluster
 from jcbench.operator_proc import OperatorProcess
-from jupyter_containers.admission import WEBHOOK_CONFIGURATION
+from jupyter_containers.api.models import GROUP
+
+#: The name the operator gives the configurations it manages (admission.WEBHOOK_CONFIGURATION;
+#: not imported: that module registers kopf handlers on import).
+WEBHOOK_CONFIGURATION = GROUP
 
 INSTALLED = "jc-bench-installed"
 KINDS = ("validatingwebhookconfiguration", "mutatingwebhookconfiguration")
-MODES = ("installed", "managed", "off")
 
 
 def install(cluster: BenchCluster, out: Path, cert_dir: Path, port: int) -> None:
