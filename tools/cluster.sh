@@ -30,6 +30,8 @@ user_kubeconfig=${JC_CONTEXT_KUBECONFIG:-$HOME/.kube/config}
 export PATH=$bin:$PATH
 
 stages=("$here"/kwok/stages/*.yaml)
+# A private cluster (bench/cluster.sh) may bring its own kwokctl configuration and audit policy.
+kwokctl_config=${JC_KWOKCTL_CONFIG:-$here/kwok/kwokctl.yaml}
 
 log() { echo "cluster: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -54,7 +56,7 @@ kwok_env() {
   export KWOK_ETCD_BINARY=$bin/etcd
   export KWOK_CONTROLLER_BINARY=$bin/kwok
   # JC_AUDIT_POLICY: another policy for a private cluster (bench/ also logs reads); part of the
-  # config hash through KWOK_*, so changing it recreates the cluster.
+  # config hash, so changing it recreates the cluster.
   export KWOK_KUBE_AUDIT_POLICY=${JC_AUDIT_POLICY:-$here/kwok/audit-policy.yaml}
 }
 
@@ -82,6 +84,11 @@ EOF
 config_hash() {
   {
     cat "$here"/kwok/*.yaml "${stages[@]}" "$here"/kwok/logs/* "$generated"
+    # Files from elsewhere (JC_KWOKCTL_CONFIG, JC_AUDIT_POLICY); the defaults are in the line above.
+    local f
+    for f in "$kwokctl_config" "$KWOK_KUBE_AUDIT_POLICY"; do
+      [[ $f == "$here"/kwok/* ]] || cat "$f"
+    done
     create_args
     env | grep '^KWOK_' | sort
     cat "$bin"/.*.stamp 2>/dev/null || true
@@ -138,7 +145,7 @@ delete_cluster() {
 create_args() {
   local s
   printf '%s\n' --name "$name" --kubeconfig "$user_kubeconfig" --wait 3m \
-    --config "$here/kwok/kwokctl.yaml" --config "$generated"
+    --config "$kwokctl_config" --config "$generated"
   for s in "${stages[@]}"; do printf '%s\n' --config "$s"; done
 }
 
