@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark's private kwok cluster: tools/cluster.sh with its own workdir, its own context
-# kubeconfig and an audit policy that also records reads (bench/audit-policy.yaml), so the
+# kubeconfig, an audit policy that also records reads (bench/audit-policy.yaml) and room for
+# thousands of Services (bench/kwokctl.yaml), so the
 # benchmark neither disturbs nor is disturbed by the shared `jupyter-containers` cluster that
 # test sessions use (same cluster name, different directory, random ports).
 #
@@ -12,5 +13,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 export JC_KWOK_WORKDIR=${JC_BENCH_WORKDIR:-$HOME/.cache/jupyter-containers/bench-kwok}
 export JC_CONTEXT_KUBECONFIG=$JC_KWOK_WORKDIR/context-kubeconfig.yaml
 export JC_AUDIT_POLICY=$here/audit-policy.yaml
+export JC_KWOKCTL_CONFIG=$here/kwokctl.yaml
 mkdir -p "$JC_KWOK_WORKDIR"
 exec "$here/../tools/cluster.sh" "$@"
