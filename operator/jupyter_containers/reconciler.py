@@ -8,6 +8,7 @@ an operator restart over N existing containers write nothing at all.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Callable, Iterable, Mapping
@@ -55,6 +56,12 @@ logger = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (domain namespace, container name)
 
+#: How long a status change that keeps the phase (a progress message within Starting, event
+#: counts, the pod name) may wait, so that the changes of a burst go out in one write. Phase,
+#: attempt, observedGeneration and condition changes are written at once, as is everything
+#: pending with them.
+STATUS_DETAIL_DELAY = 1.0
+
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
@@ -90,6 +97,7 @@ class Reconciler:
         observe: Callable[[Key], World],
         *,
         clock: Callable[[], datetime] = now_utc,
+        detail_delay: float = STATUS_DETAIL_DELAY,
     ) -> None:
         self.client = client
         self.settings = settings
@@ -105,6 +113,8 @@ class Reconciler:
         self._deleted: set[tuple[str, str, str]] = set()
         # Our last status write per container, with the uid of the object it went to.
         self._status_written: dict[Key, tuple[str, dict[str, Any]]] = {}
+        self.detail_delay = detail_delay
+        self._detail_since: dict[Key, float] = {}  # loop time a held-back change was first seen
 
     # ------------------------------------------------------------ entry points
 
@@ -118,6 +128,7 @@ class Reconciler:
             self.queue.forget(key)
             self.phases.set(key, None)
             self._status_written.pop(key, None)
+            self._detail_since.pop(key, None)
             return
         meta = jc["metadata"]
         if meta.get("deletionTimestamp"):
@@ -367,6 +378,7 @@ class Reconciler:
                 self.queue.trigger_after(key, 0.5)
                 return
         self._status_written.pop(key, None)
+        self._detail_since.pop(key, None)
         self.phases.set(key, None)
 
     async def _add_finalizer(self, jc: Mapping[str, Any]) -> None:
@@ -485,6 +497,9 @@ class Reconciler:
             return
         if last is not None and not status_differs(last, new_status):
             return  # the index has not seen our own last write yet
+        if self._hold_back(key, last or current, new_status):
+            return
+        self._detail_since.pop(key, None)
         old_phase = (last or current).get("phase")
         meta = jc["metadata"]
         # The whole status, not a diff against a possibly stale view: a partial patch
@@ -500,6 +515,19 @@ class Reconciler:
         self._status_written[key] = (str(meta.get("uid")), new_status)
         if new_status["phase"] != old_phase:
             self._record_transition(jc, old_phase, new_status)
+
+    def _hold_back(
+        self, key: Key, stored: Mapping[str, Any], new_status: Mapping[str, Any]
+    ) -> bool:
+        """Whether to delay a detail-only change (see STATUS_DETAIL_DELAY); schedules the write."""
+        if self.detail_delay <= 0 or not stored or _milestone(stored) != _milestone(new_status):
+            return False
+        now = asyncio.get_running_loop().time()
+        wait = self._detail_since.setdefault(key, now) + self.detail_delay - now
+        if wait <= 0:
+            return False
+        self.queue.trigger_after(key, wait)
+        return True
 
     async def _write_failed_config(
         self, key: Key, jc: Mapping[str, Any], message: str, deploy_ns: str
@@ -568,6 +596,19 @@ def object_ref(jc: Mapping[str, Any]) -> dict[str, Any]:
 
 
 STORAGE_KINDS = frozenset({"PersistentVolumeClaim", "PersistentVolume"})
+
+
+def _milestone(status: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What clients wait for (phase, kstatus conditions, observedGeneration): never held back."""
+    conditions = sorted(
+        (str(c.get("type")), str(c.get("status"))) for c in status.get("conditions") or []
+    )
+    return (
+        status.get("phase"),
+        status.get("attempt"),
+        status.get("observedGeneration"),
+        tuple(conditions),
+    )
 
 
 def _ref(obj: Mapping[str, Any]) -> tuple[str, str, str]:
