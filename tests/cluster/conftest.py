@@ -27,9 +27,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 #: Deadlines shortened for the tests; everything else is the operator's default.
 TEST_SETTINGS = {
-    "JC_START_DEADLINE_SECONDS": "20",
+    "JC_START_DEADLINE_SECONDS": "40",
     "JC_UNSCHEDULABLE_GRACE_SECONDS": "3",
-    "JC_PVC_BIND_GRACE_SECONDS": "5",
+    "JC_PVC_BIND_GRACE_SECONDS": "20",
 }
 
 CATALOG = """

@@ -293,7 +293,7 @@ def test_pvc_that_never_binds_fails_with_volume_failed(
 def test_start_deadline_exceeded(namespace: str, make_container: Make, wait_phase: Wait) -> None:
     make_container("stuck", tags=scenario("never-ready"))
     jc = wait_phase("stuck", "Failed", reason="StartDeadlineExceeded", timeout=90)
-    assert "20s" in jc["status"]["message"] or "20 s" in jc["status"]["message"]
+    assert "40s" in jc["status"]["message"] or "40 s" in jc["status"]["message"]
 
 
 def test_quota_refusal_at_start_fails_with_quota_exceeded(
