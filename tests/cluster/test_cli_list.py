@@ -207,7 +207,8 @@ def test_failed_shows_its_error_in_the_list_and_describe(
     (row,) = rows(jup("list").stdout)
     assert row[0] == "broken"
     assert row[1].startswith(f"Failed: {start}") and row[1].endswith(end)  # one line
-    everywhere = rows(jup("list", "-A").stdout)  # -A adds the domain column
+    # -A adds the domain column; other tests' containers may fill the first page.
+    everywhere = rows(jup("list", "-A", "--search", "broken", "--page-size", "500").stdout)
     (mine,) = [r for r in everywhere if r[:2] == [jup.namespace, "broken"]]
     assert mine[2].startswith(f"Failed: {start}") and mine[2].endswith(end)
 
