@@ -208,9 +208,10 @@ class Run:
         items: list[workload.Key],
         keys: list[str],
     ) -> dict[str, Any]:
+        # The restart phase profiles the new process itself, once it runs.
         profiler = (
             Profiler(op.pid, self.opts.out / f"profile-{phase}.json")
-            if phase in self.opts.profile
+            if phase in self.opts.profile and phase != "restart"
             else None
         )
         before = machine_state()
@@ -273,12 +274,21 @@ class Run:
         op.stop()
         mark = self.log.mark()
         healthy = op.start()
+        profiler = (
+            Profiler(op.pid, opts.out / "profile-restart.json")
+            if "restart" in opts.profile
+            else None
+        )
         # Ready: every container reconciled again (the phase gauge counts what it decided).
         deadline = time.monotonic() + opts.timeout
-        while op.phase_count("Active") < opts.n:
-            if time.monotonic() > deadline:
-                raise TimeoutError("the restarted operator did not see every container Active")
-            await asyncio.sleep(0.1)
+        try:
+            while op.phase_count("Active") < opts.n:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the restarted operator did not see every container Active")
+                await asyncio.sleep(0.1)
+        finally:
+            if profiler is not None:
+                profiler.stop()
         reconciled = time.time() - op.started_at
         quiet = await settle(self.log, quiet=5.0)
         end = self.log.mark()
