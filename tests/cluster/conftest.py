@@ -258,23 +258,34 @@ def wait_phase(cluster: Any, namespace: str) -> Callable[..., dict[str, Any]]:
     def wait(
         name: str, phase: str, timeout: float = 60, reason: str | None = None
     ) -> dict[str, Any]:
-        result = cluster.kubectl(
-            "wait",
-            f"jupytercontainer/{name}",
-            "-n",
-            namespace,
-            f"--for=jsonpath={{.status.phase}}={phase}",
-            f"--timeout={int(timeout)}s",
-            check=False,
-            timeout=timeout + 10,
-        )
+        """Until status.phase is `phase` (and, when given, status.reason is `reason`).
+
+        The reason is awaited too, not just read: a phase such as Starting passes through
+        several progress reasons.
+        """
+        deadline = time.monotonic() + timeout
+        for path, want in (("phase", phase), ("reason", reason)):
+            if want is None:
+                continue
+            left = max(int(deadline - time.monotonic()), 1)
+            result = cluster.kubectl(
+                "wait",
+                f"jupytercontainer/{name}",
+                "-n",
+                namespace,
+                f"--for=jsonpath={{.status.{path}}}={want}",
+                f"--timeout={left}s",
+                check=False,
+                timeout=left + 10,
+            )
+            if result.returncode != 0:
+                obj = get_jc(cluster, namespace, name)
+                raise AssertionError(
+                    f"{name} did not reach {path} {want} in {timeout}s; status:\n"
+                    f"{yaml.safe_dump(obj.get('status'))}"
+                )
         obj = get_jc(cluster, namespace, name)
-        assert result.returncode == 0, (
-            f"{name} did not reach {phase} in {timeout}s; status:\n"
-            f"{yaml.safe_dump(obj.get('status'))}"
-        )
-        if reason is not None:
-            assert obj["status"]["reason"] == reason, yaml.safe_dump(obj["status"])
+        assert obj["status"]["phase"] == phase, yaml.safe_dump(obj["status"])
         return obj
 
     return wait
