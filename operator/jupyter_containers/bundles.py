@@ -41,8 +41,9 @@ class BundleState:
 state = BundleState()
 
 
+# Indexes are `async` although they do no I/O: kopf runs plain functions in a thread pool.
 @kopf.index(GROUP, VERSION, "jupytercontainers")
-def bundle_members(
+async def bundle_members(
     spec: kopf.Spec, meta: kopf.Meta, namespace: str, name: str, **_: Any
 ) -> dict[BundleKey, str]:
     bundle = spec.get("bundle")
@@ -53,7 +54,7 @@ def bundle_members(
 
 
 @kopf.index(GROUP, VERSION, "resourcebundles")
-def bundle_lists(
+async def bundle_lists(
     status: kopf.Status, namespace: str, name: str, uid: str, **_: Any
 ) -> dict[BundleKey, tuple[str, list[str]]]:
     return {(namespace, name): (uid, list(status.get("containers") or []))}

@@ -71,9 +71,12 @@ def _owner_key(labels: Mapping[str, str]) -> Key | None:
 
 # ---------------------------------------------------------------- indexes
 
+# The index functions do no I/O but are `async`: kopf runs plain functions in a thread pool,
+# which costs a thread hop (and GIL contention) for every watch event.
+
 
 @kopf.index(GROUP, VERSION, "jupytercontainers")
-def containers(body: kopf.Body, namespace: str, name: str, **_: Any) -> dict[Key, Any]:
+async def containers(body: kopf.Body, namespace: str, name: str, **_: Any) -> dict[Key, Any]:
     return {
         (namespace, name): {
             "metadata": _meta(body),
@@ -84,12 +87,12 @@ def containers(body: kopf.Body, namespace: str, name: str, **_: Any) -> dict[Key
 
 
 @kopf.index(GROUP, VERSION, "instancetypes")
-def instance_types(body: kopf.Body, name: str, **_: Any) -> dict[str, Any]:
+async def instance_types(body: kopf.Body, name: str, **_: Any) -> dict[str, Any]:
     return {name: copy.deepcopy(dict(body.get("spec") or {}))}
 
 
 @kopf.index(GROUP, VERSION, "volumes")
-def volumes(body: kopf.Body, name: str, **_: Any) -> dict[str, Any]:
+async def volumes(body: kopf.Body, name: str, **_: Any) -> dict[str, Any]:
     return {name: copy.deepcopy(dict(body.get("spec") or {}))}
 
 
@@ -104,27 +107,27 @@ def _managed(kind: str, body: kopf.Body, labels: Mapping[str, str]) -> dict[Key,
 
 
 @kopf.index("apps", "v1", "deployments", labels=MANAGED)
-def deployments(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Key, Any]:
+async def deployments(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Key, Any]:
     return _managed("Deployment", body, labels)
 
 
 @kopf.index("v1", "services", labels=MANAGED)
-def services(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Key, Any]:
+async def services(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Key, Any]:
     return _managed("Service", body, labels)
 
 
 @kopf.index("v1", "persistentvolumeclaims", labels=MANAGED)
-def pvcs(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Key, Any]:
+async def pvcs(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Key, Any]:
     return _managed("PersistentVolumeClaim", body, labels)
 
 
 @kopf.index("v1", "persistentvolumes", labels=MANAGED)
-def pvs(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Key, Any]:
+async def pvs(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Key, Any]:
     return _managed("PersistentVolume", body, labels)
 
 
 @kopf.index("v1", "pods", labels=MANAGED)
-def pods(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Key, Any]:
+async def pods(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Key, Any]:
     key = _owner_key(labels)
     if key is None:
         return {}
@@ -165,7 +168,7 @@ def _pod_spec_summary(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @kopf.index("v1", "pods", labels=MANAGED)
-def pod_owners(body: kopf.Body, labels: kopf.Labels, uid: str, **_: Any) -> dict[str, Key]:
+async def pod_owners(body: kopf.Body, labels: kopf.Labels, uid: str, **_: Any) -> dict[str, Key]:
     key = _owner_key(labels)
     return {uid: key} if key is not None else {}
 
