@@ -61,6 +61,8 @@ Key = tuple[str, str]  # (domain namespace, container name)
 #: attempt, observedGeneration and condition changes are written at once, as is everything
 #: pending with them.
 STATUS_DETAIL_DELAY = 1.0
+#: Reconciles in flight at once (each holds at most one API request at a time).
+RECONCILE_CONCURRENCY = 256
 
 
 def now_utc() -> datetime:
@@ -103,8 +105,12 @@ class Reconciler:
         self.settings = settings
         self.observe = observe
         self.clock = clock
+        # Reconciles mostly wait for the API server. With a small limit, a pod's readiness
+        # waited behind the creation work of hundreds of other containers (BENCHMARKS.md).
         self.queue: KeyedWorkQueue[Key] = KeyedWorkQueue(
-            self.reconcile, on_error=lambda _k, _e: metrics.reconcile_errors.inc()
+            self.reconcile,
+            concurrency=RECONCILE_CONCURRENCY,
+            on_error=lambda _k, _e: metrics.reconcile_errors.inc(),
         )
         self.phases = metrics.PhaseTracker()
         # What this process wrote last, so a reconcile that runs before the watch
