@@ -297,24 +297,18 @@ def test_start_deadline_exceeded(namespace: str, make_container: Make, wait_phas
 
 
 def test_quota_refusal_at_start_fails_with_quota_exceeded(
-    kubectl: Any, namespace: str, make_container: Make, wait_phase: Wait
+    kubectl: Any, apply_yaml: Any, namespace: str, make_container: Make, wait_phase: Wait
 ) -> None:
     make_container("big", running=False)
     wait_phase("big", "Stopped")
-    kubectl(
-        "apply",
-        "-n",
-        namespace,
-        "-f",
-        "-",
-        input=yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "ResourceQuota",
-                "metadata": {"name": "tight"},
-                "spec": {"hard": {"limits.memory": "1Gi", "limits.cpu": "4"}},
-            }
-        ),
+    apply_yaml(
+        {
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": {"name": "tight"},
+            "spec": {"hard": {"limits.memory": "1Gi", "limits.cpu": "4"}},
+        },
+        namespace=namespace,
     )
     kubectl(
         "wait",
@@ -401,36 +395,30 @@ def test_delete_of_a_failed_container(
 
 
 def test_a_pvc_the_operator_did_not_create_is_never_deleted(
-    kubectl: Any, namespace: str, make_container: Make, wait_phase: Wait
+    kubectl: Any, apply_yaml: Any, namespace: str, make_container: Make, wait_phase: Wait
 ) -> None:
     # A PVC with the operator's labels but not made for this container (e.g. restored
     # from a backup, or another container's): deleting the container leaves it alone.
-    kubectl(
-        "apply",
-        "-n",
-        namespace,
-        "-f",
-        "-",
-        input=yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "PersistentVolumeClaim",
-                "metadata": {
-                    "name": "precious",
-                    "labels": {
-                        "app.kubernetes.io/managed-by": "jupyter-containers-operator",
-                        "jupytercontainers.io/domain": namespace,
-                        "jupytercontainers.io/name": "lab",
-                        "jupytercontainers.io/uid": "00000000-0000-0000-0000-000000000000",
-                    },
+    apply_yaml(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {
+                "name": "precious",
+                "labels": {
+                    "app.kubernetes.io/managed-by": "jupyter-containers-operator",
+                    "jupytercontainers.io/domain": namespace,
+                    "jupytercontainers.io/name": "lab",
+                    "jupytercontainers.io/uid": "00000000-0000-0000-0000-000000000000",
                 },
-                "spec": {
-                    "accessModes": ["ReadWriteOnce"],
-                    "storageClassName": "kwok-volume",
-                    "resources": {"requests": {"storage": "1Gi"}},
-                },
-            }
-        ),
+            },
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": "kwok-volume",
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        },
+        namespace=namespace,
     )
     make_container("lab")
     wait_phase("lab", "Active")

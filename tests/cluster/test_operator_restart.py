@@ -230,31 +230,26 @@ def test_pod_warnings_are_mirrored_once_and_counted(
 ) -> None:
     make_container("noisy", instanceType="test-gpu-only")
     jc = wait_phase("noisy", "Failed", reason="Unschedulable")
-    out = kubectl(
-        "get",
-        "events",
-        "-n",
-        namespace,
-        "--field-selector",
-        "involvedObject.kind=JupyterContainer,involvedObject.name=noisy,reason=FailedScheduling",
-        "-o",
-        "json",
-    )
-    mirrored = json.loads(out.stdout)["items"]
-    assert len(mirrored) == 1, mirrored
-    assert "didn't match Pod's node affinity/selector" in mirrored[0]["message"]
+
+    def mirrored() -> list[dict[str, Any]]:
+        out = kubectl(
+            "get",
+            "events",
+            "-n",
+            namespace,
+            "--field-selector",
+            "involvedObject.kind=JupyterContainer,involvedObject.name=noisy,"
+            "reason=FailedScheduling",
+            "-o",
+            "json",
+        )
+        return json.loads(out.stdout)["items"]
+
+    events = mirrored()
+    assert len(events) == 1, events
+    assert "didn't match Pod's node affinity/selector" in events[0]["message"]
     assert jc["status"]["events"]["warnings"] >= 1
     assert jc["status"]["events"]["total"] >= jc["status"]["events"]["warnings"]
     operator.restart()
     time.sleep(3)
-    out = kubectl(
-        "get",
-        "events",
-        "-n",
-        namespace,
-        "--field-selector",
-        "involvedObject.kind=JupyterContainer,involvedObject.name=noisy,reason=FailedScheduling",
-        "-o",
-        "json",
-    )
-    assert len(json.loads(out.stdout)["items"]) == 1, "a restart mirrored the warning again"
+    assert len(mirrored()) == 1, "a restart mirrored the warning again"
