@@ -38,6 +38,15 @@ cluster-up: tools ## start (or reuse) the local kwok control plane; context kwok
 cluster-down: ## stop and delete the local control plane
 	tools/cluster.sh down
 
+.PHONY: cluster-status
+cluster-status: ## components, nodes and paths of the local control plane
+	tools/cluster.sh status
+
+N ?= 100
+.PHONY: bench
+bench: venv tools ## benchmarks on a private kwok cluster (N=100; `make bench N=1000`); see bench/README.md
+	PYTHONPATH=bench $(PY) -m jcbench run -n $(N)
+
 .PHONY: crds
 crds: venv ## regenerate crds/ and the chart's CRDs from the pydantic models
 	$(PY) -m jupyter_containers.api.crdgen --write
