@@ -55,14 +55,28 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="measure the operator of this git commit (default: this checkout's operator/)",
     )
+    run.add_argument(
+        "--operator-dir",
+        type=Path,
+        default=None,
+        help="measure the jupyter_containers package in this directory (experiments)",
+    )
     run.add_argument("--out", type=Path, default=None, help=f"default: {DEFAULT_OUT}/<time>-n<N>")
     report = sub.add_parser("report", help="print results.json files as Markdown")
     report.add_argument("results", type=Path, nargs="+")
+    prof = sub.add_parser("profile", help="sum a py-spy speedscope profile by function")
+    prof.add_argument("profile", type=Path)
+    prof.add_argument("--top", type=int, default=25)
     sub.add_parser("down", help="delete the private cluster")
     args = parser.parse_args(argv)
 
     if args.command == "down":
         BenchCluster().down()
+        return 0
+    if args.command == "profile":
+        from jcbench.profiles import render as render_profile
+
+        print(render_profile(args.profile, args.top))
         return 0
     if args.command == "report":
         print(render([json.loads(p.read_text()) for p in args.results]))
@@ -71,7 +85,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("-n and --namespaces must be >= 1, and -n >= --namespaces")
     # The operator code to measure, for this process (floor objects come from its builders),
     # the watcher and the operator subprocesses alike.
-    src, described = operator_source(args.operator_ref)
+    if args.operator_dir is not None:
+        if not (args.operator_dir / "jupyter_containers").is_dir():
+            parser.error(f"--operator-dir {args.operator_dir}: no jupyter_containers package in it")
+        src, described = args.operator_dir.resolve(), f"dir:{args.operator_dir}"
+    else:
+        src, described = operator_source(args.operator_ref)
     sys.path.insert(0, str(src))
     os.environ["PYTHONPATH"] = f"{src}:{BENCH}"
     from jcbench.scenario import Options, Run
