@@ -15,6 +15,7 @@ from jupyter_containers import (
     bundles,  # noqa: F401  (registers the ResourceBundle status handlers)
     handlers,  # noqa: F401  (registers the kopf handlers)
     health,  # noqa: F401  (registers the liveness probe)
+    kopf_fixes,
     metrics,
 )
 from jupyter_containers.settings import load_settings
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = load_settings()
     _configure_logging(settings.log_format, args.verbose)
     namespaces = args.namespace or list(settings.watch_namespaces)
+    kopf_fixes.install()
     if settings.metrics_port:
         start_http_server(settings.metrics_port, registry=metrics.registry)
     asyncio.run(

@@ -1,0 +1,66 @@
+"""A fix for kopf's start-up over many objects (kopf 1.45.x, pinned in pyproject.toml).
+
+Until every index is filled, each object's worker waits for the operator-wide "indexed"
+`ToggleSet` (`kopf._cogs.aiokits.aiotoggles`). That set wakes its waiters with
+`Condition.notify_all()` on every change, and it changes once for every listed object of an
+indexed kind: a restart over N containers (a Deployment, Service and pod each, and their
+Events) wakes thousands of waiting workers thousands of times. Measured with py-spy on the
+benchmark's restart at N=1000: 37 s at 100% CPU, most of it in `notify_all`/`call_soon`
+(BENCHMARKS.md).
+
+`FastToggleSet` keeps kopf's semantics but lets a waiter sleep on an `asyncio.Event` of the
+state it waits for, set only when the set's state (`all`/`any` of its toggles) actually
+flips. kopf builds its sets through the module attribute `aiotoggles.ToggleSet` when the
+operator starts, so `install()` (called before `kopf.operator`) swaps the class there; it
+fails loudly if kopf moves it, and a unit test checks the hook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+
+from kopf._cogs.aiokits import aiotoggles
+
+_ORIGINAL = aiotoggles.ToggleSet
+
+
+class _FlipCondition(asyncio.Condition):
+    """The set's condition (shared with its toggles) that also reports every change."""
+
+    def __init__(self, changed: Callable[[], None]) -> None:
+        super().__init__()
+        self._changed = changed
+
+    def notify_all(self) -> None:
+        self._changed()
+        super().notify_all()
+
+
+class FastToggleSet(_ORIGINAL):
+    def __init__(self, fn: Callable[[Iterable[bool]], bool]) -> None:
+        super().__init__(fn)
+        self._states = {True: asyncio.Event(), False: asyncio.Event()}
+        # Toggles made by the set share this condition, so turning one also lands in _flip.
+        self._condition = _FlipCondition(self._flip)
+        self._flip()
+
+    def _flip(self) -> None:
+        on = self.is_on()
+        self._states[not on].clear()
+        self._states[on].set()
+
+    async def wait_for(self, state: bool, /) -> None:
+        await self._states[bool(state)].wait()
+
+
+def install() -> None:
+    current = getattr(aiotoggles, "ToggleSet", None)
+    if current is FastToggleSet:
+        return
+    if current is not _ORIGINAL or not hasattr(_ORIGINAL, "make_toggle"):
+        raise RuntimeError(
+            "kopf._cogs.aiokits.aiotoggles.ToggleSet is not the class this fix was written "
+            "for: the installed kopf is not 1.45.x; review jupyter_containers/kopf_fixes.py"
+        )
+    aiotoggles.ToggleSet = FastToggleSet  # type: ignore[misc]
