@@ -28,6 +28,9 @@ BundleKey = tuple[str, str]  # (namespace, bundle name)
 
 #: Attempts at one status write before waiting for the next event to try again.
 PATCH_ATTEMPTS = 3
+#: Seconds between two writes of one bundle's list: when many containers join or leave at
+#: once, the list is written once per interval with all of them, not once per container.
+WRITE_INTERVAL = 2.0
 
 
 class BundleState:
@@ -36,6 +39,10 @@ class BundleState:
     locks: defaultdict[BundleKey, asyncio.Lock] = defaultdict(asyncio.Lock)
     #: (bundle uid, list) this process wrote last, in case the watch has not caught up.
     written: dict[BundleKey, tuple[str, list[str]]] = {}
+    #: Loop time of the last write per bundle, and the bundles with a later write scheduled.
+    last_write: dict[BundleKey, float] = {}
+    scheduled: set[BundleKey] = set()
+    tasks: set[asyncio.Task[None]] = set()  # delayed writes in flight (kept from the GC)
 
 
 state = BundleState()
@@ -78,6 +85,14 @@ async def sync_bundle(
         desired = desired_members(members, key)
         if desired == listed or state.written.get(key) == (uid, desired):
             return
+        loop = asyncio.get_running_loop()
+        wait = state.last_write.get(key, -WRITE_INTERVAL) + WRITE_INTERVAL - loop.time()
+        if wait > 0:
+            if key not in state.scheduled:
+                state.scheduled.add(key)
+                loop.call_later(wait, _sync_later, key, members, lists)
+            return
+        state.last_write[key] = loop.time()
         namespace, name = key
         for attempt in range(1, PATCH_ATTEMPTS + 1):
             try:
@@ -97,6 +112,24 @@ async def sync_bundle(
             else:
                 state.written[key] = (uid, desired)
                 return
+
+
+def _sync_later(
+    key: BundleKey,
+    members: kopf.Index[BundleKey, str],
+    lists: kopf.Index[BundleKey, tuple[str, list[str]]],
+) -> None:
+    state.scheduled.discard(key)
+    # kopf's indexes are live views: the later sync sees the list as it is then.
+    task = asyncio.get_running_loop().create_task(sync_bundle(key, members, lists))
+    state.tasks.add(task)
+    task.add_done_callback(_sync_done)
+
+
+def _sync_done(task: asyncio.Task[None]) -> None:
+    state.tasks.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("bundle status write failed", exc_info=task.exception())
 
 
 @kopf.on.startup()
@@ -137,5 +170,6 @@ async def bundle_seen(
     if type == "DELETED":
         state.written.pop(key, None)
         state.locks.pop(key, None)
+        state.last_write.pop(key, None)
         return
     await sync_bundle(key, bundle_members, bundle_lists)
