@@ -67,6 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     prof = sub.add_parser("profile", help="sum a py-spy speedscope profile by function")
     prof.add_argument("profile", type=Path)
     prof.add_argument("--top", type=int, default=25)
+    split = sub.add_parser(
+        "breakdown", help="split pod Ready -> Active into operator, API server and watch time"
+    )
+    split.add_argument("results_dir", type=Path)
+    split.add_argument(
+        "--audit-log", type=Path, default=None, help="default: the private cluster's audit log"
+    )
     sub.add_parser("down", help="delete the private cluster")
     args = parser.parse_args(argv)
 
@@ -77,6 +84,12 @@ def main(argv: list[str] | None = None) -> int:
         from jcbench.profiles import render as render_profile
 
         print(render_profile(args.profile, args.top))
+        return 0
+    if args.command == "breakdown":
+        from jcbench import breakdown
+
+        audit_log = args.audit_log or BenchCluster().audit_log
+        print(breakdown.render(breakdown.run(args.results_dir, audit_log)))
         return 0
     if args.command == "report":
         print(render([json.loads(p.read_text()) for p in args.results]))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -76,8 +78,14 @@ class OperatorProcess:
         self.starts += 1
         log = (self.log_dir / f"{self.log_name}-{self.starts}.log").open("wb")
         self.started_at = time.time()
+        # JCBENCH_OPERATOR_WRAP: a command the operator runs under, in the same process
+        # (e.g. "memray run --native -o /tmp/op-{n}.bin" for an allocation profile).
+        wrap = os.environ.get("JCBENCH_OPERATOR_WRAP", "").replace("{n}", str(self.starts))
+        command = [sys.executable, "-m", "jupyter_containers.main"]
+        if wrap:
+            command = [sys.executable, "-m", *shlex.split(wrap), "-m", "jupyter_containers.main"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_containers.main"],
+            command,
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -30,7 +30,7 @@ BundleKey = tuple[str, str]  # (namespace, bundle name)
 PATCH_ATTEMPTS = 3
 #: Seconds between two writes of one bundle's list: when many containers join or leave at
 #: once, the list is written once per interval with all of them, not once per container.
-WRITE_INTERVAL = 2.0
+WRITE_INTERVAL = 10.0
 
 
 class BundleState:

@@ -42,6 +42,7 @@ from jupyter_containers.settings import Settings
 
 MSG_STOPPED = "Terminated: Deployment and Service deleted; configuration, volume and token kept."
 MSG_READY = "JupyterLab is running and ready."
+MSG_DEPLOYING = "Creating the Deployment and its pod."
 #: Status messages quote Kubernetes; a registry error can be long.
 MAX_MESSAGE = 2048
 
@@ -407,8 +408,9 @@ def _progress(ctx: _Ctx, live: Sequence[Mapping[str, Any]]) -> Verdict:
             if cond and cond.get("status") == "True"
             else ""
         )
-        what = "Creating the Deployment." if o.deployment is None else "Creating the pod."
-        return _starting(Reason.DEPLOYING, what + refused, ctx.recheck())
+        # One message whether or not the Deployment is observed yet: the step between the
+        # two is milliseconds long and would cost a status write per container.
+        return _starting(Reason.DEPLOYING, MSG_DEPLOYING + refused, ctx.recheck())
 
     pod = live[0]
     scheduled_cond = _condition(pod, "PodScheduled")

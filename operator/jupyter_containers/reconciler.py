@@ -257,7 +257,11 @@ class Reconciler:
         token_secret = status.get("tokenSecret")
         if deploy:
             if new_attempt or token_secret != secret_name:
-                await self._ensure_token_secret(target, secret_name)
+                # Never made for this namespace before: create it straight away (a 409 means
+                # it exists). Otherwise it is there unless someone deleted it: look first.
+                await self._ensure_token_secret(
+                    target, secret_name, known_absent=token_secret != secret_name
+                )
             if not blocked:
                 observed_refs = {_ref(o) for o in observed}
                 for obj in desired:
@@ -458,15 +462,18 @@ class Reconciler:
             or self.settings.default_storage_class,
         )
 
-    async def _ensure_token_secret(self, target: Target, secret_name: str) -> None:
+    async def _ensure_token_secret(
+        self, target: Target, secret_name: str, *, known_absent: bool
+    ) -> None:
         """Create the token Secret once; never rotate it (open sessions keep working)."""
         ns = target.deploy_namespace
-        try:
-            await self.client.get(Secret, secret_name, namespace=ns)
-            return
-        except ApiError as exc:
-            if exc.status.code != 404:
-                raise
+        if not known_absent:
+            try:
+                await self.client.get(Secret, secret_name, namespace=ns)
+                return
+            except ApiError as exc:
+                if exc.status.code != 404:
+                    raise
         body = build_token_secret(target, secrets.token_urlsafe(32))
         try:
             await self.client.create(Secret(**_secret_kwargs(body)), namespace=ns)
@@ -580,6 +587,11 @@ class Reconciler:
             )
             if started and ready:
                 metrics.time_to_active.observe(max((ready - started).total_seconds(), 0.0))
+        if phase == Phase.STARTING:
+            # Entering Starting is the answer to the user's own request (create, start, a
+            # saved configuration); status shows it at once. An Event is posted for the
+            # outcome (Active or Failed, naming the phase it came from), one write per start.
+            return
         kopf.event(
             object_ref(jc),
             type="Warning" if phase == Phase.FAILED else "Normal",

@@ -296,7 +296,7 @@ ROWS: dict[str, Row] = {
         observed(at=1, dep=None),
         Phase.STARTING,
         Reason.DEPLOYING,
-        ("Creating the Deployment",),
+        ("Creating the Deployment and its pod",),
         recheck=599,
     ),
     "new->Starting (no attempt yet)": Row(
@@ -544,7 +544,11 @@ ROWS: dict[str, Row] = {
     ),
     # ------------------------------------------------ progress reasons and their rechecks
     "Deploying (no pod yet)": Row(
-        observed(at=3), Phase.STARTING, Reason.DEPLOYING, ("Creating the pod",), recheck=597
+        observed(at=3),
+        Phase.STARTING,
+        Reason.DEPLOYING,
+        ("Creating the Deployment and its pod",),
+        recheck=597,
     ),
     "Scheduling (scheduler has not answered)": Row(
         observed(at=3, pods=[pod(scheduled=False)]),

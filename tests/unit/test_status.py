@@ -31,7 +31,7 @@ def inputs(verdict: Verdict, now: str, attempt: int = 1, **over: Any) -> StatusI
     return StatusInputs(**base)
 
 
-STARTING = Verdict(Phase.STARTING, Reason.DEPLOYING, "Creating the Deployment.")
+STARTING = Verdict(Phase.STARTING, Reason.DEPLOYING, "Creating the Deployment and its pod.")
 ACTIVE = Verdict(Phase.ACTIVE, Reason.READY, "JupyterLab is running and ready.")
 STOPPED = Verdict(Phase.STOPPED, Reason.STOPPED, "Terminated.")
 
