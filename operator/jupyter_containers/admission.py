@@ -41,6 +41,8 @@ from jupyter_containers.kube import (
     ResourceQuota,
     Secret,
     Volume,
+    close_shared_client,
+    shared_client,
 )
 from jupyter_containers.settings import Settings, load_settings
 from jupyter_containers.validation import Identity, Problem
@@ -114,7 +116,7 @@ def _webhook_server(cfg: Settings) -> kopf.WebhookServer:
 @kopf.on.startup()
 async def configure_admission(settings: kopf.OperatorSettings, **_: Any) -> None:
     state.settings = load_settings()
-    state.client = AsyncClient(field_manager=state.settings.field_manager)
+    state.client = shared_client(state.settings.field_manager)
     state.operator_user = await _whoami(state.client)
     settings.admission.server = _webhook_server(state.settings)
     if state.settings.webhook_managed:
@@ -130,9 +132,7 @@ async def configure_admission(settings: kopf.OperatorSettings, **_: Any) -> None
 
 @kopf.on.cleanup()
 async def close_admission(**_: Any) -> None:
-    client = getattr(state, "client", None)
-    if client is not None:
-        await client.close()
+    await close_shared_client()
     if state.temporary_cert_dir and state.cert_dir is not None:
         shutil.rmtree(state.cert_dir, ignore_errors=True)
 

@@ -7,7 +7,6 @@ the rest of it, so the shell can skip an apply when nothing changed.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import math
@@ -233,10 +232,15 @@ def volume_display(name: str | None, v: VolumeSpec | None) -> str:
 
 def spec_hash(obj: Mapping[str, Any]) -> str:
     """Stable hash of a desired object, ignoring its own spec-hash annotation."""
-    body = copy.deepcopy(dict(obj))
-    annotations = (body.get("metadata") or {}).get("annotations")
-    if isinstance(annotations, dict):
-        annotations.pop(naming.SPEC_HASH_ANNOTATION, None)
+    # Shallow copies down to the annotations: json.dumps only reads the rest (a deep copy of
+    # every desired object was a measurable share of the operator's CPU in the benchmark).
+    body = dict(obj)
+    metadata = body.get("metadata")
+    if isinstance(metadata, Mapping) and isinstance(metadata.get("annotations"), Mapping):
+        annotations = {
+            k: v for k, v in metadata["annotations"].items() if k != naming.SPEC_HASH_ANNOTATION
+        }
+        body["metadata"] = {**metadata, "annotations": annotations}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -19,7 +19,7 @@ from lightkube.core.exceptions import ApiError
 from lightkube.types import PatchType
 
 from jupyter_containers.api.models import GROUP, VERSION
-from jupyter_containers.kube import ResourceBundle
+from jupyter_containers.kube import ResourceBundle, close_shared_client, shared_client
 from jupyter_containers.settings import load_settings
 
 logger = logging.getLogger(__name__)
@@ -134,14 +134,12 @@ def _sync_done(task: asyncio.Task[None]) -> None:
 
 @kopf.on.startup()
 async def configure_bundles(**_: Any) -> None:
-    state.client = AsyncClient(field_manager=load_settings().field_manager)
+    state.client = shared_client(load_settings().field_manager)
 
 
 @kopf.on.cleanup()
 async def close_bundles(**_: Any) -> None:
-    client = getattr(state, "client", None)
-    if client is not None:
-        await client.close()
+    await close_shared_client()
 
 
 @kopf.on.event(GROUP, VERSION, "jupytercontainers")

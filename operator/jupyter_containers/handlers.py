@@ -15,11 +15,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import kopf
-from lightkube import AsyncClient
 
-from jupyter_containers import naming
+from jupyter_containers import kopf_fixes, naming
 from jupyter_containers.api.models import GROUP, VERSION, InstanceTypeSpec, VolumeSpec
 from jupyter_containers.events import EventLedger
+from jupyter_containers.kube import close_shared_client, shared_client
 from jupyter_containers.reconciler import Key, Reconciler, World, now_utc, object_ref, parse_iso
 from jupyter_containers.settings import Settings, load_settings
 
@@ -106,6 +106,18 @@ def _managed(kind: str, body: kopf.Body, labels: Mapping[str, str]) -> dict[Key,
     return {key: obj}
 
 
+@kopf.index("v1", "resourcequotas")
+async def quotas(body: kopf.Body, namespace: str, name: str, **_: Any) -> dict[str, Any]:
+    # A watch instead of a LIST per start: starts are frequent, quota changes are rare.
+    return {
+        namespace: {
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": copy.deepcopy(dict(body.get("spec") or {})),
+            "status": copy.deepcopy(dict(body.get("status") or {})),
+        }
+    }
+
+
 @kopf.index("apps", "v1", "deployments", labels=MANAGED)
 async def deployments(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Key, Any]:
     return _managed("Deployment", body, labels)
@@ -182,6 +194,7 @@ def _remember(kwargs: Mapping[str, Any]) -> None:
             "containers",
             "instance_types",
             "volumes",
+            "quotas",
             "deployments",
             "services",
             "pvcs",
@@ -291,6 +304,7 @@ def observe(key: Key) -> World:
         instance_types=_catalog(idx["instance_types"], InstanceTypeSpec),
         volumes=_catalog(idx["volumes"], VolumeSpec),
         events=state.ledger.counts(p["metadata"]["uid"] for p in pods),
+        quotas=idx["quotas"],
     )
 
 
@@ -317,7 +331,13 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
         prefix="kopf.jupytercontainers.io"
     )
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    # Without change-detecting handlers kopf's per-event essence (a deep copy) is unused.
+    diffbase = (
+        kopf.AnnotationsDiffBaseStorage
+        if kopf_fixes.has_changing_handlers(kopf.get_default_registry())
+        else kopf_fixes.EssenceFreeDiffBaseStorage
+    )
+    settings.persistence.diffbase_storage = diffbase(
         prefix="kopf.jupytercontainers.io", key="last-handled-configuration"
     )
     settings.watching.server_timeout = 300
@@ -328,7 +348,7 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.label_selectors["persistentvolumeclaims"] = MANAGED_SELECTOR
     settings.watching.label_selectors["persistentvolumes"] = MANAGED_SELECTOR
     settings.watching.field_selectors["events"] = "involvedObject.kind=Pod"
-    client = AsyncClient(field_manager=state.settings.field_manager)
+    client = shared_client(state.settings.field_manager)
     state.ledger = EventLedger()
     state.pending_mirrors = {}
     state.reconciler = Reconciler(client, state.settings, observe)
@@ -339,4 +359,4 @@ async def shutdown(**_: Any) -> None:
     reconciler = getattr(state, "reconciler", None)
     if reconciler is not None:
         reconciler.queue.close()
-        await reconciler.client.close()
+    await close_shared_client()

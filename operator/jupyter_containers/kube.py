@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import httpx2
+from lightkube import AsyncClient
+from lightkube.config.client_adapter import verify_cluster
+from lightkube.config.kubeconfig import KubeConfig
 from lightkube.generic_resource import create_global_resource, create_namespaced_resource
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import (
@@ -32,6 +36,36 @@ MANAGED_KINDS = {
     "PersistentVolumeClaim": PersistentVolumeClaim,
     "PersistentVolume": PersistentVolume,
 }
+
+#: Connections to the API server, all kept open: the reconciler holds at most one request per
+#: reconcile in flight, admission one per review. With httpx's default (20 kept of 100), a burst
+#: closed and re-opened connections, a TLS handshake each, on both sides.
+CONNECTIONS = 128
+
+_shared: AsyncClient | None = None
+
+
+def shared_client(field_manager: str) -> AsyncClient:
+    """The process's one lightkube client (one connection pool, one TLS context)."""
+    global _shared
+    if _shared is None:
+        config = KubeConfig.from_env().get()
+        transport = httpx2.AsyncHTTPTransport(
+            verify=verify_cluster(config.cluster, config.user, config.abs_file),
+            limits=httpx2.Limits(
+                max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS
+            ),
+        )
+        _shared = AsyncClient(config, field_manager=field_manager, transport=transport)
+    return _shared
+
+
+async def close_shared_client() -> None:
+    global _shared
+    client, _shared = _shared, None
+    if client is not None:
+        await client.close()
+
 
 __all__ = [
     "MANAGED_KINDS",

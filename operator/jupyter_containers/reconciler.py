@@ -45,7 +45,7 @@ from jupyter_containers.builders import (
     resolve_volume,
     volume_display,
 )
-from jupyter_containers.kube import MANAGED_KINDS, JupyterContainer, ResourceQuota, Secret
+from jupyter_containers.kube import MANAGED_KINDS, JupyterContainer, Secret
 from jupyter_containers.lifecycle import Observed, Verdict, decide
 from jupyter_containers.quota import check_quota
 from jupyter_containers.settings import Settings
@@ -62,7 +62,7 @@ Key = tuple[str, str]  # (domain namespace, container name)
 #: pending with them.
 STATUS_DETAIL_DELAY = 1.0
 #: Reconciles in flight at once (each holds at most one API request at a time).
-RECONCILE_CONCURRENCY = 256
+RECONCILE_CONCURRENCY = 128  # = kube.CONNECTIONS: waiting here is cheaper than in the pool
 
 
 def now_utc() -> datetime:
@@ -89,6 +89,8 @@ class World:
     instance_types: Mapping[str, InstanceTypeSpec]
     volumes: Mapping[str, VolumeSpec]
     events: Mapping[str, int] = field(default_factory=lambda: {"warnings": 0, "total": 0})
+    #: ResourceQuotas by namespace, as watched.
+    quotas: Mapping[str, Iterable[Mapping[str, Any]]] = field(default_factory=dict)
 
 
 class Reconciler:
@@ -215,8 +217,10 @@ class Reconciler:
                 has_pvc = desired_pvc is not None and any(
                     _ref(o) == _ref(desired_pvc) for o in observed
                 )
-                quota_problem = await self._quota_problem(
-                    target, include_volume=desired_pvc is not None and not has_pvc
+                quota_problem = self._quota_problem(
+                    target,
+                    list(world.quotas.get(target.deploy_namespace, [])),
+                    include_volume=desired_pvc is not None and not has_pvc,
                 )
             elif phase == Phase.FAILED and status.get("reason") == Reason.QUOTA_EXCEEDED:
                 quota_problem = status.get("message") or "quota exceeded"
@@ -445,9 +449,10 @@ class Reconciler:
         self._deleted.add(ref)
         self._applied.pop(ref, None)
 
-    async def _quota_problem(self, target: Target, *, include_volume: bool) -> str | None:
+    def _quota_problem(
+        self, target: Target, quotas: list[Mapping[str, Any]], *, include_volume: bool
+    ) -> str | None:
         ns = target.deploy_namespace
-        quotas = [q.to_dict() async for q in self.client.list(ResourceQuota, namespace=ns)]
         if not quotas:
             return None
         return check_quota(

@@ -50,7 +50,7 @@ EXPECTED_OPERATOR_RULES: frozenset[tuple[str, str, str]] = frozenset(
         *(("", "secrets", v) for v in ("get", "create", "delete")),
         *(("", "events", v) for v in ("list", "watch", "create")),
         ("", "namespaces", "get"),
-        ("", "resourcequotas", "list"),
+        *(("", "resourcequotas", v) for v in ("list", "watch")),
         ("authorization.k8s.io", "subjectaccessreviews", "create"),
         *(("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("list", "watch")),
     ]

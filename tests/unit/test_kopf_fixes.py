@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import kopf
 import pytest
 from kopf._cogs.aiokits import aiotoggles
 
@@ -78,3 +79,23 @@ async def test_many_waiters_and_toggles_are_linear() -> None:
     await asyncio.wait_for(asyncio.gather(*workers), 10)
     # kopf's own set takes about 14 s for this on the 2-core development machine.
     assert time.monotonic() - started < 2
+
+
+def test_essence_free_storage_builds_nothing_and_finds_nothing() -> None:
+    storage = kopf_fixes.EssenceFreeDiffBaseStorage(prefix="kopf.jupytercontainers.io")
+    body = kopf.Body({"metadata": {"name": "x", "annotations": {}}, "spec": {"a": {"b": 1}}})
+    assert storage.build(body=body) == {}
+    assert storage.fetch(body=body) is None
+
+
+def test_the_operators_registry_has_no_change_detecting_handlers() -> None:
+    # The operator relies on this to skip kopf's per-event essence (handlers.configure).
+    import jupyter_containers.main  # noqa: F401  (registers every handler)
+
+    assert not kopf_fixes.has_changing_handlers(kopf.get_default_registry())
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.update("example.com", "v1", "things", registry=registry)
+    def changed(**_: object) -> None: ...
+
+    assert kopf_fixes.has_changing_handlers(registry)
