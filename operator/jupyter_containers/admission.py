@@ -152,8 +152,15 @@ def _refuse(problem: Problem | None) -> None:
 class Lookups:
     """Reads for one admission request, each at most once."""
 
-    def __init__(self, client: AsyncClient) -> None:
+    def __init__(
+        self,
+        client: AsyncClient,
+        watched_catalog: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None,
+    ) -> None:
         self.client = client
+        #: The operator's own watch of the catalog (kopf indexes: name -> [spec]), read
+        #: instead of two LISTs per request when it knows the names asked for.
+        self.watched_catalog = watched_catalog
         self._catalog: tuple[dict[str, InstanceTypeSpec], dict[str, VolumeSpec]] | None = None
 
     async def bundle(self, namespace: str, name: str) -> ResourceBundleSpec | None:
@@ -171,7 +178,35 @@ class Lookups:
             )
             return None
 
-    async def catalog(self) -> tuple[dict[str, InstanceTypeSpec], dict[str, VolumeSpec]]:
+    async def catalog(
+        self, instance_type: str | None = None, volume: str | None = None
+    ) -> tuple[dict[str, InstanceTypeSpec], dict[str, VolumeSpec]]:
+        """Both catalogs; from the watch when it has entries and the names asked for.
+
+        A name the watch does not know yet (an entry created a moment ago, or none at all) is
+        looked up with a LIST, so a catalog applied together with a container is never
+        refused for the watch's lag.
+        """
+        if self._catalog is None and self.watched_catalog is not None:
+            watched_types, watched_volumes = self.watched_catalog
+            if (
+                len(watched_types) > 0
+                and (instance_type is None or instance_type in watched_types)
+                and (volume is None or volume in watched_volumes)
+            ):
+                instance_types: dict[str, InstanceTypeSpec] = {}
+                volumes: dict[str, VolumeSpec] = {}
+                for name in list(watched_types):
+                    for spec in watched_types.get(name, []):
+                        _parse_into(
+                            instance_types,
+                            {"metadata": {"name": name}, "spec": spec},
+                            InstanceTypeSpec,
+                        )
+                for name in list(watched_volumes):
+                    for spec in watched_volumes.get(name, []):
+                        _parse_into(volumes, {"metadata": {"name": name}, "spec": spec}, VolumeSpec)
+                self._catalog = (instance_types, volumes)
         if self._catalog is None:
             instance_types: dict[str, InstanceTypeSpec] = {}
             volumes: dict[str, VolumeSpec] = {}
@@ -346,7 +381,7 @@ async def review_container(
         return validation.refusal(problems), []
 
     warnings: list[str] = []
-    instance_types, volumes = await look.catalog()
+    instance_types, volumes = await look.catalog(spec.instanceType, spec.volume)
     deploy_ns = spec.namespace or domain
     old_ns = (old_spec.namespace or domain) if old_spec is not None else None
     creating = operation == "CREATE"
@@ -464,12 +499,19 @@ async def validate_container(
     warnings: list[str],
     dryrun: bool,
     logger: kopf.Logger,
-    **_: Any,
+    **kwargs: Any,
 ) -> None:
     identity = Identity.from_userinfo(userinfo)
     meta = body.get("metadata") or {}
+    # The operator's catalog indexes (handlers.instance_types, handlers.volumes), which kopf
+    # passes to every handler of the process.
+    watched = (
+        (kwargs["instance_types"], kwargs["volumes"])
+        if "instance_types" in kwargs and "volumes" in kwargs
+        else None
+    )
     problem, advice = await review_container(
-        Lookups(state.client),
+        Lookups(state.client, watched),
         state.settings,
         operation,
         identity,

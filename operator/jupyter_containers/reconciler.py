@@ -62,7 +62,7 @@ Key = tuple[str, str]  # (domain namespace, container name)
 #: pending with them.
 STATUS_DETAIL_DELAY = 1.0
 #: Reconciles in flight at once (each holds at most one API request at a time).
-RECONCILE_CONCURRENCY = 128  # = kube.CONNECTIONS: waiting here is cheaper than in the pool
+RECONCILE_CONCURRENCY = 256
 
 
 def now_utc() -> datetime:
