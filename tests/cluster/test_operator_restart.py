@@ -89,6 +89,13 @@ def settle(log: Path, namespace: str, quiet: float = 3.0, limit: float = 30.0) -
     raise AssertionError(f"operator still writing in {namespace} after {limit}s")
 
 
+def bundle_list(kubectl: Any, namespace: str) -> list[str]:
+    bundle = json.loads(
+        kubectl("get", "resourcebundle", "team", "-n", namespace, "-o", "json").stdout
+    )
+    return list((bundle.get("status") or {}).get("containers") or [])
+
+
 @pytest.fixture
 def stopped_operator(operator: Any) -> Iterator[Any]:
     """The session's operator stopped for the test, and running again afterwards."""
@@ -113,6 +120,12 @@ def test_restart_over_existing_containers_makes_no_write(
     wait_phase("active", "Active")
     wait_phase("stopped", "Stopped")
     wait_phase("failed", "Failed")
+    # The bundle's list is written at most every 10 s (bundles.WRITE_INTERVAL): wait for it,
+    # so the state before the restart is the settled one.
+    deadline = time.monotonic() + 30
+    while bundle_list(kubectl, namespace) != ["active", "failed", "stopped"]:
+        assert time.monotonic() < deadline, f"bundle lists {bundle_list(kubectl, namespace)}"
+        time.sleep(0.5)
     settle(log, namespace)
 
     offset = log.stat().st_size
