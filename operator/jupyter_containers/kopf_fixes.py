@@ -23,16 +23,29 @@ to diff it against the last handled one, whether or not any handler needs the di
 on.create/update/delete/resume handlers and daemons do; this operator has none (indexes and
 on.event only), so `EssenceFreeDiffBaseStorage` builds an empty essence. Measured with py-spy
 on the benchmark's creation of 1000 containers: 4.5% of the operator's CPU (BENCHMARKS.md).
+
+## managedFields in every watched body
+
+kopf keeps each listed object's body until every index is filled (and a worker keeps its
+object's last body while it idles), so at a restart over N containers all their pods,
+Deployments, Services and JupyterContainers are in memory at once, `metadata.managedFields`
+included: often the largest part of a server-side-applied object, and read by nobody here.
+`install()` wraps kopf's watch stream (`watching.infinite_watch`, looked up through the
+module by kopf's queueing; `health` wraps it too) to drop it from each event as it arrives,
+as controller-runtime's `TransformStripManagedFields` does for informer caches.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+import contextlib
+import functools
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import kopf
 from kopf._cogs.aiokits import aiotoggles
+from kopf._cogs.clients import watching
 
 _ORIGINAL = aiotoggles.ToggleSet
 
@@ -67,21 +80,58 @@ class FastToggleSet(_ORIGINAL):
 
 
 def install() -> None:
+    """Swap both fixes into kopf (idempotent); fails loudly if kopf's internals moved."""
     current = getattr(aiotoggles, "ToggleSet", None)
-    if current is FastToggleSet:
+    if current is not FastToggleSet:
+        if current is not _ORIGINAL or not hasattr(_ORIGINAL, "make_toggle"):
+            raise RuntimeError(
+                "kopf._cogs.aiokits.aiotoggles.ToggleSet is not the class this fix was written "
+                "for: the installed kopf is not 1.45.x; review jupyter_containers/kopf_fixes.py"
+            )
+        aiotoggles.ToggleSet = FastToggleSet  # type: ignore[misc]
+    _strip_managed_fields_from_watches()
+
+
+def _strip_managed_fields_from_watches() -> None:
+    current = getattr(watching, "infinite_watch", None)
+    if getattr(current, "__jc_strips_managed_fields__", False):
         return
-    if current is not _ORIGINAL or not hasattr(_ORIGINAL, "make_toggle"):
+    if not callable(current):
         raise RuntimeError(
-            "kopf._cogs.aiokits.aiotoggles.ToggleSet is not the class this fix was written "
-            "for: the installed kopf is not 1.45.x; review jupyter_containers/kopf_fixes.py"
+            "kopf._cogs.clients.watching.infinite_watch is missing: the installed kopf is not "
+            "1.45.x; review jupyter_containers/kopf_fixes.py"
         )
-    aiotoggles.ToggleSet = FastToggleSet  # type: ignore[misc]
+    watching.infinite_watch = watch_without_managed_fields(current)  # type: ignore[assignment]
+
+
+def strip_managed_fields(raw_event: Any) -> Any:
+    """The event with its object's metadata.managedFields removed (in place); others as they are."""
+    obj = raw_event.get("object") if isinstance(raw_event, dict) else None
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    if isinstance(meta, dict):
+        meta.pop("managedFields", None)
+    return raw_event
+
+
+def watch_without_managed_fields(
+    watch: Callable[..., AsyncIterator[Any]],
+) -> Callable[..., AsyncIterator[Any]]:
+    """`watch` (kopf's stream, or another wrapper of it such as health's) without managedFields."""
+
+    @functools.wraps(watch)
+    async def infinite_watch(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        async with contextlib.aclosing(watch(*args, **kwargs)) as stream:  # type: ignore[type-var]
+            async for raw_event in stream:
+                yield strip_managed_fields(raw_event)
+
+    infinite_watch.__jc_strips_managed_fields__ = True  # type: ignore[attr-defined]
+    return infinite_watch
 
 
 class EssenceFreeDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
     """Stores nothing and builds no essence: for operators without change-detecting handlers.
 
-    `handlers.configure` checks at start-up that no such handler is registered.
+    `handlers.configure` uses it only when no such handler is registered.
     """
 
     def build(self, *, body: kopf.Body, extra_fields: Any = None) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import kopf
 import pytest
@@ -99,3 +100,49 @@ def test_the_operators_registry_has_no_change_detecting_handlers() -> None:
     def changed(**_: object) -> None: ...
 
     assert kopf_fixes.has_changing_handlers(registry)
+
+
+def test_install_wraps_kopfs_watch_stream_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kopf._cogs.clients import watching
+
+    async def original(*_: object, **__: object) -> Any:
+        yield {"type": None, "object": {"metadata": {"name": "a"}}}
+
+    monkeypatch.setattr(watching, "infinite_watch", original)
+    kopf_fixes.install()
+    wrapped = watching.infinite_watch
+    assert wrapped is not original and wrapped.__jc_strips_managed_fields__
+    assert wrapped.__wrapped__ is original  # type: ignore[attr-defined]
+    kopf_fixes.install()
+    assert watching.infinite_watch is wrapped
+
+
+def test_managed_fields_are_dropped_from_events_and_nothing_else() -> None:
+    event = {
+        "type": "MODIFIED",
+        "object": {
+            "metadata": {"name": "x", "managedFields": [{"manager": "kubectl"}], "labels": {}},
+            "spec": {"replicas": 1},
+        },
+    }
+    assert kopf_fixes.strip_managed_fields(event) == {
+        "type": "MODIFIED",
+        "object": {"metadata": {"name": "x", "labels": {}}, "spec": {"replicas": 1}},
+    }
+    marker = object()  # kopf's bookmarks pass through untouched
+    assert kopf_fixes.strip_managed_fields(marker) is marker
+
+
+async def test_the_wrapped_stream_yields_every_event_stripped() -> None:
+    async def fake_watch(*_: object, **__: object) -> Any:
+        yield {"type": None, "object": {"metadata": {"name": "a", "managedFields": []}}}
+        yield "LISTED"
+        yield {"type": "ADDED", "object": {"metadata": {"name": "b"}}}
+
+    wrapped = kopf_fixes.watch_without_managed_fields(fake_watch)
+    seen = [e async for e in wrapped(resource="r", namespace=None)]
+    assert seen == [
+        {"type": None, "object": {"metadata": {"name": "a"}}},
+        "LISTED",
+        {"type": "ADDED", "object": {"metadata": {"name": "b"}}},
+    ]
