@@ -303,7 +303,7 @@ def observe(key: Key) -> World:
         pods=pods,
         instance_types=_catalog(idx["instance_types"], InstanceTypeSpec),
         volumes=_catalog(idx["volumes"], VolumeSpec),
-        events=state.ledger.counts(p["metadata"]["uid"] for p in pods),
+        count_events=state.ledger.counts,
         quotas=idx["quotas"],
     )
 

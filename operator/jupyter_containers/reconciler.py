@@ -88,7 +88,11 @@ class World:
     pods: list[Mapping[str, Any]]
     instance_types: Mapping[str, InstanceTypeSpec]
     volumes: Mapping[str, VolumeSpec]
-    events: Mapping[str, int] = field(default_factory=lambda: {"warnings": 0, "total": 0})
+    #: Event counts ({"warnings", "total"}) of the pods with these uids.
+    count_events: Callable[[Iterable[str]], Mapping[str, int]] = lambda _uids: {
+        "warnings": 0,
+        "total": 0,
+    }
     #: ResourceQuotas by namespace, as watched.
     quotas: Mapping[str, Iterable[Mapping[str, Any]]] = field(default_factory=dict)
 
@@ -335,7 +339,9 @@ class Reconciler:
                 },
                 volume_display=volume_display(vol_name, vol),
                 created_by=annotations.get(naming.CREATED_BY_ANNOTATION),
-                events=world.events,
+                # The current attempt's pods only: an earlier pod's events would count until
+                # that pod is gone, and the count flap (a status write each way) on every start.
+                events=world.count_events(p["metadata"]["uid"] for p in pods),
                 pod_name=pod_name,
                 pvc_name=desired_pvc["metadata"]["name"] if desired_pvc is not None else None,
                 service_name=target.base_name if deploy else None,

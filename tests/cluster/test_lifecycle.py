@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -48,6 +49,20 @@ def transitions(kubectl: Any, namespace: str, name: str) -> list[str]:
         json.loads(out.stdout)["items"], key=lambda e: int(e["metadata"]["resourceVersion"])
     )
     return [e["message"].split(":", 1)[0] for e in events if " -> " in e["message"].split(":")[0]]
+
+
+def get_jc_status(kubectl: Any, namespace: str, name: str) -> dict[str, Any]:
+    return dict(
+        json.loads(kubectl("get", "jc", name, "-n", namespace, "-o", "json").stdout)["status"]
+    )
+
+
+def pod_event_count(kubectl: Any, namespace: str, pod: str) -> int:
+    out = kubectl(
+        "get", "events", "-n", namespace, "-o", "json",
+        "--field-selector", f"involvedObject.kind=Pod,involvedObject.name={pod}",
+    )  # fmt: skip
+    return len(json.loads(out.stdout)["items"])
 
 
 def patch_spec(kubectl: Any, domain: str, name: str, **spec: Any) -> None:
@@ -202,6 +217,14 @@ def test_terminate_keeps_pvc_and_token_and_start_reuses_them(
         "Active -> Stopped",
         "Starting -> Active",
     ]
+    # The event counts are the current pod's, not the first attempt's pod's too.
+    pod = jc["status"]["podName"]
+    deadline = time.monotonic() + 30
+    while (counted := get_jc_status(kubectl, namespace, "lab")["events"]["total"]) != (
+        seen := pod_event_count(kubectl, namespace, pod)
+    ):
+        assert time.monotonic() < deadline, f"status counts {counted} events, pod {pod} has {seen}"
+        time.sleep(0.5)
 
 
 def test_terminate_while_starting(
