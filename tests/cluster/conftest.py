@@ -246,6 +246,18 @@ def make_container(
     return make
 
 
+def events_about(
+    kubectl: Callable[..., Any], namespace: str, kind: str, name: str, **fields: str
+) -> list[dict[str, Any]]:
+    """Kubernetes Events in `namespace` about one object (more field selectors as keywords)."""
+    selector = ",".join(
+        [f"involvedObject.kind={kind}", f"involvedObject.name={name}"]
+        + [f"{k}={v}" for k, v in fields.items()]
+    )
+    out = kubectl("get", "events", "-n", namespace, "--field-selector", selector, "-o", "json")
+    return list(json.loads(out.stdout)["items"])
+
+
 def get_jc(cluster: Any, namespace: str, name: str) -> dict[str, Any]:
     out = cluster.kubectl("get", "jupytercontainer", name, "-n", namespace, "-o", "json")
     return json.loads(out.stdout)

@@ -22,7 +22,7 @@ from tests.cluster.cli_fixtures import (  # fixtures are used by name
     users,
     webhooks_ready,
 )
-from tests.cluster.conftest import get_jc
+from tests.cluster.conftest import events_about, get_jc
 
 pytestmark = pytest.mark.cluster
 __all__ = ["jup", "scratch_namespace", "user_roles", "users", "webhooks_ready"]
@@ -96,18 +96,7 @@ def test_restart_goes_through_stopped(
     jc = get_jc(cluster, namespace, "lab")
     assert jc["status"]["attempt"] > first["status"]["attempt"]
     assert jc["status"]["podName"] != first["status"]["podName"]
-    events = json.loads(
-        cluster.kubectl(
-            "get",
-            "events",
-            "-n",
-            namespace,
-            "--field-selector",
-            "involvedObject.kind=JupyterContainer,involvedObject.name=lab",
-            "-o",
-            "json",
-        ).stdout
-    )["items"]
+    events = events_about(cluster.kubectl, namespace, "JupyterContainer", "lab")
     moves = [e["message"].split(":", 1)[0] for e in events]
     assert moves.count("Starting -> Active") == 2 and "Active -> Stopped" in moves
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.cluster.conftest import scenario
+from tests.cluster.conftest import events_about, get_jc, scenario
 
 pytestmark = pytest.mark.cluster
 
@@ -34,35 +34,12 @@ def names(kubectl: Any, namespace: str, kind: str) -> list[str]:
 
 def transitions(kubectl: Any, namespace: str, name: str) -> list[str]:
     """The container's phase transitions, oldest first, from its Kubernetes Events."""
-    out = kubectl(
-        "get",
-        "events",
-        "-n",
-        namespace,
-        "--field-selector",
-        f"involvedObject.kind=JupyterContainer,involvedObject.name={name}",
-        "-o",
-        "json",
-    )
     # resourceVersion orders writes; event timestamps have one-second resolution.
     events = sorted(
-        json.loads(out.stdout)["items"], key=lambda e: int(e["metadata"]["resourceVersion"])
+        events_about(kubectl, namespace, "JupyterContainer", name),
+        key=lambda e: int(e["metadata"]["resourceVersion"]),
     )
     return [e["message"].split(":", 1)[0] for e in events if " -> " in e["message"].split(":")[0]]
-
-
-def get_jc_status(kubectl: Any, namespace: str, name: str) -> dict[str, Any]:
-    return dict(
-        json.loads(kubectl("get", "jc", name, "-n", namespace, "-o", "json").stdout)["status"]
-    )
-
-
-def pod_event_count(kubectl: Any, namespace: str, pod: str) -> int:
-    out = kubectl(
-        "get", "events", "-n", namespace, "-o", "json",
-        "--field-selector", f"involvedObject.kind=Pod,involvedObject.name={pod}",
-    )  # fmt: skip
-    return len(json.loads(out.stdout)["items"])
 
 
 def patch_spec(kubectl: Any, domain: str, name: str, **spec: Any) -> None:
@@ -191,7 +168,7 @@ def test_no_volume_is_shown_as_no_volume_and_mounts_nothing(
 
 
 def test_terminate_keeps_pvc_and_token_and_start_reuses_them(
-    kubectl: Any, namespace: str, make_container: Make, wait_phase: Wait
+    cluster: Any, kubectl: Any, namespace: str, make_container: Make, wait_phase: Wait
 ) -> None:
     make_container("lab", volume="test-home")
     jc = wait_phase("lab", "Active")
@@ -220,8 +197,8 @@ def test_terminate_keeps_pvc_and_token_and_start_reuses_them(
     # The event counts are the current pod's, not the first attempt's pod's too.
     pod = jc["status"]["podName"]
     deadline = time.monotonic() + 30
-    while (counted := get_jc_status(kubectl, namespace, "lab")["events"]["total"]) != (
-        seen := pod_event_count(kubectl, namespace, pod)
+    while (counted := get_jc(cluster, namespace, "lab")["status"]["events"]["total"]) != (
+        seen := len(events_about(kubectl, namespace, "Pod", pod))
     ):
         assert time.monotonic() < deadline, f"status counts {counted} events, pod {pod} has {seen}"
         time.sleep(0.5)

@@ -23,7 +23,14 @@ from jupyter_containers.builders import (
     build_token_secret,
 )
 from jupyter_containers.settings import Settings
-from tests.cluster.conftest import CATALOG, REPO, container_manifest, get_jc, scenario
+from tests.cluster.conftest import (
+    CATALOG,
+    REPO,
+    container_manifest,
+    events_about,
+    get_jc,
+    scenario,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -245,18 +252,9 @@ def test_pod_warnings_are_mirrored_once_and_counted(
     jc = wait_phase("noisy", "Failed", reason="Unschedulable")
 
     def mirrored() -> list[dict[str, Any]]:
-        out = kubectl(
-            "get",
-            "events",
-            "-n",
-            namespace,
-            "--field-selector",
-            "involvedObject.kind=JupyterContainer,involvedObject.name=noisy,"
-            "reason=FailedScheduling",
-            "-o",
-            "json",
+        return events_about(
+            kubectl, namespace, "JupyterContainer", "noisy", reason="FailedScheduling"
         )
-        return json.loads(out.stdout)["items"]
 
     events = mirrored()
     assert len(events) == 1, events
