@@ -33,6 +33,7 @@ from jupyter_containers.api.models import (
     VolumeSpec,
     VolumeType,
 )
+from jupyter_containers.builders import parse_catalog
 from jupyter_containers.kube import (
     InstanceType,
     JupyterContainer,
@@ -194,28 +195,24 @@ class Lookups:
                 and (instance_type is None or instance_type in watched_types)
                 and (volume is None or volume in watched_volumes)
             ):
-                instance_types: dict[str, InstanceTypeSpec] = {}
-                volumes: dict[str, VolumeSpec] = {}
-                for name in list(watched_types):
-                    for spec in watched_types.get(name, []):
-                        _parse_into(
-                            instance_types,
-                            {"metadata": {"name": name}, "spec": spec},
-                            InstanceTypeSpec,
-                        )
-                for name in list(watched_volumes):
-                    for spec in watched_volumes.get(name, []):
-                        _parse_into(volumes, {"metadata": {"name": name}, "spec": spec}, VolumeSpec)
-                self._catalog = (instance_types, volumes)
+                self._catalog = (
+                    parse_catalog(watched_types, InstanceTypeSpec),
+                    parse_catalog(watched_volumes, VolumeSpec),
+                )
         if self._catalog is None:
-            instance_types: dict[str, InstanceTypeSpec] = {}
-            volumes: dict[str, VolumeSpec] = {}
-            async for it in self.client.list(InstanceType):
-                _parse_into(instance_types, it.to_dict(), InstanceTypeSpec)
-            async for vol in self.client.list(Volume):
-                _parse_into(volumes, vol.to_dict(), VolumeSpec)
-            self._catalog = (instance_types, volumes)
+            self._catalog = (
+                parse_catalog(await self._listed(InstanceType), InstanceTypeSpec),
+                parse_catalog(await self._listed(Volume), VolumeSpec),
+            )
         return self._catalog
+
+    async def _listed(self, kind: Any) -> dict[str, list[Mapping[str, Any]]]:
+        """A cluster-scoped catalog kind, LISTed, as `name -> [spec]`."""
+        out: dict[str, list[Mapping[str, Any]]] = {}
+        async for obj in self.client.list(kind):
+            body = obj.to_dict()
+            out.setdefault(body["metadata"]["name"], []).append(body.get("spec") or {})
+        return out
 
     async def namespace_labels(self, name: str) -> dict[str, str] | None:
         try:
@@ -273,14 +270,6 @@ class Lookups:
             ):
                 names.append(meta["name"])
         return names
-
-
-def _parse_into(out: dict[str, Any], body: Mapping[str, Any], model: Any) -> None:
-    name = (body.get("metadata") or {}).get("name")
-    try:
-        out[name] = model.model_validate(body.get("spec") or {})
-    except ValidationError:
-        logger.warning("ignoring invalid catalog entry %s %s", model.__name__, name)
 
 
 # ---------------------------------------------------------------- JupyterContainer

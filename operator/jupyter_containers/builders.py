@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -28,6 +29,8 @@ from jupyter_containers.api.models import (
     VolumeType,
 )
 from jupyter_containers.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 CONTAINER_NAME = naming.CONTAINER_NAME
 PORT_NAME = "http"
@@ -96,6 +99,19 @@ class Target:
 
 
 # ---------------------------------------------------------------- catalog
+
+
+def parse_catalog(specs: Mapping[str, Iterable[Mapping[str, Any]]], model: Any) -> dict[str, Any]:
+    """Catalog entries by name (`name -> [spec]`, as a kopf index holds them) parsed with
+    `model`; an invalid entry is left out with a warning, as if it did not exist."""
+    out: dict[str, Any] = {}
+    for name in list(specs):
+        for spec in specs.get(name, []):
+            try:
+                out[name] = model.model_validate(spec)
+            except ValueError:
+                logger.warning("ignoring invalid catalog entry %s %s", model.__name__, name)
+    return out
 
 
 def resolve_instance_type(

@@ -18,6 +18,7 @@ import kopf
 
 from jupyter_containers import kopf_fixes, naming
 from jupyter_containers.api.models import GROUP, VERSION, InstanceTypeSpec, VolumeSpec
+from jupyter_containers.builders import parse_catalog
 from jupyter_containers.events import EventLedger
 from jupyter_containers.kube import close_shared_client, shared_client
 from jupyter_containers.reconciler import Key, Reconciler, World, now_utc, object_ref, parse_iso
@@ -301,22 +302,11 @@ def observe(key: Key) -> World:
         container=container,
         objects=objects,
         pods=pods,
-        instance_types=_catalog(idx["instance_types"], InstanceTypeSpec),
-        volumes=_catalog(idx["volumes"], VolumeSpec),
+        instance_types=parse_catalog(idx["instance_types"], InstanceTypeSpec),
+        volumes=parse_catalog(idx["volumes"], VolumeSpec),
         count_events=state.ledger.counts,
         quotas=idx["quotas"],
     )
-
-
-def _catalog(index: kopf.Index[str, Any], model: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name in index:
-        for spec in index.get(name, []):
-            try:
-                out[name] = model.model_validate(spec)
-            except ValueError:
-                logger.warning("ignoring invalid catalog entry %s %s", model.__name__, name)
-    return out
 
 
 # ---------------------------------------------------------------- start-up
