@@ -252,7 +252,13 @@ real_node_up() {
         return
       fi ;;
   esac
-  realnode up 9>&- || die "the real node did not start (JC_REAL_NODE=0 runs the kwok nodes only)"
+  local rc=0
+  realnode up 9>&- || rc=$?
+  if [ $rc = 3 ] && [ "$real_node" = auto ]; then
+    log "this cluster runs the kwok nodes only"
+  elif [ $rc != 0 ]; then
+    die "the real node did not start (JC_REAL_NODE=0 runs the kwok nodes only)"
+  fi
 }
 
 cmd_down() {
@@ -260,7 +266,9 @@ cmd_down() {
   exec 9>"$KWOK_WORKDIR/$name.lock"
   flock -w 600 9 || die "timed out waiting for another 'cluster.sh up/down' to finish"
   # The real node first, while the API server can still take its pods away.
-  if [ "$real_node" != 0 ] && [ -d /run/jupyter-containers/realnode ]; then realnode down; fi
+  if [ "$real_node" != 0 ] && [ "$(cat /run/jupyter-containers/realnode/owner 2>/dev/null)" = "$kubeconfig" ]; then
+    realnode down
+  fi
   if [ ! -d "$cluster_dir" ]; then
     log "no cluster $name"
     return

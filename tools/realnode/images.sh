@@ -65,7 +65,8 @@ except Exception:
   if [ "$have" = "$want" ]; then log "$image is up to date"; return; fi
   log "pushing $image"
   crane append --insecure --new_layer "$layer" --new_tag "$image" --platform linux/amd64 >/dev/null
-  crane mutate --insecure "$image" --label "jupytercontainers.io/layer=$want" "$@" >/dev/null
+  # -t: without it crane pushes the result by digest and the tag keeps the unmutated image.
+  crane mutate --insecure "$image" -t "$image" --label "jupytercontainers.io/layer=$want" "$@" >/dev/null
 }
 
 build_pause() {
@@ -144,7 +145,8 @@ build_jupyterlab() {
 push_jupyterlab() {
   push_image "$(ref jupyterlab)" "$out/jupyterlab/layer.tar.gz" \
     --entrypoint /usr/bin/tini,-g,-- --cmd start-notebook.py --user 1000:100 --workdir /home/jovyan \
-    --env PATH=/opt/jupyter/bin:/usr/local/bin:/usr/bin:/bin,HOME=/home/jovyan,SHELL=/bin/bash,LANG=C.UTF-8 \
+    -e PATH=/opt/jupyter/bin:/usr/local/bin:/usr/bin:/bin -e HOME=/home/jovyan -e SHELL=/bin/bash \
+    -e LANG=C.UTF-8 \
     --exposed-ports 8888/tcp
 }
 

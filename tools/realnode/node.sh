@@ -343,15 +343,29 @@ node_ready() {
 
 # ------------------------------------------------------------------ up / down
 
+# One real node per machine, attached to one cluster at a time: another cluster asking for it
+# while its owner still exists is told so (exit 3) instead of taking it over.
+owner_check() {
+  local owner
+  owner=$(cat "$run/owner" 2>/dev/null) || return 0
+  if [ "$owner" != "$JC_CLUSTER_KUBECONFIG" ] && [ -f "$owner" ] && alive kubelet; then
+    log "the real node is attached to the cluster of $owner; stop that cluster first"
+    exit 3
+  fi
+}
+
 cmd_up() {
   local why start=$SECONDS
   why=$(check) || die "$why"
+  : "${JC_CLUSTER_KUBECONFIG:?}"
+  owner_check
   "$here/packages.sh" --check 2>/dev/null || "$here/packages.sh"
   local b
   for b in kubelet crane local-path-provisioner kubectl; do
     [ -x "$bin/$b" ] || die "missing $bin/$b; build it with 'make tools'"
   done
   mkdir -p "$run" "$logs"
+  echo "$JC_CLUSTER_KUBECONFIG" > "$run/owner"
   registry_up
   "$here/images.sh" build
   bridge_up
