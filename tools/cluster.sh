@@ -157,6 +157,29 @@ healthy() {
   [ "$have" -ge "$want" ] || { log "$have of $want nodes Ready"; return 1; }
 }
 
+# kube-controller-manager and kube-scheduler exit when the API server is away for longer than
+# their leader-election lease, and kwokctl does not restart them. `kwokctl start cluster` starts
+# each component it does not find running; a dead one's pid file goes first, since kwokctl
+# would take a zombie for running. The cluster's state (etcd's data) is kept.
+restart_dead_components() {
+  local component pid dead=()
+  for component in etcd kube-apiserver kube-controller-manager kube-scheduler kwok-controller; do
+    pid=$(cat "$cluster_dir/pids/$component.pid" 2>/dev/null) || pid=
+    if [ -z "$pid" ] || ! alive "$pid"; then
+      dead+=("$component")
+      rm -f "$cluster_dir/pids/$component.pid"
+    fi
+  done
+  [ ${#dead[@]} -gt 0 ] || return 1
+  log "restarting ${dead[*]}"
+  kwokctl --name "$name" start cluster >>"$KWOK_WORKDIR/$name.start.log" 2>&1 9>&- || return 1
+  local deadline=$((SECONDS + 60))
+  until [ "$(kctl get --raw /readyz --request-timeout=5s 2>/dev/null)" = ok ]; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.5
+  done
+}
+
 delete_cluster() {
   local pids=() f
   if [ -d "$cluster_dir/pids" ]; then
@@ -226,6 +249,10 @@ cmd_up() {
       log "the cluster config changed (or the last setup did not finish); recreating"
     elif healthy; then
       log "reusing the healthy cluster $name (context $context)"
+      real_node_up
+      return
+    elif restart_dead_components && healthy; then
+      log "restarted the stopped components; reusing the cluster $name (context $context)"
       real_node_up
       return
     else

@@ -64,9 +64,12 @@ except Exception:
     pass' || true)
   if [ "$have" = "$want" ]; then log "$image is up to date"; return; fi
   log "pushing $image"
-  crane append --insecure --new_layer "$layer" --new_tag "$image" --platform linux/amd64 >/dev/null
-  # -t: without it crane pushes the result by digest and the tag keeps the unmutated image.
-  crane mutate --insecure "$image" -t "$image" --label "jupytercontainers.io/layer=$want" "$@" >/dev/null
+  local push_log=$out/push.log
+  {
+    crane append --insecure --new_layer "$layer" --new_tag "$image" --platform linux/amd64 &&
+    # -t: without it crane pushes the result by digest and the tag keeps the unmutated image.
+    crane mutate --insecure "$image" -t "$image" --label "jupytercontainers.io/layer=$want" "$@"
+  } >"$push_log" 2>&1 || { tail -n 20 "$push_log" >&2; die "pushing $image failed; log in $push_log"; }
 }
 
 build_pause() {

@@ -123,7 +123,10 @@ bridge_up() {
   if ! ip link show "$bridge" >/dev/null 2>&1; then
     ip link add "$bridge" type bridge
   fi
-  ip addr show dev "$bridge" | grep -q "inet $node_ip/" || ip addr add "$node_ip/24" dev "$bridge"
+  # Captured first: with pipefail, grep -q closing the pipe early would fail the test.
+  local addrs
+  addrs=$(ip -4 -o addr show dev "$bridge")
+  [[ $addrs == *" $node_ip/"* ]] || ip addr add "$node_ip/24" dev "$bridge"
   ip link set "$bridge" up
 }
 
@@ -281,9 +284,15 @@ EOF
 # in a mount namespace of its own where those three files are covered by copies, so the host
 # keeps its values; its root directory is a shared mount, so the volumes it mounts there reach
 # containerd and the containers in the host's namespace.
+# Which cluster a running kubelet or provisioner serves: its kubeconfig names certificate files
+# by path, and a recreated cluster keeps the paths (even the ports) but not the certificates.
+cluster_identity() {
+  cat "${JC_CLUSTER_KUBECONFIG:?}" "${JC_CLUSTER_PKI:?}/ca.crt" | sha256sum | cut -c1-16
+}
+
 kubelet_up() {
   local want
-  want=$(cat "${JC_CLUSTER_KUBECONFIG:?}" | sha256sum | cut -c1-16)
+  want=$(cluster_identity)
   if alive kubelet && [ "$(cat "$run/kubelet.cluster" 2>/dev/null)" = "$want" ]; then return; fi
   stop kubelet
   kubelet_config
@@ -313,7 +322,7 @@ kubelet_up() {
 
 provisioner_up() {
   local want
-  want=$(cat "${JC_CLUSTER_KUBECONFIG:?}" | sha256sum | cut -c1-16)
+  want=$(cluster_identity)
   if alive provisioner && [ "$(cat "$run/provisioner.cluster" 2>/dev/null)" = "$want" ]; then return; fi
   stop provisioner
   spawn provisioner "$bin/local-path-provisioner" --kubeconfig "$JC_CLUSTER_KUBECONFIG" \
@@ -409,9 +418,9 @@ cmd_down() {
   if ip link show "$bridge" >/dev/null 2>&1; then ip link delete "$bridge"; fi
   cgroups_down
   # Never remove a directory that still has a mount below it (a PVC's files could be behind it).
-  if awk '{print $2}' /proc/mounts | grep -qE "^($base|$run)"; then
-    die "mounts remain under $base or $run; left in place: $(awk '{print $2}' /proc/mounts | grep -E "^($base|$run)" | tr '\n' ' ')"
-  fi
+  local left
+  left=$(awk '{print $2}' /proc/mounts | grep -E "^($base|$run)" || true)
+  [ -z "$left" ] || die "mounts remain under $base or $run; left in place: $(echo $left)"
   rm -rf "$run" "$base/cni/ipam" "$base/kubelet" "$base/kubelet-config"
   log "stopped; nothing of the node is running"
 }

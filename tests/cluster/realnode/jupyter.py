@@ -36,7 +36,7 @@ def _message(code: str, session: str) -> dict[str, Any]:
     }
 
 
-async def _execute(base: str, token: str, kernel_id: str, code: str, timeout: float) -> str:
+async def _execute(base: str, token: str, kernel_id: str, code: str) -> str:
     ws_url = base.replace("http://", "ws://", 1) + f"api/kernels/{kernel_id}/channels"
     session = uuid.uuid4().hex
     headers = {"Authorization": f"token {token}"}
@@ -45,27 +45,26 @@ async def _execute(base: str, token: str, kernel_id: str, code: str, timeout: fl
         request = _message(code, session)
         await ws.send_json(request)
         msg_id = request["header"]["msg_id"]
-        async with asyncio.timeout(timeout):
-            async for frame in ws:
-                if frame.type != aiohttp.WSMsgType.TEXT:
-                    continue
-                msg = frame.json()
-                if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                    continue
-                kind = msg["msg_type"]
-                if kind == "stream":
-                    out.append(msg["content"]["text"])
-                elif kind == "error":
-                    raise AssertionError(f"the kernel raised: {msg['content']}")
-                elif kind == "execute_reply":
-                    assert msg["content"]["status"] == "ok", msg["content"]
-                    return "".join(out)
+        async for frame in ws:
+            if frame.type != aiohttp.WSMsgType.TEXT:
+                continue
+            msg = frame.json()
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind = msg["msg_type"]
+            if kind == "stream":
+                out.append(msg["content"]["text"])
+            elif kind == "error":
+                raise AssertionError(f"the kernel raised: {msg['content']}")
+            elif kind == "execute_reply":
+                assert msg["content"]["status"] == "ok", msg["content"]
+                return "".join(out)
     raise AssertionError("the kernel's websocket closed before the reply")
 
 
 def run_code(base: str, token: str, kernel_id: str, code: str, timeout: float = 60) -> str:
     """Execute `code` in a running kernel; returns what it printed (stdout and stderr)."""
-    return asyncio.run(_execute(base, token, kernel_id, code, timeout))
+    return asyncio.run(asyncio.wait_for(_execute(base, token, kernel_id, code), timeout))
 
 
 def notebook(source: str) -> dict[str, Any]:

@@ -42,7 +42,9 @@ def test_jupyterlab_opens_in_a_browser_and_runs_a_cell(
     lab = open_lab("browse")
     nb = notebook("print(6 * 7)")
     nb["content"]["metadata"]["kernelspec"] = {
-        "name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
     }
     status, body = lab.request("PUT", "api/contents/hello.ipynb", nb)
     assert status == 201, body
@@ -59,15 +61,18 @@ def test_jupyterlab_opens_in_a_browser_and_runs_a_cell(
         page.goto(lab.base + "lab/tree/hello.ipynb", wait_until="domcontentloaded")
         cell = page.locator(".jp-Notebook .jp-CodeCell").first
         cell.wait_for(timeout=120_000)
-        # The kernel is up when the toolbar's status says Idle.
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
-                               timeout=120_000)
+        # A person waits for the kernel: the status bar says "... | Idle" once it is connected
+        # (a cell run before that is not sent). Then: click into the cell, Shift+Enter.
+        page.locator(".jp-StatusBar-Widget", has_text="| Idle").first.wait_for(timeout=120_000)
         cell.locator(".jp-InputArea-editor").click()
         page.keyboard.press("Shift+Enter")
         output = page.locator(".jp-OutputArea-output").first
         output.wait_for(timeout=60_000)
         assert output.inner_text().strip() == "42"
         page.screenshot(path=str(SCREENSHOTS / "jupyterlab-cell-output.png"))
+    except Exception:
+        page.screenshot(path=str(SCREENSHOTS / "jupyterlab-failure.png"))
+        raise
     finally:
         page.close()
     assert Path(SCREENSHOTS / "jupyterlab-cell-output.png").stat().st_size > 0

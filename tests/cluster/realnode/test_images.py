@@ -1,4 +1,4 @@
-"""Images on the real node: the restricted Pod Security Standard, and a fresh pull on every start."""
+"""Images on the real node: the restricted Pod Security Standard, a fresh pull on every start."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import BIN, SESSION_ID
 from tests.cluster.realnode.conftest import image_ref
+from tests.conftest import BIN, SESSION_ID
 
 Make = Callable[..., dict[str, Any]]
 Wait = Callable[..., dict[str, Any]]
@@ -30,7 +30,10 @@ def running_digest(kubectl: Any, namespace: str, uid: str) -> str:
     out = kubectl(
         "get", "pods", "-n", namespace, "-l", f"jupytercontainers.io/uid={uid}", "-o", "json"
     )
-    (pod,) = json.loads(out.stdout)["items"]
+    # The pod of the current start (the previous one may still be terminating).
+    (pod,) = [
+        p for p in json.loads(out.stdout)["items"] if not p["metadata"].get("deletionTimestamp")
+    ]
     (status,) = pod["status"]["containerStatuses"]
     return str(status["imageID"]).rsplit("@", 1)[-1]
 
@@ -39,14 +42,23 @@ def test_the_pod_runs_in_a_namespace_that_enforces_restricted(
     real_container: Make, wait_phase: Wait, kubectl: Any, namespace: str
 ) -> None:
     kubectl(
-        "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted",
+        "label",
+        "namespace",
+        namespace,
+        "pod-security.kubernetes.io/enforce=restricted",
         "pod-security.kubernetes.io/enforce-version=latest",
     )
     real_container("strict")
     jc = wait_phase("strict", "Active", timeout=ACTIVE_TIMEOUT)
     out = kubectl(
-        "get", "pods", "-n", namespace, "-l", f"jupytercontainers.io/uid={jc['metadata']['uid']}",
-        "-o", "json",
+        "get",
+        "pods",
+        "-n",
+        namespace,
+        "-l",
+        f"jupytercontainers.io/uid={jc['metadata']['uid']}",
+        "-o",
+        "json",
     )
     (pod,) = json.loads(out.stdout)["items"]
     assert pod["status"]["phase"] == "Running"
@@ -78,10 +90,28 @@ def test_start_pulls_the_newest_image_of_the_tag(
     second = crane("digest", test_image)
     assert second != first
 
-    kubectl("patch", "jc", "fresh", "-n", namespace, "--type", "merge",
-            "-p", json.dumps({"spec": {"running": False}}))
+    kubectl(
+        "patch",
+        "jc",
+        "fresh",
+        "-n",
+        namespace,
+        "--type",
+        "merge",
+        "-p",
+        json.dumps({"spec": {"running": False}}),
+    )
     wait_phase("fresh", "Stopped", timeout=120)
-    kubectl("patch", "jc", "fresh", "-n", namespace, "--type", "merge",
-            "-p", json.dumps({"spec": {"running": True}}))
+    kubectl(
+        "patch",
+        "jc",
+        "fresh",
+        "-n",
+        namespace,
+        "--type",
+        "merge",
+        "-p",
+        json.dumps({"spec": {"running": True}}),
+    )
     wait_phase("fresh", "Active", timeout=ACTIVE_TIMEOUT)
     assert running_digest(kubectl, namespace, uid) == second

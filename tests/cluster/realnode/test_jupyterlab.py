@@ -82,7 +82,8 @@ def test_kernel_runs_code_with_the_platform_settings_in_effect(
 import json, os
 ppid = os.getppid()
 argv = open(f"/proc/{ppid}/cmdline").read().split("\\0")
-env = dict(line.split("=", 1) for line in open(f"/proc/{ppid}/environ").read().split("\\0") if "=" in line)
+raw = open(f"/proc/{ppid}/environ").read().split("\\0")
+env = dict(line.split("=", 1) for line in raw if "=" in line)
 print(json.dumps({"argv": argv, "env": env, "uid": os.getuid(), "gid": os.getgid(),
                   "home": os.path.expanduser("~"), "cwd": os.getcwd()}))
 """
@@ -105,7 +106,11 @@ print(json.dumps({"argv": argv, "env": env, "uid": os.getuid(), "gid": os.getgid
 
 
 def test_notebook_on_the_pvc_survives_terminate_and_start_and_goes_with_delete(
-    real_container: Make, wait_phase: Wait, open_lab: Open, cluster: Any, namespace: str,
+    real_container: Make,
+    wait_phase: Wait,
+    open_lab: Open,
+    cluster: Any,
+    namespace: str,
     kubectl: Any,
 ) -> None:
     real_container("keep", volume="real-home")
@@ -117,7 +122,9 @@ def test_notebook_on_the_pvc_survives_terminate_and_start_and_goes_with_delete(
     # Written by jovyan (1000:100) onto the provisioner's directory on the node.
     kernel = start_kernel(lab)
     listing = run_code(
-        lab.base, lab.token, kernel,
+        lab.base,
+        lab.token,
+        kernel,
         "import os; s = os.stat('/home/jovyan/analysis.ipynb'); print(s.st_uid, s.st_gid)",
     )
     assert listing.split() == ["1000", "100"]
