@@ -130,6 +130,9 @@ build_jupyterlab() {
       python3 -m venv /opt/jupyter
       /opt/jupyter/bin/pip install --quiet --no-cache-dir --no-deps --only-binary=:all: \
         -r /tmp/requirements.txt
+      # No news and update checks: they would ask to reach the internet from the browser.
+      /opt/jupyter/bin/jupyter labextension disable --level=sys_prefix \
+        "@jupyterlab/apputils-extension:announcements"
       useradd --uid 1000 --gid 100 --create-home --home-dir /home/jovyan --shell /bin/bash jovyan
       rm -f /tmp/host-ca.crt /tmp/requirements.txt
       find /opt/jupyter -name __pycache__ -prune -exec rm -rf {} +
