@@ -133,6 +133,15 @@ class Settings(BaseSettings):
         "comma-separated; system:masters always may.",
     )
 
+    start_secret_access_review: bool = Field(
+        default=True,
+        description="At every start, ask a SubjectAccessReview whether the container's creator "
+        "(created-by) may still get each Secret its env refers to, and fail the start if not "
+        "(rights can be revoked after admission). The review names the user only (groups are "
+        "not recorded on the container): false relies on the admission check alone, for "
+        "clusters that grant Secrets to groups.",
+    )
+
     @field_validator("watch_namespaces", mode="before")
     @classmethod
     def _split_namespaces(cls, value: object) -> object:

@@ -312,8 +312,10 @@ def spec_problems(spec: Mapping[str, Any]) -> tuple[JupyterContainerSpec | None,
         for error in err.errors():
             message = str(error["msg"])
             if not message.startswith("spec."):
-                # pydantic's own messages do not say where; the API field path does.
-                message = f"{_loc(tuple(error['loc']))}: {message}."
+                # pydantic's own messages and the policy's (jupyterlab_policy) do not say
+                # where; the API field path does (`spec.args[2]`, `spec.env[0].name`).
+                end = "" if message.endswith(".") else "."
+                message = f"{_loc(tuple(error['loc']))}: {message}{end}"
             problems.append(Problem(message))
         return None, problems
 

@@ -256,15 +256,16 @@ def test_spec_problems_reserved_env_names_the_field() -> None:
         {"bundle": "t", "env": [{"name": "RESTARTABLE", "value": "no"}]}
     )
     assert parsed is None
-    assert [p.message for p in problems] == [rules.msg_reserved_env("RESTARTABLE")]
-    assert problems[0].message.startswith("spec.env: 'RESTARTABLE'")
+    assert [p.message for p in problems] == [
+        f"spec.env[0].name: {rules.msg_reserved_env('RESTARTABLE')}"
+    ]
 
 
 @pytest.mark.parametrize("arg", ["--port=9999", "--ip", "--NotebookApp.token=x"])
 def test_spec_problems_platform_args(arg: str) -> None:
     _, problems = spec_problems({"bundle": "t", "args": [arg]})
     assert len(problems) == 1
-    assert problems[0].message.startswith(f"spec.args: {arg!r} sets ")
+    assert problems[0].message.startswith(f"spec.args[0]: {arg!r} sets ")
     assert "which the platform owns" in problems[0].message
 
 
@@ -279,8 +280,9 @@ def test_spec_problems_pydantic_messages_get_the_field_path() -> None:
 
 
 def test_spec_ok() -> None:
-    parsed, problems = spec_problems({"bundle": "t", "args": ["--LabApp.dev_mode=True"]})
-    assert problems == [] and parsed is not None and parsed.args == ["--LabApp.dev_mode=True"]
+    args = ["--LabApp.expose_app_in_browser=True"]
+    parsed, problems = spec_problems({"bundle": "t", "args": args})
+    assert problems == [] and parsed is not None and parsed.args == args
 
 
 def test_name_problems() -> None:

@@ -65,16 +65,19 @@ def platform_arg_of(arg: str) -> str | None:
     return OWNED_ARGS.get(arg.split("=", 1)[0])
 
 
+# The field path (`spec.args[i]`, `spec.env[i].name`) is put before these messages by whoever
+# knows the index: the API server for the CEL rules, pydantic's location in the webhook and
+# the CLI, the builder in the operator.
 def msg_platform_arg(arg: str, owned: str) -> str:
     return (
-        f"spec.args: {arg!r} sets {owned}, which the platform owns "
+        f"{arg!r} sets {owned}, which the platform owns "
         f"(platform-owned arguments: {', '.join(PLATFORM_ARGS)}); remove it."
     )
 
 
 def msg_reserved_env(name: str) -> str:
     return (
-        f"spec.env: {name!r} is set by the platform and cannot be overridden "
+        f"{name!r} is set by the platform and cannot be overridden "
         f"(reserved: {', '.join(sorted(RESERVED_ENV_NAMES))}); use another name."
     )
 
