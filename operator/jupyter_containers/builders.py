@@ -298,7 +298,7 @@ def container_args(t: Target) -> list[str]:
         f"--ServerApp.allow_origin={t.settings.allow_origin}",
         # Kubernetes expands $(VAR) from the container's env: the token stays in the Secret.
         f"--IdentityProvider.token=$({rules.TOKEN_ENV})",
-        *jupyterlab_policy.pinned_args(f"$({rules.TOKEN_ENV})"),
+        *jupyterlab_policy.pinned_args(f"$({rules.TOKEN_ENV})", rules.HOME_MOUNT_PATH),
     ]
     for i, arg in enumerate(t.spec.args):
         owned = rules.platform_arg_of(arg)

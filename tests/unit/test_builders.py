@@ -52,7 +52,7 @@ PLATFORM_ARGS = [
     "--ServerApp.base_url=/jupyter/team-a/demo/",
     "--ServerApp.allow_origin=",
     "--IdentityProvider.token=$(JUPYTER_TOKEN)",
-    *jupyterlab_policy.pinned_args("$(JUPYTER_TOKEN)"),
+    *jupyterlab_policy.pinned_args("$(JUPYTER_TOKEN)", "/home/jovyan"),
 ]
 
 

@@ -181,5 +181,5 @@ def test_pinned_env_is_platform_owned() -> None:
 
 
 def test_pinned_args_are_refused_to_users() -> None:
-    for arg in policy.pinned_args("$(JUPYTER_TOKEN)"):
+    for arg in policy.pinned_args("$(JUPYTER_TOKEN)", "/home/jovyan"):
         assert policy.arg_problem(arg) is not None, arg

@@ -155,7 +155,7 @@ AUTHORIZER = "jupyter_server.auth.authorizer.AllowAllAuthorizer"
 LOGIN_HANDLER = "jupyter_server.auth.login.LegacyLoginHandler"
 
 
-def pinned_args(token: str) -> list[str]:
+def pinned_args(token: str, home: str) -> list[str]:
     """Security traits pinned on the command line, after the platform's ip/port/base_url.
 
     Command-line config has priority over config files within a section; traitlets merges
@@ -176,6 +176,11 @@ def pinned_args(token: str) -> list[str]:
         "--ServerApp.disable_check_xsrf=False",
         "--ServerApp.allow_origin_pat=",
         "--ServerApp.allow_credentials=False",
+        # JupyterLab keeps these under the config directory by default, which is now the
+        # platform's (read-only in the pod): keep them on the user's volume. JSON read by the
+        # browser, not by the server's Python.
+        f"--LabApp.user_settings_dir={home}/.jupyter/lab/user-settings",
+        f"--LabApp.workspaces_dir={home}/.jupyter/lab/workspaces",
     ]
 
 
