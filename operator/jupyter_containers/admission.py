@@ -22,7 +22,7 @@ from lightkube.resources.authentication_v1 import SelfSubjectReview
 from lightkube.resources.authorization_v1 import SubjectAccessReview
 from pydantic import ValidationError
 
-from jupyter_containers import naming, quota, secret_policy, validation
+from jupyter_containers import bounds, naming, quota, secret_policy, validation
 from jupyter_containers.api.models import (
     GROUP,
     VERSION,
@@ -368,6 +368,12 @@ async def review_container(
         problems += validation.name_problems(name)
     if problems and not unchanged:
         return validation.refusal(problems), []
+    # Hook (bounds): the annotations the operator reads, when the request sets them.
+    annotation_problems = bounds.annotation_problems(
+        new_meta, None if old is None else old.get("metadata") or {}
+    )
+    if annotation_problems:
+        return validation.refusal(Problem(m) for m in annotation_problems), []
 
     # Who may do this, before anything about the request is looked at further.
     old_spec: JupyterContainerSpec | None = None

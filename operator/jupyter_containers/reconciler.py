@@ -24,7 +24,7 @@ from lightkube.resources.authorization_v1 import SubjectAccessReview
 from lightkube.types import PatchType
 from pydantic import ValidationError
 
-from jupyter_containers import metrics, naming, secret_policy
+from jupyter_containers import bounds, metrics, naming, secret_policy
 from jupyter_containers.api.models import (
     API_VERSION,
     InstanceTypeSpec,
@@ -181,7 +181,10 @@ class Reconciler:
         # start request (annotation), and on a configuration saved while Failed.
         phase = status.get("phase")
         attempt = int(status.get("attempt") or 0)
-        start_request = annotations.get(naming.START_REQUESTED_ANNOTATION)
+        # Hook (bounds): an invalid value (webhook bypassed) is ignored, not copied cut.
+        start_request = bounds.valid_start_request(
+            annotations.get(naming.START_REQUESTED_ANNOTATION)
+        )
         handled_request = status.get("startRequest")
         new_attempt = spec.running and (
             phase in (None, Phase.STOPPED)

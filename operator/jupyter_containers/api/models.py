@@ -105,10 +105,10 @@ def refuse(message: str) -> PydanticCustomError:
 
 def _positive_quantity(value: str, field: str, example: str) -> str:
     try:
-        amount = parse_quantity(value)
+        amount = parse_quantity(value) if rules.is_catalog_quantity(value) else None
     except ValueError:
         amount = None
-    if amount is None or amount <= 0:
+    if amount is None or amount <= 0 or amount >= rules.QUANTITY_LIMIT_VALUE:
         raise refuse(rules.msg_quantity(field, example))
     return value
 
@@ -116,7 +116,9 @@ def _positive_quantity(value: str, field: str, example: str) -> str:
 def _quantity_rule(field: str, example: str) -> dict[str, Any]:
     return x_rules(
         cel(
-            "isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))",
+            f"self.matches({cel_string(rules.QUANTITY_PATTERN)}) && isQuantity(self) && "
+            "quantity(self).isGreaterThan(quantity('0')) && "
+            f"quantity(self).isLessThan(quantity({cel_string(rules.QUANTITY_LIMIT)}))",
             rules.msg_quantity(field, example),
             reason="FieldValueInvalid",
         )

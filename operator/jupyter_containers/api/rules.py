@@ -147,5 +147,25 @@ MSG_VOLUME_MAX_SIZE_REQUIRED = (
 )
 
 
+#: The quantities the catalog accepts, in the CRD (CEL, with isQuantity) and in the operator
+#: (with lightkube's parser) alike: a decimal number (at most 18 digits before the point, 9
+#: after) with an optional SI suffix, below 1Ei. Kubernetes also takes exponents (1e3,
+#: 1E3), n and u, exa (E, Ei) and any size, which lightkube's parser refuses or cannot
+#: represent (1e400): those are refused in both places rather than accepted by one and
+#: dropped by the other.
+QUANTITY_PATTERN = r"^([0-9]{1,18}(\.[0-9]{1,9})?|\.[0-9]{1,9})(m|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$"
+QUANTITY_LIMIT = "1Ei"
+QUANTITY_LIMIT_VALUE = 2**60
+
+
+def is_catalog_quantity(value: str) -> bool:
+    """QUANTITY_PATTERN as RE2 reads it (Python's `$` would also match before a newline)."""
+    return re.fullmatch(QUANTITY_PATTERN.removeprefix("^").removesuffix("$"), value) is not None
+
+
 def msg_quantity(field: str, example: str) -> str:
-    return f"{field} must be a positive Kubernetes quantity, e.g. {example}."
+    return (
+        f"{field} must be a positive Kubernetes quantity below {QUANTITY_LIMIT}, e.g. {example} "
+        "(a number, at most 18 digits before the point and 9 after, and an optional suffix m, "
+        "k, M, G, T, P, Ki, Mi, Gi, Ti or Pi)."
+    )
