@@ -556,6 +556,8 @@ async def mutate_container(
     **_: Any,
 ) -> None:
     identity = Identity.from_userinfo(userinfo)
+    # Hook (validation.shape_problems): mutating webhooks run before the schema check.
+    _refuse(validation.refusal(validation.shape_problems(body, "JupyterContainer")))
     meta_patch = validation.mutations(
         operation,
         identity,
@@ -586,6 +588,8 @@ async def validate_container(
     **kwargs: Any,
 ) -> None:
     identity = Identity.from_userinfo(userinfo)
+    # Hook (validation.shape_problems): the schema has been checked by now; defence in depth.
+    _refuse(validation.refusal(validation.shape_problems(new, "JupyterContainer")))
     meta = body.get("metadata") or {}
     # The operator's catalog indexes (handlers.instance_types, handlers.volumes), which kopf
     # passes to every handler of the process.
@@ -626,6 +630,8 @@ async def validate_container(
 async def mutate_bundle(
     operation: str, body: kopf.Body, userinfo: Mapping[str, Any], patch: kopf.Patch, **_: Any
 ) -> None:
+    # Hook (validation.shape_problems): mutating webhooks run before the schema check.
+    _refuse(validation.refusal(validation.shape_problems(body, "ResourceBundle")))
     defaults = validation.bundle_defaults(
         operation, Identity.from_userinfo(userinfo), body.get("spec") or {}
     )
@@ -652,6 +658,8 @@ async def validate_bundle(
     identity = Identity.from_userinfo(userinfo)
     if _is_operator(identity):
         return
+    # Hook (validation.shape_problems): the schema has been checked by now; defence in depth.
+    _refuse(validation.refusal(validation.shape_problems(new, "ResourceBundle")))
     meta = body.get("metadata") or {}
     name, namespace = str(meta.get("name") or ""), str(meta.get("namespace") or "")
     new_spec = old_spec = None

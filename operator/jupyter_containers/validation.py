@@ -541,3 +541,72 @@ def bundle_defaults(operation: str, identity: Identity, spec: Mapping[str, Any])
     if operation == "CREATE" and not spec.get("owner") and identity.username:
         return {"owner": identity.username}
     return {}
+
+
+# ---------------------------------------------------------------- shapes
+
+#: The JSON type of each field a webhook reads, by kind: the mutating webhooks run before
+#: the API server checks the CRD schema, so they see whatever was sent.
+_META_SHAPES: dict[str, type] = {"annotations": dict, "labels": dict, "finalizers": list}
+_SPEC_SHAPES: dict[str, dict[str, type]] = {
+    "JupyterContainer": {"env": list, "args": list, "tags": dict, "bundle": str},
+    "ResourceBundle": {"owner": str, "grants": list},
+}
+_JSON_NAMES = {dict: "an object", list: "a list", str: "a string"}
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, Mapping):
+        return "an object"
+    for kind, name in _JSON_NAMES.items():
+        if isinstance(value, kind):
+            return name
+    return "null" if value is None else type(value).__name__
+
+
+def _shape(path: str, value: Any, expected: type) -> str | None:
+    # Mapping, not dict: kopf hands the body over as mapping views.
+    if isinstance(value, Mapping if expected is dict else expected):
+        return None
+    return f"{path} must be {_JSON_NAMES[expected]}, not {_json_type(value)}; fix the manifest."
+
+
+def shape_problems(obj: Mapping[str, Any] | None, kind: str) -> list[Problem]:
+    """Fields of the wrong JSON type (spec not an object, env not a list, ...), each named.
+
+    Only what the webhooks read; absent or null fields are left to the schema."""
+    if obj is None:
+        return []
+    found: list[str | None] = []
+    meta = obj.get("metadata")
+    if meta is not None:
+        found.append(_shape("metadata", meta, dict))
+    if isinstance(meta, Mapping):
+        for key, expected in _META_SHAPES.items():
+            if meta.get(key) is not None:
+                found.append(_shape(f"metadata.{key}", meta[key], expected))
+        annotations = meta.get("annotations")
+        if isinstance(annotations, Mapping):
+            found += [
+                _shape(f"metadata.annotations['{k}']", v, str)
+                for k, v in annotations.items()
+                if v is not None
+            ]
+    spec = obj.get("spec")
+    if spec is not None:
+        found.append(_shape("spec", spec, dict))
+    if isinstance(spec, Mapping):
+        for key, expected in _SPEC_SHAPES.get(kind, {}).items():
+            if spec.get(key) is not None:
+                found.append(_shape(f"spec.{key}", spec[key], expected))
+        for i, item in enumerate(spec.get("env") if isinstance(spec.get("env"), list) else []):
+            found.append(_shape(f"spec.env[{i}]", item, dict))
+        for i, item in enumerate(
+            spec.get("grants") if isinstance(spec.get("grants"), list) else []
+        ):
+            found.append(_shape(f"spec.grants[{i}]", item, dict))
+    return [Problem(m) for m in found if m is not None]

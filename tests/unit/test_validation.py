@@ -508,3 +508,70 @@ def test_refusal_joins_messages_with_the_strongest_code() -> None:
     assert refusal([]) is None
     joined = refusal([Problem("One."), Problem("Two.", Code.FORBIDDEN)])
     assert joined == Problem("One. Two.", Code.FORBIDDEN)
+
+
+# ---------------------------------------------------------------- shapes
+
+
+@pytest.mark.parametrize(
+    ("obj", "kind", "messages"),
+    [
+        (
+            {"spec": 5},
+            "ResourceBundle",
+            ["spec must be an object, not a number; fix the manifest."],
+        ),
+        (
+            {"spec": [1]},
+            "JupyterContainer",
+            ["spec must be an object, not a list; fix the manifest."],
+        ),
+        (
+            {"spec": {"env": "A=1", "args": "--debug", "tags": ["a"]}},
+            "JupyterContainer",
+            [
+                "spec.env must be a list, not a string; fix the manifest.",
+                "spec.args must be a list, not a string; fix the manifest.",
+                "spec.tags must be an object, not a list; fix the manifest.",
+            ],
+        ),
+        (
+            {"spec": {"env": [1, {"name": "A"}], "bundle": True}},
+            "JupyterContainer",
+            [
+                "spec.bundle must be a string, not a boolean; fix the manifest.",
+                "spec.env[0] must be an object, not a number; fix the manifest.",
+            ],
+        ),
+        (
+            {"spec": {"owner": 7, "grants": {"users": []}}},
+            "ResourceBundle",
+            [
+                "spec.owner must be a string, not a number; fix the manifest.",
+                "spec.grants must be a list, not an object; fix the manifest.",
+            ],
+        ),
+        (
+            {"metadata": {"annotations": {"a": 1}, "finalizers": "x"}},
+            "JupyterContainer",
+            [
+                "metadata.finalizers must be a list, not a string; fix the manifest.",
+                "metadata.annotations['a'] must be a string, not a number; fix the manifest.",
+            ],
+        ),
+        (
+            {"metadata": "x"},
+            "ResourceBundle",
+            ["metadata must be an object, not a string; fix the manifest."],
+        ),
+        ({"spec": {"bundle": "b", "env": [], "args": []}}, "JupyterContainer", []),
+        ({"spec": None, "metadata": {"annotations": None}}, "JupyterContainer", []),
+        (None, "JupyterContainer", []),
+    ],
+)
+def test_shape_problems_name_the_field(
+    obj: dict[str, Any] | None, kind: str, messages: list[str]
+) -> None:
+    from jupyter_containers.validation import shape_problems
+
+    assert [p.message for p in shape_problems(obj, kind)] == messages
