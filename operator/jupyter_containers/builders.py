@@ -417,7 +417,8 @@ def pod_spec(t: Target) -> dict[str, Any]:
 
 def build_deployment(t: Target) -> dict[str, Any]:
     tags = tag_annotations(t.spec.tags)
-    pod_annotations = {**tags, naming.ATTEMPT_ANNOTATION: str(t.attempt)}
+    # Hook (rules.pod_tags): tags stay on the Deployment; the pod gets only the simulation key.
+    pod_annotations = {**rules.pod_tags(tags), naming.ATTEMPT_ANNOTATION: str(t.attempt)}
     obj: dict[str, Any] = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

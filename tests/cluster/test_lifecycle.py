@@ -112,7 +112,9 @@ def test_new_container_goes_starting_then_active_with_all_its_objects(
     assert {"mountPath": "/home/jovyan", "name": "home"} in [
         {k: m[k] for k in ("mountPath", "name")} for m in container["volumeMounts"]
     ]
-    assert deploy["spec"]["template"]["metadata"]["annotations"]["team"] == "ds"
+    # Tags on the Deployment, never on the pod (where they would steer other controllers).
+    assert deploy["metadata"]["annotations"]["team"] == "ds"
+    assert "team" not in deploy["spec"]["template"]["metadata"]["annotations"]
 
     assert names(kubectl, namespace, "services") == ["jc-lab"]
     (pvc,) = objects(kubectl, namespace, "pvc")

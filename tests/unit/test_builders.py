@@ -440,10 +440,30 @@ def test_tags_become_annotations_without_platform_keys() -> None:
         "example.com/cost-center": "42",
     }
     pod_annotations = d["spec"]["template"]["metadata"]["annotations"]
-    assert pod_annotations == {**expected, naming.ATTEMPT_ANNOTATION: "2"}
+    # On the pod only the simulation key: pod annotations steer third-party controllers.
+    assert pod_annotations == {
+        "sim.jupytercontainers.io/scenario": "crashloop",
+        naming.ATTEMPT_ANNOTATION: "2",
+    }
     meta_annotations = dict(d["metadata"]["annotations"])
     assert meta_annotations.pop(naming.SPEC_HASH_ANNOTATION)
     assert meta_annotations == expected
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "sidecar.istio.io/inject",
+        "vault.hashicorp.com/agent-inject",
+        "iam.amazonaws.com/role",
+        "k8s.v1.cni.cncf.io/networks",
+        "linkerd.io/inject",
+    ],
+)
+def test_tags_other_controllers_act_on_never_reach_the_pod(key: str) -> None:
+    d = build_deployment(target(JupyterContainerSpec(bundle="team", tags={key: "true"})))
+    assert key not in d["spec"]["template"]["metadata"]["annotations"]
+    assert d["metadata"]["annotations"][key] == "true"
 
 
 def test_invalid_tag_key_refused() -> None:

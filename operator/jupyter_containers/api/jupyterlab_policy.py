@@ -66,6 +66,8 @@ USER_TRAITS: dict[str, tuple[str, ...]] = {
         "max_buffer_size",
         "shutdown_no_activity_timeout",
         "terminals_enabled",
+        # The terminal's shell (the user's own, behind the token).
+        "terminado_settings",
         "root_dir",
         "preferred_dir",
         "open_browser",

@@ -404,9 +404,9 @@ class JupyterContainerSpec(Model):
         default_factory=dict,
         max_length=50,
         description="Resource tags: free-form key/value metadata, copied as annotations onto the "
-        "Deployment and pod. Keys are annotation keys ('team', 'example.com/team'), not under "
-        + ", ".join(rules.PLATFORM_TAG_PREFIXES)
-        + ".",
+        "Deployment (not the pod, where annotations steer other controllers; only the local "
+        "cluster's sim.jupytercontainers.io/scenario goes there too). Keys are annotation keys "
+        "('team', 'example.com/team'), not under " + ", ".join(rules.PLATFORM_TAG_PREFIXES) + ".",
         json_schema_extra=x_rules(
             cel(
                 f"self.all(k, !{_TAG_INVALID_CEL})",

@@ -102,6 +102,19 @@ PLATFORM_TAG_PREFIXES: tuple[str, ...] = (
     "k8s.io/",
 )
 
+#: Tags go onto the Deployment only: on the pod, annotations steer the admission controllers
+#: and agents that act on pods (service-mesh sidecar injection, Vault secret injection,
+#: cloud IAM roles, extra CNI networks, ...), so a tag could pull them in. The exception is
+#: the local cluster's simulation key, which kwok's stages read from the pod to choose its
+#: outcome (tools/kwok/stages); nothing reads it on a real cluster.
+POD_TAG_KEYS: frozenset[str] = frozenset({"sim.jupytercontainers.io/scenario"})
+
+
+def pod_tags(tags: dict[str, str]) -> dict[str, str]:
+    """The tags (already annotation-shaped) that also go onto the pod template."""
+    return {k: v for k, v in tags.items() if k in POD_TAG_KEYS}
+
+
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _QUALIFIED_NAME_PART = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 
