@@ -24,7 +24,7 @@ from lightkube.resources.authorization_v1 import SubjectAccessReview
 from lightkube.types import PatchType
 from pydantic import ValidationError
 
-from jupyter_containers import bounds, metrics, naming, secret_policy
+from jupyter_containers import bounds, metrics, naming, secret_policy, validation
 from jupyter_containers.api.models import (
     API_VERSION,
     InstanceTypeSpec,
@@ -235,9 +235,7 @@ class Reconciler:
                 quota_problem = status.get("message") or "quota exceeded"
         # Hook (secret_policy): the env's Secret references, judged again at every start.
         secret_problem = (
-            await self._start_secret_problem(
-                target, annotations.get(naming.CREATED_BY_ANNOTATION), new_attempt, status
-            )
+            await self._start_secret_problem(target, annotations, new_attempt, status)
             if spec.running
             else None
         )
@@ -491,7 +489,7 @@ class Reconciler:
     async def _start_secret_problem(
         self,
         target: Target,
-        created_by: str | None,
+        annotations: Mapping[str, str],
         new_attempt: bool,
         status: Mapping[str, Any],
     ) -> str | None:
@@ -525,18 +523,23 @@ class Reconciler:
                 continue
             labels[name] = dict(secret.metadata.labels or {}) if secret.metadata else {}
         problems = secret_policy.operator_secret_problems(refs, labels)
+        created_by = annotations.get(naming.CREATED_BY_ANNOTATION)
         if not problems and self.settings.start_secret_access_review and created_by:
+            groups = validation.created_by_groups(annotations)
             readable = {
-                name: await self._may_get_secret(created_by, ns, name)
+                name: await self._may_get_secret(created_by, groups, ns, name)
                 for name in sorted(secret_policy.needs_access_review(refs))
             }
             problems = secret_policy.unreadable_secret_problems(refs, readable, created_by, ns)
         return " ".join(problems) or None
 
-    async def _may_get_secret(self, user: str, namespace: str, name: str) -> bool:
+    async def _may_get_secret(
+        self, user: str, groups: list[str], namespace: str, name: str
+    ) -> bool:
         review = SubjectAccessReview(
             spec=SubjectAccessReviewSpec(
                 user=user,
+                groups=groups or None,
                 resourceAttributes=ResourceAttributes(
                     namespace=namespace, verb="get", group="", resource="secrets", name=name
                 ),

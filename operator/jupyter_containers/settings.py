@@ -137,9 +137,9 @@ class Settings(BaseSettings):
         default=True,
         description="At every start, ask a SubjectAccessReview whether the container's creator "
         "(created-by) may still get each Secret its env refers to, and fail the start if not "
-        "(rights can be revoked after admission). The review names the user only (groups are "
-        "not recorded on the container): false relies on the admission check alone, for "
-        "clusters that grant Secrets to groups.",
+        "(rights can be revoked after admission). The review names the user and the groups "
+        "recorded at creation (annotation jupytercontainers.io/created-by-groups): a change of "
+        "group membership since then is not seen. false: the admission check alone.",
     )
 
     @field_validator("watch_namespaces", mode="before")

@@ -8,6 +8,7 @@ admission errors and warnings. The manual's wording is used where it has one
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
@@ -251,18 +252,39 @@ def mutations(
     """
     annotations = dict(new_meta.get("annotations") or {})
     key = naming.CREATED_BY_ANNOTATION
+    groups_key = naming.CREATED_BY_GROUPS_ANNOTATION
     patch: dict[str, Any] = {}
     if operation == "CREATE":
         if key not in annotations:
             patch["annotations"] = {key: identity.username}
+        # Always the request's groups: whatever a client sent is replaced, never trusted.
+        groups = created_by_groups_value(identity)
+        if annotations.get(groups_key) != groups:
+            patch.setdefault("annotations", {})[groups_key] = groups
         finalizers = list(new_meta.get("finalizers") or [])
         if naming.FINALIZER not in finalizers:
             patch["finalizers"] = [*finalizers, naming.FINALIZER]
     elif operation == "UPDATE" and old_meta is not None:
-        previous = (old_meta.get("annotations") or {}).get(key)
-        if previous is not None and key not in annotations:
-            patch["annotations"] = {key: previous}
+        old_annotations = old_meta.get("annotations") or {}
+        for k in (key, groups_key):
+            previous = old_annotations.get(k)
+            if previous is not None and k not in annotations:
+                patch.setdefault("annotations", {})[k] = previous
     return patch
+
+
+def created_by_groups_value(identity: Identity) -> str:
+    """The created-by-groups annotation: the groups as a sorted JSON list."""
+    return json.dumps(sorted(identity.groups), separators=(",", ":"))
+
+
+def created_by_groups(annotations: Mapping[str, str]) -> list[str]:
+    """The creator's recorded groups (none when absent or unreadable)."""
+    try:
+        groups = json.loads(annotations.get(naming.CREATED_BY_GROUPS_ANNOTATION) or "[]")
+    except ValueError:
+        return []
+    return [g for g in groups if isinstance(g, str)] if isinstance(groups, list) else []
 
 
 def created_by_problem(
@@ -283,13 +305,14 @@ def created_by_problem(
                 Code.FORBIDDEN,
             )
     elif operation == "UPDATE" and old_meta is not None:
-        previous = (old_meta.get("annotations") or {}).get(key)
-        if value != previous:
-            return Problem(
-                f"metadata.annotations['{key}'] cannot be changed (it is '{previous}'); "
-                "remove your change to it.",
-                Code.FORBIDDEN,
-            )
+        for k in (key, naming.CREATED_BY_GROUPS_ANNOTATION):
+            previous = (old_meta.get("annotations") or {}).get(k)
+            if (new_meta.get("annotations") or {}).get(k) != previous:
+                return Problem(
+                    f"metadata.annotations['{k}'] cannot be changed (it is '{previous}'); "
+                    "remove your change to it.",
+                    Code.FORBIDDEN,
+                )
     return None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -28,6 +29,7 @@ from jupyter_containers.validation import (
     bundle_spec_problems,
     configure_problems,
     create_access_problem,
+    created_by_groups,
     created_by_problem,
     data_loss_warnings,
     granted,
@@ -211,16 +213,30 @@ def test_missing_bundle() -> None:
 
 def test_mutations_on_create() -> None:
     meta = {"name": "nb", "finalizers": ["other"]}
+    groups = json.dumps(sorted(ALICE.groups), separators=(",", ":"))
     assert mutations("CREATE", ALICE, meta, None) == {
-        "annotations": {naming.CREATED_BY_ANNOTATION: "alice"},
+        "annotations": {
+            naming.CREATED_BY_ANNOTATION: "alice",
+            naming.CREATED_BY_GROUPS_ANNOTATION: groups,
+        },
         "finalizers": ["other", naming.FINALIZER],
     }
-    # A created-by already there is left for the validating webhook to judge.
+    # A created-by already there is left for the validating webhook to judge; forged groups
+    # are replaced with the request's.
     forged = {
-        "annotations": {naming.CREATED_BY_ANNOTATION: "bob"},
+        "annotations": {
+            naming.CREATED_BY_ANNOTATION: "bob",
+            naming.CREATED_BY_GROUPS_ANNOTATION: '["system:masters"]',
+        },
         "finalizers": [naming.FINALIZER],
     }
-    assert mutations("CREATE", ALICE, forged, None) == {}
+    assert mutations("CREATE", ALICE, forged, None) == {
+        "annotations": {naming.CREATED_BY_GROUPS_ANNOTATION: groups}
+    }
+    recorded = {**forged["annotations"], naming.CREATED_BY_GROUPS_ANNOTATION: groups}
+    assert created_by_groups(recorded) == sorted(ALICE.groups)
+    assert created_by_groups({naming.CREATED_BY_GROUPS_ANNOTATION: "not json"}) == []
+    assert created_by_groups({}) == []
 
 
 def test_mutations_on_update_restore_a_dropped_annotation() -> None:
@@ -246,6 +262,11 @@ def test_created_by_problem() -> None:
     assert created_by_problem("UPDATE", ADMIN, {"annotations": {key: "alice"}}, old) is None
     changed = created_by_problem("UPDATE", ADMIN, {"annotations": {key: "root"}}, old)
     assert changed is not None and "cannot be changed (it is 'alice')" in changed.message
+    groups_key = naming.CREATED_BY_GROUPS_ANNOTATION
+    old_groups = {"annotations": {key: "alice", groups_key: '["team"]'}}
+    new_groups = {"annotations": {key: "alice", groups_key: '["system:masters"]'}}
+    changed = created_by_problem("UPDATE", ALICE, new_groups, old_groups)
+    assert changed is not None and groups_key in changed.message
 
 
 # ---------------------------------------------------------------- the spec
