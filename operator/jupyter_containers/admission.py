@@ -22,7 +22,7 @@ from lightkube.resources.authentication_v1 import SelfSubjectReview
 from lightkube.resources.authorization_v1 import SubjectAccessReview
 from pydantic import ValidationError
 
-from jupyter_containers import naming, quota, validation
+from jupyter_containers import bounds, naming, quota, secret_policy, validation
 from jupyter_containers.api.models import (
     GROUP,
     VERSION,
@@ -163,6 +163,8 @@ class Lookups:
         #: instead of two LISTs per request when it knows the names asked for.
         self.watched_catalog = watched_catalog
         self._catalog: tuple[dict[str, InstanceTypeSpec], dict[str, VolumeSpec]] | None = None
+        #: Secrets read for this request: (namespace, name) -> the Secret, None when absent.
+        self._secrets: dict[tuple[str, str], Secret | None] = {}
 
     async def bundle(self, namespace: str, name: str) -> ResourceBundleSpec | None:
         try:
@@ -232,18 +234,61 @@ class Lookups:
         found: dict[str, frozenset[str] | None] = {}
         for name in sorted(names):
             try:
-                secret = await self.client.get(Secret, name, namespace=namespace)
+                secret = await self._secret(namespace, name)
             except ApiError as err:
-                if err.status.code == 404:
-                    found[name] = None
-                    continue
                 # Warnings are advice: without read access to secrets, give none.
                 logger.warning("cannot read Secret %s/%s for a warning: %s", namespace, name, err)
+                continue
+            if secret is None:
+                found[name] = None
                 continue
             found[name] = frozenset((secret.data or {}).keys()) | frozenset(
                 (secret.stringData or {}).keys()
             )
         return found
+
+    async def _secret(self, namespace: str, name: str) -> Secret | None:
+        """One Secret (None when it does not exist), read at most once per request."""
+        if (namespace, name) not in self._secrets:
+            try:
+                self._secrets[namespace, name] = await self.client.get(
+                    Secret, name, namespace=namespace
+                )
+            except ApiError as err:
+                if err.status.code != 404:
+                    raise
+                self._secrets[namespace, name] = None
+        return self._secrets[namespace, name]
+
+    async def secret_labels(
+        self, namespace: str, names: set[str]
+    ) -> dict[str, dict[str, str] | None]:
+        """Labels of the Secrets that exist (None: absent or not readable by the operator;
+        the name rule of `secret_policy` still holds then)."""
+        out: dict[str, dict[str, str] | None] = {}
+        for name in sorted(names):
+            try:
+                secret = await self._secret(namespace, name)
+            except ApiError as err:
+                logger.warning("cannot read Secret %s/%s for its labels: %s", namespace, name, err)
+                secret = None
+            out[name] = dict(secret.metadata.labels or {}) if secret and secret.metadata else None
+        return out
+
+    async def may_get_secret(self, identity: Identity, namespace: str, name: str) -> bool:
+        review = SubjectAccessReview(
+            spec=SubjectAccessReviewSpec(
+                user=identity.username,
+                groups=sorted(identity.groups),
+                uid=identity.uid,
+                extra={k: list(v) for k, v in (identity.extra or {}).items()} or None,
+                resourceAttributes=ResourceAttributes(
+                    namespace=namespace, verb="get", group="", resource="secrets", name=name
+                ),
+            )
+        )
+        result = await self.client.create(review)
+        return bool(result.status and result.status.allowed)
 
     async def may_create_pods(self, identity: Identity, namespace: str) -> bool:
         review = SubjectAccessReview(
@@ -323,6 +368,12 @@ async def review_container(
         problems += validation.name_problems(name)
     if problems and not unchanged:
         return validation.refusal(problems), []
+    # Hook (bounds): the annotations the operator reads, when the request sets them.
+    annotation_problems = bounds.annotation_problems(
+        new_meta, None if old is None else old.get("metadata") or {}
+    )
+    if annotation_problems:
+        return validation.refusal(Problem(m) for m in annotation_problems), []
 
     # Who may do this, before anything about the request is looked at further.
     old_spec: JupyterContainerSpec | None = None
@@ -415,6 +466,9 @@ async def review_container(
         if message is not None:
             problems.append(Problem(message, validation.Code.FORBIDDEN))
 
+    # Hook (secret_policy): Secrets the env refers to.
+    problems += await _secret_ref_problems(look, operation, identity, spec, old_spec, deploy_ns)
+
     if problems:
         return validation.refusal(problems), []
 
@@ -440,6 +494,47 @@ async def review_container(
     return None, warnings
 
 
+async def _secret_ref_problems(
+    look: Lookups,
+    operation: str,
+    identity: Identity,
+    spec: JupyterContainerSpec,
+    old_spec: JupyterContainerSpec | None,
+    deploy_ns: str,
+) -> list[Problem]:
+    """secret_policy's rules for the env's Secret references (HTTP 403).
+
+    Operator-owned Secrets: on every write that sets or starts the references. Whether the
+    user may read them: when the user writes them (CREATE, an env or namespace change), as
+    the request's user and groups; a start by a grantee is not asked for the creator's
+    Secrets here: the operator asks for the creator at every start (reconciler).
+    """
+    refs = secret_policy.secret_refs(spec)
+    if not refs:
+        return []
+    written = (
+        operation == "CREATE"
+        or old_spec is None
+        or old_spec.env != spec.env
+        or (old_spec.namespace or "") != (spec.namespace or "")
+    )
+    if not (written or validation.is_start(operation, old_spec, spec)):
+        return []
+    names = {ref.secret for ref in refs}
+    messages = secret_policy.operator_secret_problems(
+        refs, await look.secret_labels(deploy_ns, names)
+    )
+    if not messages and written:
+        readable = {
+            name: await look.may_get_secret(identity, deploy_ns, name)
+            for name in sorted(secret_policy.needs_access_review(refs))
+        }
+        messages = secret_policy.unreadable_secret_problems(
+            refs, readable, identity.username, deploy_ns
+        )
+    return [Problem(m, validation.Code.FORBIDDEN) for m in messages]
+
+
 def _body(obj: Any) -> dict[str, Any] | None:
     return None if obj is None else dict(obj)
 
@@ -461,6 +556,8 @@ async def mutate_container(
     **_: Any,
 ) -> None:
     identity = Identity.from_userinfo(userinfo)
+    # Hook (validation.shape_problems): mutating webhooks run before the schema check.
+    _refuse(validation.refusal(validation.shape_problems(body, "JupyterContainer")))
     meta_patch = validation.mutations(
         operation,
         identity,
@@ -491,6 +588,8 @@ async def validate_container(
     **kwargs: Any,
 ) -> None:
     identity = Identity.from_userinfo(userinfo)
+    # Hook (validation.shape_problems): the schema has been checked by now; defence in depth.
+    _refuse(validation.refusal(validation.shape_problems(new, "JupyterContainer")))
     meta = body.get("metadata") or {}
     # The operator's catalog indexes (handlers.instance_types, handlers.volumes), which kopf
     # passes to every handler of the process.
@@ -531,6 +630,8 @@ async def validate_container(
 async def mutate_bundle(
     operation: str, body: kopf.Body, userinfo: Mapping[str, Any], patch: kopf.Patch, **_: Any
 ) -> None:
+    # Hook (validation.shape_problems): mutating webhooks run before the schema check.
+    _refuse(validation.refusal(validation.shape_problems(body, "ResourceBundle")))
     defaults = validation.bundle_defaults(
         operation, Identity.from_userinfo(userinfo), body.get("spec") or {}
     )
@@ -557,6 +658,8 @@ async def validate_bundle(
     identity = Identity.from_userinfo(userinfo)
     if _is_operator(identity):
         return
+    # Hook (validation.shape_problems): the schema has been checked by now; defence in depth.
+    _refuse(validation.refusal(validation.shape_problems(new, "ResourceBundle")))
     meta = body.get("metadata") or {}
     name, namespace = str(meta.get("name") or ""), str(meta.get("namespace") or "")
     new_spec = old_spec = None

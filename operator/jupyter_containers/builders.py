@@ -19,7 +19,7 @@ from typing import Any
 from lightkube.utils.quantity import parse_quantity
 
 from jupyter_containers import naming
-from jupyter_containers.api import rules
+from jupyter_containers.api import jupyterlab_policy, rules
 from jupyter_containers.api.models import (
     ALLOWED_VOLUME_TYPES,
     InstanceTypeSpec,
@@ -298,11 +298,16 @@ def container_args(t: Target) -> list[str]:
         f"--ServerApp.allow_origin={t.settings.allow_origin}",
         # Kubernetes expands $(VAR) from the container's env: the token stays in the Secret.
         f"--IdentityProvider.token=$({rules.TOKEN_ENV})",
+        *jupyterlab_policy.pinned_args(f"$({rules.TOKEN_ENV})", rules.HOME_MOUNT_PATH),
     ]
-    for arg in t.spec.args:
+    for i, arg in enumerate(t.spec.args):
         owned = rules.platform_arg_of(arg)
         if owned is not None:
-            raise CatalogError(rules.msg_platform_arg(arg, owned))
+            raise CatalogError(f"spec.args[{i}]: {rules.msg_platform_arg(arg, owned)}")
+        # Hook (jupyterlab_policy): a spec stored before the allowlist existed.
+        problem = jupyterlab_policy.arg_problem(arg)
+        if problem is not None:
+            raise CatalogError(f"spec.args[{i}]: {problem}")
     return [*platform, *t.spec.args]
 
 
@@ -316,11 +321,16 @@ def container_env(t: Target) -> list[dict[str, Any]]:
             },
         },
         *({"name": k, "value": v} for k, v in rules.PLATFORM_ENV.items()),
+        # Hook (jupyterlab_policy): where configuration and code are read from.
+        *({"name": k, "value": v} for k, v in jupyterlab_policy.PINNED_ENV.items()),
     ]
     seen: set[str] = set()
-    for var in t.spec.env:
+    for i, var in enumerate(t.spec.env):
         if var.name in rules.RESERVED_ENV_NAMES:
-            raise CatalogError(rules.msg_reserved_env(var.name))
+            raise CatalogError(f"spec.env[{i}].name: {rules.msg_reserved_env(var.name)}")
+        owned = jupyterlab_policy.env_problem(var.name)
+        if owned is not None:
+            raise CatalogError(f"spec.env[{i}].name: {owned}")
         if var.name in seen:
             # Server-side apply treats env as a map keyed by name: duplicates are an error.
             raise CatalogError(rules.msg_env_duplicate(var.name))
@@ -407,7 +417,8 @@ def pod_spec(t: Target) -> dict[str, Any]:
 
 def build_deployment(t: Target) -> dict[str, Any]:
     tags = tag_annotations(t.spec.tags)
-    pod_annotations = {**tags, naming.ATTEMPT_ANNOTATION: str(t.attempt)}
+    # Hook (rules.pod_tags): tags stay on the Deployment; the pod gets only the simulation key.
+    pod_annotations = {**rules.pod_tags(tags), naming.ATTEMPT_ANNOTATION: str(t.attempt)}
     obj: dict[str, Any] = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

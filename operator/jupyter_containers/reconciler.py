@@ -19,10 +19,12 @@ from typing import Any
 import kopf
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
+from lightkube.models.authorization_v1 import ResourceAttributes, SubjectAccessReviewSpec
+from lightkube.resources.authorization_v1 import SubjectAccessReview
 from lightkube.types import PatchType
 from pydantic import ValidationError
 
-from jupyter_containers import metrics, naming
+from jupyter_containers import bounds, metrics, naming, secret_policy, validation
 from jupyter_containers.api.models import (
     API_VERSION,
     InstanceTypeSpec,
@@ -179,7 +181,10 @@ class Reconciler:
         # start request (annotation), and on a configuration saved while Failed.
         phase = status.get("phase")
         attempt = int(status.get("attempt") or 0)
-        start_request = annotations.get(naming.START_REQUESTED_ANNOTATION)
+        # Hook (bounds): an invalid value (webhook bypassed) is ignored, not copied cut.
+        start_request = bounds.valid_start_request(
+            annotations.get(naming.START_REQUESTED_ANNOTATION)
+        )
         handled_request = status.get("startRequest")
         new_attempt = spec.running and (
             phase in (None, Phase.STOPPED)
@@ -228,7 +233,13 @@ class Reconciler:
                 )
             elif phase == Phase.FAILED and status.get("reason") == Reason.QUOTA_EXCEEDED:
                 quota_problem = status.get("message") or "quota exceeded"
-        deploy = spec.running and quota_problem is None
+        # Hook (secret_policy): the env's Secret references, judged again at every start.
+        secret_problem = (
+            await self._start_secret_problem(target, annotations, new_attempt, status)
+            if spec.running
+            else None
+        )
+        deploy = spec.running and quota_problem is None and secret_problem is None
 
         desired: list[dict[str, Any]] = []
         keep: set[tuple[str, str, str]] = set()
@@ -321,6 +332,8 @@ class Reconciler:
         )
         if quota_problem is not None:
             verdict = Verdict(Phase.FAILED, Reason.QUOTA_EXCEEDED, quota_problem)
+        if secret_problem is not None:
+            verdict = Verdict(Phase.FAILED, Reason.SECRET_NOT_ALLOWED, secret_problem)
         pod_name = _newest(pods)
         new_status = build_status(
             StatusInputs(
@@ -472,6 +485,68 @@ class Reconciler:
             storage_class=(target.volume.storageClassName if target.volume else None)
             or self.settings.default_storage_class,
         )
+
+    async def _start_secret_problem(
+        self,
+        target: Target,
+        annotations: Mapping[str, str],
+        new_attempt: bool,
+        status: Mapping[str, Any],
+    ) -> str | None:
+        """Why the env's Secret references refuse this start (secret_policy), or None.
+
+        Every reconcile: the name rule (no request). A new attempt: also the labels of the
+        referenced Secrets and, when `start_secret_access_review`, whether the creator may
+        still get them. A refusal stays until the next attempt (a new start or a new spec).
+        """
+        refs = secret_policy.secret_refs(target.spec)
+        if not refs:
+            return None
+        by_name = secret_policy.operator_secret_problems(refs, {})
+        if by_name:
+            return " ".join(by_name)
+        if not new_attempt:
+            if (
+                status.get("phase") == Phase.FAILED
+                and status.get("reason") == Reason.SECRET_NOT_ALLOWED
+            ):
+                return str(status.get("message") or "a Secret reference is not allowed")
+            return None
+        ns = target.deploy_namespace
+        labels: dict[str, Mapping[str, str] | None] = {}
+        for name in sorted({ref.secret for ref in refs}):
+            try:
+                secret = await self.client.get(Secret, name, namespace=ns)
+            except ApiError as exc:
+                if exc.status.code != 404:
+                    raise
+                continue
+            labels[name] = dict(secret.metadata.labels or {}) if secret.metadata else {}
+        problems = secret_policy.operator_secret_problems(refs, labels)
+        created_by = annotations.get(naming.CREATED_BY_ANNOTATION)
+        if not problems and self.settings.start_secret_access_review and created_by:
+            groups = validation.created_by_groups(annotations)
+            readable = {
+                name: await self._may_get_secret(created_by, groups, ns, name)
+                for name in sorted(secret_policy.needs_access_review(refs))
+            }
+            problems = secret_policy.unreadable_secret_problems(refs, readable, created_by, ns)
+        return " ".join(problems) or None
+
+    async def _may_get_secret(
+        self, user: str, groups: list[str], namespace: str, name: str
+    ) -> bool:
+        review = SubjectAccessReview(
+            spec=SubjectAccessReviewSpec(
+                user=user,
+                groups=groups or None,
+                resourceAttributes=ResourceAttributes(
+                    namespace=namespace, verb="get", group="", resource="secrets", name=name
+                ),
+            )
+        )
+        result = await self.client.create(review)
+        return bool(result.status and result.status.allowed)
 
     async def _ensure_token_secret(
         self, target: Target, secret_name: str, *, known_absent: bool

@@ -133,6 +133,15 @@ class Settings(BaseSettings):
         "comma-separated; system:masters always may.",
     )
 
+    start_secret_access_review: bool = Field(
+        default=True,
+        description="At every start, ask a SubjectAccessReview whether the container's creator "
+        "(created-by) may still get each Secret its env refers to, and fail the start if not "
+        "(rights can be revoked after admission). The review names the user and the groups "
+        "recorded at creation (annotation jupytercontainers.io/created-by-groups): a change of "
+        "group membership since then is not seen. false: the admission check alone.",
+    )
+
     @field_validator("watch_namespaces", mode="before")
     @classmethod
     def _split_namespaces(cls, value: object) -> object:

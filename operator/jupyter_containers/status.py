@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jupyter_containers.api.models import Phase
+from jupyter_containers.bounds import bound_status
 from jupyter_containers.lifecycle import Verdict, ready_condition
 
 
@@ -65,7 +66,8 @@ def build_status(inputs: StatusInputs, previous: Mapping[str, Any]) -> dict[str,
         "attempt": inputs.attempt,
         "startRequest": inputs.start_request,
     }
-    return status
+    # Hook (bounds): every string within its CRD maxLength, or the write would be refused.
+    return bound_status(status)
 
 
 def status_differs(current: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
