@@ -56,7 +56,7 @@ def test_bad_argument_crash_loops_and_start_after_failed_gives_a_fresh_pod(
     pod_of: Callable[[str, str], dict[str, Any]],
 ) -> None:
     # A value JupyterLab cannot parse: the server exits with an error at start, every time.
-    real_container("crashy", args=["--ServerApp.port_retries=not-a-number"])
+    real_container("crashy", args=["--ServerApp.max_body_size=not-a-number"])
     jc = wait_phase("crashy", "Failed", timeout=240)
     # The kubelet reports the first exit (state.terminated) before it backs off
     # (waiting: CrashLoopBackOff); the operator fails the start at whichever it sees first.
@@ -71,7 +71,7 @@ def test_bad_argument_crash_loops_and_start_after_failed_gives_a_fresh_pod(
     # The Failed container keeps its pod: its logs say what went wrong.
     previous = ["--previous"] if state["restartCount"] > 0 else []
     logs = kubectl("logs", "-n", namespace, first["metadata"]["name"], *previous).stdout
-    assert "port_retries" in logs, logs[-2000:]
+    assert "max_body_size" in logs, logs[-2000:]
 
     # Fix the argument and start again: a new attempt, a new pod that becomes Active.
     kubectl(
@@ -83,7 +83,7 @@ def test_bad_argument_crash_loops_and_start_after_failed_gives_a_fresh_pod(
         "--type",
         "merge",
         "-p",
-        json.dumps({"spec": {"args": ["--ServerApp.port_retries=3"]}}),
+        json.dumps({"spec": {"args": ["--ServerApp.max_body_size=536870912"]}}),
     )
     jc = wait_phase("crashy", "Active", timeout=ACTIVE_TIMEOUT)
     second = pod_of(namespace, uid)
