@@ -35,6 +35,23 @@ logger = logging.getLogger(__name__)
 CONTAINER_NAME = naming.CONTAINER_NAME
 PORT_NAME = "http"
 HOME_VOLUME = "home"
+PLATFORM_CONFIG_VOLUME_NAME = "jupyter-config"
+#: JUPYTER_CONFIG_DIR (jupyterlab_policy.PINNED_ENV) exists in every image, read-only: a
+#: downward-API volume holding jupyter_core's `migrated` marker. Without it the server dies at
+#: start once ~/.ipython exists on the home volume (jupyter_core then migrates and creates the
+#: config directory, which the non-root user cannot); read-only, it skips the migration.
+PLATFORM_CONFIG_VOLUME: dict[str, Any] = {
+    "name": PLATFORM_CONFIG_VOLUME_NAME,
+    "downwardAPI": {
+        "defaultMode": 0o444,
+        "items": [{"path": "migrated", "fieldRef": {"fieldPath": "metadata.uid"}}],
+    },
+}
+PLATFORM_CONFIG_MOUNT: dict[str, Any] = {
+    "name": PLATFORM_CONFIG_VOLUME_NAME,
+    "mountPath": jupyterlab_policy.PLATFORM_CONFIG_DIR,
+    "readOnly": True,
+}
 #: Docker Stacks entry point: it runs `jupyter lab` with the arguments and honours
 #: the JUPYTER_ENABLE_LAB/RESTARTABLE variables the platform injects.
 START_COMMAND = ["start-notebook.py"]
@@ -399,10 +416,12 @@ def pod_spec(t: Target) -> dict[str, Any]:
         },
         "containers": [container],
     }
+    container["volumeMounts"] = [dict(PLATFORM_CONFIG_MOUNT)]
+    spec["volumes"] = [dict(PLATFORM_CONFIG_VOLUME)]
     source = _volume_source(t)
     if source is not None:
-        container["volumeMounts"] = [{"name": HOME_VOLUME, "mountPath": rules.HOME_MOUNT_PATH}]
-        spec["volumes"] = [{"name": HOME_VOLUME, **source}]
+        container["volumeMounts"].append({"name": HOME_VOLUME, "mountPath": rules.HOME_MOUNT_PATH})
+        spec["volumes"].append({"name": HOME_VOLUME, **source})
     if t.instance_type.nodeSelector:
         spec["nodeSelector"] = dict(t.instance_type.nodeSelector)
     if t.instance_type.tolerations:

@@ -23,6 +23,8 @@ from jupyter_containers.api.models import (
     VolumeType,
 )
 from jupyter_containers.builders import (
+    PLATFORM_CONFIG_MOUNT,
+    PLATFORM_CONFIG_VOLUME,
     CatalogError,
     Target,
     build_deployment,
@@ -341,8 +343,14 @@ def test_readiness_probe() -> None:
 def test_on_demand_pvc_mount() -> None:
     t = target(volume_name="home", volume=PVC_VOLUME)
     spec = pod_spec(t)
-    assert spec["volumes"] == [{"name": "home", "persistentVolumeClaim": {"claimName": t.pvc_name}}]
-    assert spec["containers"][0]["volumeMounts"] == [{"name": "home", "mountPath": "/home/jovyan"}]
+    assert spec["volumes"] == [
+        PLATFORM_CONFIG_VOLUME,
+        {"name": "home", "persistentVolumeClaim": {"claimName": t.pvc_name}},
+    ]
+    assert spec["containers"][0]["volumeMounts"] == [
+        PLATFORM_CONFIG_MOUNT,
+        {"name": "home", "mountPath": "/home/jovyan"},
+    ]
 
 
 @pytest.mark.parametrize("read_only", [False, True])
@@ -355,9 +363,12 @@ def test_nfs_is_mounted_through_a_pre_bound_pv_and_pvc(read_only: bool) -> None:
     t = target(volume_name="shared", volume=vol)
     spec = pod_spec(t)
     claim = {"claimName": t.pvc_name, **({"readOnly": True} if read_only else {})}
-    assert spec["volumes"] == [{"name": "home", "persistentVolumeClaim": claim}]
+    assert spec["volumes"] == [
+        PLATFORM_CONFIG_VOLUME,
+        {"name": "home", "persistentVolumeClaim": claim},
+    ]
     assert "nfs" not in json.dumps(spec["volumes"])
-    assert spec["containers"][0]["volumeMounts"][0]["mountPath"] == rules.HOME_MOUNT_PATH
+    assert spec["containers"][0]["volumeMounts"][1]["mountPath"] == rules.HOME_MOUNT_PATH
 
     pv = build_nfs_pv(t)
     assert pv is not None
@@ -389,10 +400,12 @@ def test_a_volume_change_gives_the_nfs_pv_a_new_name() -> None:
     assert a["metadata"]["name"] != b["metadata"]["name"]
 
 
-def test_no_volume_no_mount() -> None:
+def test_no_volume_no_home_mount_only_the_read_only_platform_config() -> None:
     spec = pod_spec(target())
-    assert "volumes" not in spec
-    assert "volumeMounts" not in spec["containers"][0]
+    assert spec["volumes"] == [PLATFORM_CONFIG_VOLUME]
+    assert spec["containers"][0]["volumeMounts"] == [PLATFORM_CONFIG_MOUNT]
+    assert PLATFORM_CONFIG_MOUNT["readOnly"] is True
+    assert PLATFORM_CONFIG_MOUNT["mountPath"] == jupyterlab_policy.PINNED_ENV["JUPYTER_CONFIG_DIR"]
 
 
 def test_node_selector_and_tolerations_from_the_instance_type() -> None:

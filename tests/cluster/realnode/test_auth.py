@@ -9,6 +9,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from tests.cluster.realnode.conftest import Lab
 from tests.cluster.realnode.jupyter import run_code
 
@@ -22,7 +24,6 @@ ADMITTED_ARGS = [
     "--ServerApp.shutdown_no_activity_timeout=0",
     "--MappingKernelManager.cull_idle_timeout=3600",
     "--ContentsManager.allow_hidden=True",
-    "--LabApp.collaborative=False",
     '--ServerApp.terminado_settings={"shell_command":["/bin/bash"]}',
     "--no-browser",
 ]
@@ -54,6 +55,7 @@ def put_file(lab: Lab, path: str, text: str) -> None:
     assert status in (200, 201), body
 
 
+@pytest.mark.timeout(900)
 def test_admitted_arguments_and_a_hostile_home_leave_the_token_required(
     real_container: Make,
     wait_phase: Wait,

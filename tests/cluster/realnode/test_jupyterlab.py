@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.cluster.realnode.conftest import VOLUME_DIR, Lab
 from tests.cluster.realnode.jupyter import notebook, run_code
 
@@ -105,6 +107,7 @@ print(json.dumps({"argv": argv, "env": env, "uid": os.getuid(), "gid": os.getgid
     assert facts["home"] == "/home/jovyan"
 
 
+@pytest.mark.timeout(900)
 def test_notebook_on_the_pvc_survives_terminate_and_start_and_goes_with_delete(
     real_container: Make,
     wait_phase: Wait,
