@@ -130,10 +130,6 @@ build_jupyterlab() {
       python3 -m venv /opt/jupyter
       /opt/jupyter/bin/pip install --quiet --no-cache-dir --no-deps --only-binary=:all: \
         -r /tmp/requirements.txt
-      # The platform runs the server with PYTHONNOUSERSITE=1 (code on the user volume must not
-      # run in it); kernels run the user'"'"'s own code and may use ~/.local (pip install --user).
-      /opt/jupyter/bin/python3 -m ipykernel install --sys-prefix --name python3 \
-        --display-name "Python 3 (ipykernel)" --env PYTHONNOUSERSITE ""
       # No news and update checks: they would ask to reach the internet from the browser.
       /opt/jupyter/bin/jupyter labextension disable --level=sys_prefix \
         "@jupyterlab/apputils-extension:announcements"
