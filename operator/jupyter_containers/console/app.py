@@ -46,7 +46,6 @@ HERE = Path(__file__).parent
 T = TypeVar("T")
 
 PRINCIPAL = web.AppKey("principal", Principal)
-CACHE_SECONDS = 20.0
 API_DOWN = "The Kubernetes API server is unreachable. The console recovers when it is back."
 
 
@@ -98,7 +97,7 @@ class Console:
     async def cached(self, key: str, make: Callable[[], Any]) -> Any:
         hit = self._cache.get(key)
         now = time.monotonic()
-        if hit and now - hit[0] < CACHE_SECONDS:
+        if hit and now - hit[0] < self.settings.cache_seconds:
             return hit[1]
         value = await make()
         self._cache[key] = (now, value)
@@ -752,7 +751,10 @@ async def stream(request: web.Request) -> web.StreamResponse:
     """Server-sent events: the one watch's changes for the domains this user may list."""
     console = request.app[CONSOLE]
     principal = _principal(request)
-    domains = frozenset(await console.domains(principal))
+    try:
+        domains: frozenset[str] | None = frozenset(await console.domains(principal))
+    except ApiDown:
+        domains = None
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -762,7 +764,11 @@ async def stream(request: web.Request) -> web.StreamResponse:
     )
     await response.prepare(request)
     await response.write(b"retry: 2000\n\n")
-    await response.write(f"event: api\ndata: {json.dumps({'up': console.hub.api_up})}\n\n".encode())
+    up = console.hub.api_up and domains is not None
+    await response.write(f"event: api\ndata: {json.dumps({'up': up})}\n\n".encode())
+    if domains is None:
+        # The browser reconnects after `retry` and asks again (a 200, so EventSource retries).
+        return response
     async with console.hub.subscribe(domains) as sub:
         while True:
             try:

@@ -58,6 +58,11 @@ class ConsoleSettings(BaseSettings):
     cluster_domain: str = Field(default="cluster.local")
     request_timeout: float = Field(default=30.0, gt=0)
     page_size: int = Field(default=20, ge=1, le=500)
+    cache_seconds: float = Field(
+        default=20.0,
+        ge=0,
+        description="How long the namespaces and a user's domains (access reviews) are reused.",
+    )
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -125,7 +125,14 @@
       document.body.dataset.stream = "open";
       if (broken) { broken = false; resync(); }
     });
-    source.addEventListener("error", () => { broken = true; document.body.dataset.stream = "reconnecting"; });
+    source.addEventListener("error", () => {
+      broken = true;
+      document.body.dataset.stream = "reconnecting";
+      if (source.readyState === EventSource.CLOSED) {
+        // A refused (non-200) stream is not retried by the browser: start a new one.
+        setTimeout(() => { startStream(); }, 3000);
+      }
+    });
     source.addEventListener("api", (ev) => {
       const msg = JSON.parse(ev.data);
       const wasDown = !$("#banner").hidden;
