@@ -75,7 +75,8 @@ run: venv cluster-up ## local cluster + CRDs + operator + an example container r
 CONSOLE_PORT ?= 8080
 .PHONY: console
 console: venv cluster-up ## the web console on the local cluster, development sign-in, http://127.0.0.1:$(CONSOLE_PORT)
-	KUBECONFIG=$$(tools/cluster.sh kubeconfig) JC_CONSOLE_DEV_LOGIN=true JC_CONSOLE_HOST=127.0.0.1 \
+	KUBECONFIG=$$(tools/cluster.sh kubeconfig) JC_CONSOLE_KUBE_CONTEXT=kwok-jupyter-containers \
+	  JC_CONSOLE_DEV_LOGIN=true JC_CONSOLE_HOST=127.0.0.1 \
 	  JC_CONSOLE_PORT=$(CONSOLE_PORT) JC_CONSOLE_UPSTREAM=endpoints $(VENV)/bin/jupyter-containers-console
 
 .PHONY: clean

@@ -69,7 +69,8 @@ def chromium_path() -> str:
 def domain(cluster: Any, user_roles: None, operator: Any) -> Iterator[str]:
     """The console tests' domain: alice, bob and carol are users; alice may create bundles.
 
-    Bundle `team` (owner alice) grants carol view and start-stop; bob gets nothing.
+    Bundle `team` (owner alice) grants carol view and start-stop; bob gets nothing; carol owns
+    bundle `carols`.
     """
     name = create_test_namespace(cluster, "console", test_id="tests/console")
     docs: list[dict[str, Any]] = [
@@ -118,6 +119,14 @@ def domain(cluster: Any, user_roles: None, operator: Any) -> Iterator[str]:
                 "owner": "alice",
                 "grants": [{"users": ["carol"], "permissions": ["view", "start-stop"]}],
             },
+        }
+    )
+    docs.append(
+        {
+            "apiVersion": "jupytercontainers.io/v1alpha1",
+            "kind": "ResourceBundle",
+            "metadata": {"name": "carols"},
+            "spec": {"owner": "carol"},
         }
     )
     cluster.kubectl("apply", "-n", name, "-f", "-", input=yaml.safe_dump_all(docs))

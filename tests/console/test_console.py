@@ -82,7 +82,7 @@ def test_list_views_filters_and_escaping(
 ) -> None:
     make("list-a", tags={"note": XSS})
     make("list-b", running=False)
-    make("carol-own", creator="carol", running=False)
+    make("carol-own", creator="carol", bundle="carols", running=False)
     wait_phase(cluster, domain, "list-a", "Active")
     wait_phase(cluster, domain, "list-b", "Stopped")
 
@@ -93,7 +93,7 @@ def test_list_views_filters_and_escaping(
     )
     a = row(alice, domain, "list-a")
     expect(a.locator(".badge")).to_have_text("Active")
-    expect(a).to_contain_text("test-small")
+    expect(a).to_contain_text("Small (1 CPU, 2Gi)")  # Instance: CPU and memory
     expect(a).to_contain_text(domain)  # Namespace column: the deployment namespace
     uid = json.loads(cluster.kubectl("get", "jc", "list-a", "-n", domain, "-o", "json").stdout)[
         "metadata"
@@ -118,9 +118,9 @@ def test_list_views_filters_and_escaping(
     open_list(alice, console, "?namespace=nowhere")
     expect(alice.get_by_text("No Jupyter containers match.")).to_be_visible()
 
-    # Shared with me: alice owns bundle team, so carol's container in it is shared with her.
+    # Shared with me: nothing of carol's is in a bundle granting alice anything.
     open_list(alice, console, "?view=shared")
-    expect(row(alice, domain, "carol-own")).to_be_visible()
+    expect(row(alice, domain, "carol-own")).to_have_count(0)
     expect(row(alice, domain, "list-a")).to_have_count(0)
 
     carol = sign_in("carol")

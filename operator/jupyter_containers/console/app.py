@@ -827,6 +827,7 @@ def make_app(settings: ConsoleSettings) -> web.Application:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
     settings = ConsoleSettings()
     if settings.dev_login:
         log.warning(
@@ -837,6 +838,8 @@ def main() -> None:
             settings.dev_users,
         )
     app = make_app(settings)
+    shown = f"[{settings.host}]" if ":" in settings.host else settings.host
+    log.info("Jupyter Containers console on http://%s:%s/", shown, settings.port)
     web.run_app(app, host=settings.host, port=settings.port, print=None)
 
 

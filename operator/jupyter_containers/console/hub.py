@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx2
 from lightkube import AsyncClient
 from lightkube.config.kubeconfig import SingleConfig
 
@@ -76,9 +77,11 @@ class Hub:
                     self._publish({"type": kind, "container": payload}, domain)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # the API server went away, or the watch broke
+            except httpx2.TransportError as exc:  # the API server is unreachable
                 log.warning("watch of JupyterContainers lost (%s); retrying", exc)
                 self._set_up(False)
+            except Exception as exc:  # an answer, but not a watch (e.g. the CRD is missing)
+                log.warning("watch of JupyterContainers failed (%s); retrying", exc)
             finally:
                 with contextlib.suppress(Exception):
                     await client.close()
