@@ -46,7 +46,7 @@ def make(cluster: Any, domain: str, webhooks: None, catalog: None) -> Callable[.
 
 
 def wait_phase(cluster: Any, domain: str, name: str, phase: str, timeout: int = 60) -> None:
-    cluster.kubectl(
+    result = cluster.kubectl(
         "wait",
         f"jupytercontainer/{name}",
         "-n",
@@ -54,7 +54,11 @@ def wait_phase(cluster: Any, domain: str, name: str, phase: str, timeout: int = 
         f"--for=jsonpath={{.status.phase}}={phase}",
         f"--timeout={timeout}s",
         timeout=timeout + 10,
+        check=False,
     )
+    if result.returncode != 0:
+        obj = cluster.kubectl("get", "jc", name, "-n", domain, "-o", "yaml", check=False)
+        raise AssertionError(f"{name} did not become {phase} in {timeout}s:\n{obj.stdout}")
 
 
 def no_reload_marker(page: Any) -> None:
@@ -162,7 +166,7 @@ def test_pagination(
 
 
 def fill_general(page: Any, name: str, bundle: str = "team") -> None:
-    page.get_by_label("Name").fill(name)
+    page.get_by_role("textbox", name="Name", exact=True).fill(name)
     page.get_by_label("Resource bundle").select_option(bundle)
 
 
@@ -200,7 +204,9 @@ def test_create_form_validation_errors_and_create(
     fill_general(alice, "taken")
     alice.get_by_role("button", name="Next").click()
     expect(error_of(alice, "name")).to_have_text(rules.MSG_DUPLICATE_NAME)
-    expect(alice.get_by_label("Name")).to_have_attribute("aria-invalid", "true")
+    expect(alice.get_by_role("textbox", name="Name", exact=True)).to_have_attribute(
+        "aria-invalid", "true"
+    )
     shot(alice, "create-duplicate-name")
 
     # Quota exceeded: on the Instance type and the Volume fields.
@@ -264,12 +270,19 @@ def test_create_form_validation_errors_and_create(
     expect(review.locator(".admission-warning").first).to_contain_text("api")
     assert alice.locator("#review img").count() == 0
     shot(alice, "create-review")
+    # alice may not read Secrets, so the container would not start with it: drop the variable.
+    tab(alice, "Configurations").click()
+    alice.get_by_role("button", name="Remove variable 2").click()
+    tab(alice, "Review & Create").click()
+    expect(review.get_by_role("heading", name="Resource Summary")).to_be_visible()
+    expect(review).not_to_contain_text("API_KEY")
     no_reload_marker(alice)
     alice.get_by_role("button", name="Create").click()
 
     # The detail page: Starting, then Active without a reload (server-sent events).
     alice.wait_for_url(re.compile(f"/domains/{domain}/containers/fresh$"))
     no_reload_marker(alice)
+    wait_phase(cluster, domain, "fresh", "Active")
     expect(alice.locator("[data-field='status-detail'] .badge")).to_have_text(
         re.compile("Starting|Active")
     )
@@ -297,7 +310,7 @@ def test_bundle_choice_depends_on_the_right_to_create_bundles(
     alice.goto(f"{console.url}/containers/new")
     alice.get_by_label("Resource bundle").select_option("__create__")
     alice.wait_for_url(re.compile("/bundles/new$"))
-    alice.get_by_label("Name").fill("alices")
+    alice.get_by_role("textbox", name="Name", exact=True).fill("alices")
     alice.get_by_role("button", name="Create").click()
     alice.wait_for_url(re.compile("/containers/new"))
     expect(alice.get_by_label("Resource bundle")).to_have_value("alices")
@@ -336,7 +349,7 @@ def test_lifecycle_configure_and_delete(
     # Configure: name and bundle read-only, Delete instead of Cancel, the data-loss warning.
     configure.click()
     alice.wait_for_url(re.compile("/configure$"))
-    expect(alice.get_by_label("Name")).to_have_attribute("readonly", "")
+    expect(alice.get_by_role("textbox", name="Name", exact=True)).to_have_attribute("readonly", "")
     expect(alice.get_by_label("Resource bundle")).to_be_disabled()
     expect(alice.get_by_role("button", name="Delete")).to_be_visible()
     expect(alice.get_by_role("link", name="Cancel")).to_have_count(0)

@@ -427,7 +427,7 @@ async def form_page(request: web.Request) -> web.StreamResponse:
             jc = repo.get(edit_name)
             facts["mode"] = "configure"
             facts["values"] = views.form_of(jc)
-            facts["resourceVersion"] = jc["metadata"].get("resourceVersion")
+            facts["generation"] = jc["metadata"].get("generation")
             facts["phase"] = views.row(jc).phase
             facts["mayDelete"] = _may_delete(repo, edit_name)
             facts["hasVolume"] = bool((jc.get("spec") or {}).get("volume"))
@@ -550,11 +550,17 @@ async def _submit(request: web.Request, *, dry_run: bool) -> web.StreamResponse:
                 spec_dict["bundle"] = base.get("bundle", "")
                 obj = dict(current)
                 obj["spec"] = spec_dict
-                if body.get("resourceVersion"):
-                    obj["metadata"] = {
-                        **current["metadata"],
-                        "resourceVersion": body["resourceVersion"],
-                    }
+                # The form was read at `generation`: a spec change since then is a conflict.
+                # (Status writes bump resourceVersion, not generation: those are no conflict.)
+                seen = body.get("generation")
+                if seen is not None and current["metadata"].get("generation") != seen:
+                    return _error_json(
+                        [
+                            f"Jupyter container '{form.name}' was changed by someone else "
+                            "meanwhile. Reload the page to see the new configuration."
+                        ],
+                        status=409,
+                    )
                 result = repo.replace(obj, dry_run=True)
                 if not dry_run:
                     result = repo.replace(obj)
@@ -769,7 +775,25 @@ async def stream(request: web.Request) -> web.StreamResponse:
     if domains is None:
         # The browser reconnects after `retry` and asks again (a 200, so EventSource retries).
         return response
-    async with console.hub.subscribe(domains) as sub:
+    shown = [
+        (part.partition("/")[0], part.partition("/")[2])
+        for part in request.query.get("shown", "").split(",")[:500]
+        if "/" in part
+    ]
+    with contextlib.suppress(ConnectionResetError):  # the browser went away
+        await _relay(response, console.hub, domains, shown)
+    return response
+
+
+async def _relay(
+    response: web.StreamResponse,
+    hub: Hub,
+    domains: frozenset[str],
+    shown: list[tuple[str, str]],
+) -> None:
+    async with hub.subscribe(domains) as sub:
+        for message in hub.snapshot(shown, domains):
+            await response.write(f"event: container\ndata: {json.dumps(message)}\n\n".encode())
         while True:
             try:
                 message = await asyncio.wait_for(sub.queue.get(), timeout=15)

@@ -26,7 +26,7 @@ from jupyter_containers.kube import JupyterContainer
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(eq=False)  # one per browser stream, kept in a set by identity
 class Subscriber:
     domains: frozenset[str]
     queue: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(1000))
@@ -38,6 +38,9 @@ class Hub:
         self.domain_filter = domain_filter
         self.subscribers: set[Subscriber] = set()
         self.api_up = True
+        #: The latest row of every watched container: a browser that subscribes gets the
+        #: current state of what its page shows (changes between render and subscribe).
+        self.latest: dict[tuple[str, str], dict[str, Any]] = {}
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -74,6 +77,11 @@ class Hub:
                     if not self.domain_filter(domain):
                         continue
                     payload = views.row(data).as_json()
+                    key = (domain, payload["name"])
+                    if kind == "DELETED":
+                        self.latest.pop(key, None)
+                    else:
+                        self.latest[key] = payload
                     self._publish({"type": kind, "container": payload}, domain)
             except asyncio.CancelledError:
                 raise
@@ -106,3 +114,13 @@ class Hub:
             yield sub
         finally:
             self.subscribers.discard(sub)
+
+    def snapshot(
+        self, shown: list[tuple[str, str]], domains: frozenset[str]
+    ) -> list[dict[str, Any]]:
+        """The current rows of the containers a page shows (only in the user's domains)."""
+        return [
+            {"type": "MODIFIED", "container": self.latest[key]}
+            for key in shown
+            if key[0] in domains and key in self.latest
+        ]

@@ -119,7 +119,10 @@
   function startStream() {
     if (!document.body.dataset.streamDomains && !$("#detail")) return;
     let broken = false;
-    const source = new EventSource("/api/stream");
+    // The containers this page shows: the server first sends their current state (what
+    // changed between rendering the page and subscribing), then every change.
+    const shown = Array.from(new Set($$("[data-container]").map((n) => n.dataset.container)));
+    const source = new EventSource("/api/stream?shown=" + encodeURIComponent(shown.join(",")));
     document.body.dataset.stream = "connecting";
     source.addEventListener("open", () => {
       document.body.dataset.stream = "open";
@@ -145,8 +148,24 @@
         $$("tr[data-container]").forEach((tr) => { if (tr.dataset.container === msg.container.domain + "/" + msg.container.name) tr.remove(); });
         return;
       }
-      applyRow(msg.container);
+      const known = $$("[data-container]").some((n) => n.dataset.container === msg.container.domain + "/" + msg.container.name);
+      if (known) applyRow(msg.container);
+      else if ($("#list-body")) refreshList();
     });
+  }
+
+  // A container the list does not show yet (just created, or now in view): re-read the list's
+  // table once (debounced) and swap it in; the page itself stays (no reload, no polling).
+  let refreshTimer = null;
+  function refreshList() {
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(async () => {
+      const resp = await fetch(location.href, { credentials: "same-origin" });
+      if (!resp.ok) return;
+      const doc = new DOMParser().parseFromString(await resp.text(), "text/html");
+      const fresh = doc.getElementById("list-body");
+      if (fresh) $("#list-body").replaceWith(document.adoptNode(fresh));
+    }, 300);
   }
 
   function resync() {
@@ -351,7 +370,7 @@
       const submit = $("#submit");
       submit.disabled = true;
       clearErrors();
-      const result = await postJSON("/api/domains/" + encodeURIComponent(domain) + "/submit", { mode: mode, form: values(), resourceVersion: facts.resourceVersion });
+      const result = await postJSON("/api/domains/" + encodeURIComponent(domain) + "/submit", { mode: mode, form: values(), generation: facts.generation });
       submit.disabled = false;
       if (!result.ok) {
         showErrors(result.data.errors, result.data.tabs);
