@@ -356,3 +356,24 @@ def test_upstream_from_endpoint_slices() -> None:
     assert upstream_url(Upstream.SERVICE, *args, [], "cluster.local") == (
         "http://jc-nb.d1.svc.cluster.local:8888"
     )
+
+
+# ---------------------------------------------------------------- the watch's fan-out
+
+
+async def test_hub_fans_out_per_domain_and_snapshots_what_a_page_shows() -> None:
+    from jupyter_containers.console.hub import Hub
+
+    hub = Hub(config=None, domain_filter=lambda d: True)  # type: ignore[arg-type]
+    hub.latest[("d1", "a")] = views.row(jc("a")).as_json()
+    hub.latest[("d2", "b")] = views.row(jc("b", domain="d2")).as_json()
+    async with hub.subscribe(frozenset({"d1"})) as mine, hub.subscribe(frozenset({"d2"})) as other:
+        hub._publish({"type": "MODIFIED", "container": {"name": "a"}}, "d1")
+        hub._set_up(False)
+        assert mine.queue.get_nowait()["container"] == {"name": "a"}
+        assert mine.queue.get_nowait() == {"type": "api", "up": False}
+        assert other.queue.get_nowait() == {"type": "api", "up": False}
+        assert other.queue.empty()
+        shown = [("d1", "a"), ("d2", "b"), ("d1", "gone")]
+        assert [m["container"]["name"] for m in hub.snapshot(shown, frozenset({"d1"}))] == ["a"]
+    assert not hub.subscribers
