@@ -1,4 +1,4 @@
-"""Fixtures of the console's browser tests: one console server and one Chromium per session.
+"""Fixtures of the console's browser tests: one console server and one Chromium for the package.
 
 The console runs as its own process (as in production) with the development sign-in, against
 the session's cluster and the real operator (tests/cluster/conftest.py). Chromium is Debian's
@@ -193,7 +193,7 @@ class ConsoleServer:
             return "(no log)"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleServer]:
     server = ConsoleServer(cluster, tmp_path_factory.mktemp("console"))
     server.start()
@@ -201,7 +201,9 @@ def console(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     server.stop()
 
 
-@pytest.fixture(scope="session")
+# Package scope: playwright's sync API keeps an event loop running in this thread while it is
+# open, which the asyncio unit tests collected after this package must not find.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
