@@ -361,7 +361,11 @@ def test_lifecycle_configure_and_delete(
     expect(warning).to_contain_text("Data loss: changing spec.volume")
     shot(alice, "configure-review-data-loss")
     alice.get_by_role("button", name="Save").click()
-    alice.wait_for_url(re.compile("/containers/life$"))
+    try:  # a dry run and the update, each through the webhook: slow on a loaded machine
+        alice.wait_for_url(re.compile("/containers/life$"), timeout=60_000)
+    except Exception as exc:
+        errors = alice.locator("[data-error-for]").all_inner_texts()
+        raise AssertionError(f"Save did not finish; the form shows: {errors}") from exc
     expect(alice.locator("[data-field='instance']")).to_contain_text("test-gpu-only")
     expect(alice.locator("[data-field='volume']")).to_have_text("No volume")
 
