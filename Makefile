@@ -60,13 +60,24 @@ lint: venv ## ruff
 test-unit: venv ## unit tests only (no cluster)
 	$(PY) -m pytest -m 'not cluster' $(PYTEST_ARGS)
 
+.PHONY: browser
+browser: ## headless Chromium from Debian for the console's browser tests (tools/install-browser.sh)
+	tools/install-browser.sh
+
 .PHONY: test
-test: venv tools ## every test: unit tests, then cluster tests on the local control plane (or KUBECONFIG)
+test: venv tools browser ## every test: unit tests, then cluster tests on the local control plane (or KUBECONFIG)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 .PHONY: run
 run: venv cluster-up ## local cluster + CRDs + operator + an example container reaching Active
 	tools/run.sh
+
+CONSOLE_PORT ?= 8080
+.PHONY: console
+console: venv cluster-up ## the web console on the local cluster, development sign-in, http://127.0.0.1:$(CONSOLE_PORT)
+	KUBECONFIG=$$(tools/cluster.sh kubeconfig) JC_CONSOLE_KUBE_CONTEXT=kwok-jupyter-containers \
+	  JC_CONSOLE_DEV_LOGIN=true JC_CONSOLE_HOST=127.0.0.1 \
+	  JC_CONSOLE_PORT=$(CONSOLE_PORT) JC_CONSOLE_UPSTREAM=endpoints $(VENV)/bin/jupyter-containers-console
 
 .PHONY: clean
 clean: cluster-down ## stop the cluster (build caches are kept)

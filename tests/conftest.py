@@ -25,6 +25,7 @@ from lightkube import Client, KubeConfig
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER_SH = REPO / "tools" / "cluster.sh"
+NODE_SH = REPO / "tools" / "realnode" / "node.sh"
 CRD_DIR = REPO / "crds"
 BIN = Path(os.environ.get("JC_BIN") or Path.home() / ".cache" / "jupyter-containers" / "bin")
 LOCAL_CONTEXT = "kwok-jupyter-containers"
@@ -293,8 +294,42 @@ def lightkube_client(cluster: Cluster) -> Client:
     return Client(config=config, field_manager="jupyter-containers-tests")
 
 
+def no_real_node_reason() -> str | None:
+    """Why this session's cluster has no real node (tools/realnode), or None when it has one.
+
+    None also where it should have one but it is not Ready: those tests then fail."""
+    if os.environ.get("JC_REAL_NODE") == "0":
+        return "JC_REAL_NODE=0"
+    if os.environ.get("KUBECONFIG"):
+        return "the cluster comes from KUBECONFIG (the real node belongs to the local cluster)"
+    if os.environ.get("JC_REAL_NODE") != "1":
+        check = subprocess.run([str(NODE_SH), "check"], capture_output=True, text=True)
+        if check.returncode != 0:
+            return f"this machine cannot run the real node: {check.stdout.strip()}"
+    return None
+
+
+_DESELECTED = pytest.StashKey[tuple[int, str]]()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     cluster_dir = Path(__file__).parent / "cluster"
+    realnode_dir = cluster_dir / "realnode"
     for item in items:
         if cluster_dir in item.path.parents:
             item.add_marker(pytest.mark.cluster)
+        if realnode_dir in item.path.parents:
+            item.add_marker(pytest.mark.realnode)
+    real = [item for item in items if item.get_closest_marker("realnode") is not None]
+    reason = no_real_node_reason() if real else None
+    if reason is not None:
+        # Deselected, never skipped: the summary says how many did not run, and why.
+        items[:] = [item for item in items if item.get_closest_marker("realnode") is None]
+        config.hook.pytest_deselected(items=real)
+        config.stash[_DESELECTED] = (len(real), reason)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if _DESELECTED in config.stash:
+        count, reason = config.stash[_DESELECTED]
+        terminalreporter.write_line(f"{count} real-node tests deselected: {reason}", yellow=True)

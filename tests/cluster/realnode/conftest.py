@@ -10,7 +10,6 @@ is not Ready, they fail.
 from __future__ import annotations
 
 import json
-import os
 import queue
 import re
 import subprocess
@@ -31,7 +30,6 @@ from tests.conftest import REPO
 NODE_NAME = "jc-real-node"
 STORAGE_CLASS = "jc-local-path"
 IMAGES_SH = REPO / "tools" / "realnode" / "images.sh"
-NODE_SH = REPO / "tools" / "realnode" / "node.sh"
 VOLUME_DIR = Path.home() / ".cache" / "jupyter-containers" / "realnode" / "volumes"
 
 #: Small enough that several JupyterLab pods fit on a 2-core development machine.
@@ -67,41 +65,6 @@ kind: Volume
 metadata: {{name: real-home}}
 spec: {{type: OnDemandPVC, maxSize: 1Gi, storageClassName: {STORAGE_CLASS}}}
 """
-
-
-def no_real_node_reason() -> str | None:
-    """Why this session's cluster has no real node, or None when it has (or must have) one."""
-    if os.environ.get("JC_REAL_NODE") == "0":
-        return "JC_REAL_NODE=0"
-    if os.environ.get("KUBECONFIG"):
-        return "the cluster comes from KUBECONFIG (the real node belongs to the local cluster)"
-    if os.environ.get("JC_REAL_NODE") != "1":
-        check = subprocess.run([str(NODE_SH), "check"], capture_output=True, text=True)
-        if check.returncode != 0:
-            return f"this machine cannot run the real node: {check.stdout.strip()}"
-    return None
-
-
-_DESELECTED = pytest.StashKey[tuple[int, str]]()
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    ours = [item for item in items if here in item.path.parents]
-    for item in ours:
-        item.add_marker(pytest.mark.realnode)
-    reason = no_real_node_reason() if ours else None
-    if reason is not None:
-        # Deselected, never skipped: the summary says how many did not run, and why.
-        items[:] = [item for item in items if item not in ours]
-        config.hook.pytest_deselected(items=ours)
-        config.stash[_DESELECTED] = (len(ours), reason)
-
-
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    if _DESELECTED in config.stash:
-        count, reason = config.stash[_DESELECTED]
-        terminalreporter.write_line(f"{count} real-node tests deselected: {reason}", yellow=True)
 
 
 def image_ref(name: str) -> str:

@@ -1,0 +1,481 @@
+"""Page data from Kubernetes objects: pure functions, unit-tested without a cluster.
+
+The rules come from the plugin's pure helpers (`cli.selection`, `cli.logs`, `cli.lifecycle`,
+`cli.timefmt`); this module only shapes them for the templates. Every value here is plain
+text: the templates escape it (jinja2 autoescape), so markup in a name, tag, env value or
+event message is shown, never rendered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from jupyter_containers.api import rules
+from jupyter_containers.api.models import Phase
+from jupyter_containers.cli import lifecycle, render, selection, timefmt
+from jupyter_containers.cli.cost import CostLine
+from jupyter_containers.validation import Identity
+
+Obj = Mapping[str, Any]
+
+PHASES = [p.value for p in (Phase.STARTING, Phase.ACTIVE, Phase.STOPPED, Phase.FAILED)]
+CONFIGURABLE = (Phase.STOPPED, Phase.FAILED)
+
+#: The form's fields and the tab each one is on (the manual's four tabs).
+TABS = ("General", "Configurations", "Tags", "Review & Create")
+FIELD_TAB = {
+    "name": "General",
+    "bundle": "General",
+    "namespace": "General",
+    "instanceType": "General",
+    "volume": "General",
+    "env": "Configurations",
+    "args": "Configurations",
+    "image": "Configurations",
+    "tags": "Tags",
+    "form": "Review & Create",
+}
+
+
+def detail_url(domain: str, name: str) -> str:
+    return f"/domains/{domain}/containers/{name}"
+
+
+# ---------------------------------------------------------------- the list
+
+
+@dataclass(frozen=True)
+class Row:
+    domain: str
+    name: str
+    uid: str
+    phase: str
+    error: str | None
+    instance: str
+    namespace: str
+    url: str
+    can_start: bool
+    can_terminate: bool
+    can_configure: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "domain": self.domain,
+            "name": self.name,
+            "uid": self.uid,
+            "phase": self.phase,
+            "error": self.error,
+            "instance": self.instance,
+            "namespace": self.namespace,
+            "url": self.url,
+            "canStart": self.can_start,
+            "canTerminate": self.can_terminate,
+            "canConfigure": self.can_configure,
+        }
+
+
+def row(jc: Obj) -> Row:
+    meta = jc.get("metadata") or {}
+    phase = str(lifecycle.effective_phase(dict(jc)) or "")
+    message = (jc.get("status") or {}).get("message")
+    return Row(
+        domain=str(meta.get("namespace", "")),
+        name=str(meta.get("name", "")),
+        uid=str(meta.get("uid", "")),
+        phase=phase,
+        error=message if phase == Phase.FAILED and message else None,
+        instance=selection.instance_text(jc),
+        namespace=selection.deployment_namespace(jc),
+        url=detail_url(str(meta.get("namespace", "")), str(meta.get("name", ""))),
+        can_start=phase in lifecycle.STARTABLE,
+        can_terminate=phase in lifecycle.TERMINABLE,
+        can_configure=phase in CONFIGURABLE,
+    )
+
+
+@dataclass(frozen=True)
+class Filters:
+    view: selection.View = selection.View.MINE
+    namespace: str = ""
+    status: str = ""
+    search: str = ""
+    page: int = 1
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str]) -> Filters:
+        view = selection.View.SHARED if query.get("view") == "shared" else selection.View.MINE
+        status = query.get("status", "")
+        try:
+            page = max(1, int(query.get("page", "1")))
+        except ValueError:
+            page = 1
+        return cls(
+            view=view,
+            namespace=query.get("namespace", "").strip(),
+            status=status if status in PHASES else "",
+            search=query.get("search", "").strip(),
+            page=page,
+        )
+
+    def query(self, **changes: Any) -> str:
+        """The list URL's query with some values changed (for the toggle and the pager)."""
+        values = {
+            "view": "shared" if self.view is selection.View.SHARED else "mine",
+            "namespace": self.namespace,
+            "status": self.status,
+            "search": self.search,
+            "page": str(self.page),
+        }
+        values.update({k: str(v) for k, v in changes.items()})
+        from urllib.parse import urlencode
+
+        return urlencode({k: v for k, v in values.items() if v and not (k == "page" and v == "1")})
+
+
+@dataclass(frozen=True)
+class ListPage:
+    filters: Filters
+    rows: list[Row]
+    number: int
+    pages: int
+    total: int
+    first: int
+    last: int
+    namespaces: list[str]
+    empty_text: str
+
+
+def list_page(
+    containers: Sequence[Obj],
+    bundles: Mapping[tuple[str, str], Obj],
+    who: Identity,
+    filters: Filters,
+    size: int,
+) -> ListPage:
+    """The list page: the view, the filters, one page of rows."""
+    in_view = [jc for jc in containers if selection.in_view(jc, filters.view, who, bundles)]
+    chosen = selection.select(
+        in_view,
+        view=filters.view,
+        who=who,
+        bundles=bundles,
+        deploy_namespace=filters.namespace or None,
+        status=filters.status or None,
+        search=filters.search or None,
+    )
+    number = filters.page
+    result = selection.paginate(chosen, number, size)
+    if number > result.pages:
+        result = selection.paginate(chosen, result.pages, size)
+    namespaces = sorted({selection.deployment_namespace(jc) for jc in in_view})
+    filtered = bool(filters.namespace or filters.status or filters.search)
+    return ListPage(
+        filters=filters,
+        rows=[row(jc) for jc in result.items],
+        number=result.number,
+        pages=result.pages,
+        total=result.total,
+        first=result.first_index,
+        last=result.first_index + len(result.items) - 1 if result.items else 0,
+        namespaces=namespaces,
+        empty_text="No Jupyter containers match." if filtered else "No Jupyter containers.",
+    )
+
+
+# ---------------------------------------------------------------- details and events
+
+
+@dataclass(frozen=True)
+class Details:
+    row: Row
+    reason: str | None
+    message: str | None
+    bundle: str
+    volume: str
+    created_by: str
+    created_ago: str
+    created_at: str
+    tags: list[tuple[str, str]]
+
+
+def details(jc: Obj, now: datetime) -> Details:
+    meta = jc.get("metadata") or {}
+    spec = jc.get("spec") or {}
+    status = jc.get("status") or {}
+    created_at = str(meta.get("creationTimestamp") or "")
+    created = timefmt.parse_rfc3339(created_at) if created_at else None
+    return Details(
+        row=row(jc),
+        reason=status.get("reason"),
+        message=status.get("message"),
+        bundle=str(spec.get("bundle", "")),
+        volume=selection.volume_text(jc),
+        created_by=selection.created_by(jc) or "unknown user",
+        created_ago=timefmt.relative(created, now),
+        created_at=created_at,
+        tags=sorted((str(k), str(v)) for k, v in (spec.get("tags") or {}).items()),
+    )
+
+
+@dataclass(frozen=True)
+class EventRow:
+    type: str
+    reason: str
+    object: str
+    message: str
+    last_seen: str
+    count: int
+
+
+@dataclass(frozen=True)
+class EventsView:
+    rows: list[EventRow]
+    warnings: int
+    total: int
+
+    @property
+    def badge(self) -> str:
+        return f"{self.warnings}/{self.total}"
+
+
+def events_view(events: Iterable[Obj], now: datetime) -> EventsView:
+    """Newest first, with the tab's badge: warnings/total."""
+    from jupyter_containers.cli.logs import newest_first
+
+    ordered = newest_first(dict(e) for e in events)
+    rows = []
+    for event in ordered:
+        involved = event.get("involvedObject") or {}
+        count = event.get("count") or (event.get("series") or {}).get("count") or 1
+        rows.append(
+            EventRow(
+                type=str(event.get("type") or "Normal"),
+                reason=str(event.get("reason") or ""),
+                object=f"{str(involved.get('kind', '')).lower()}/{involved.get('name', '')}",
+                message=str(event.get("message") or "").strip(),
+                last_seen=timefmt.age(render.event_time(event), now),
+                count=int(count),
+            )
+        )
+    warnings = sum(1 for r in rows if r.type == "Warning")
+    return EventsView(rows=rows, warnings=warnings, total=len(rows))
+
+
+# ---------------------------------------------------------------- the form
+
+
+def field_of(message: str) -> list[str]:
+    """Which form fields a refusal names (the API server's and webhook's words)."""
+    text = message.strip()
+    if text == rules.MSG_DUPLICATE_NAME or text.startswith(("Name ", "metadata.name")):
+        return ["name"]
+    if text.startswith("Quota exceeded") or "exceeded quota" in text:
+        return ["instanceType", "volume"]
+    if rules.MSG_INVALID_VOLUME_TYPE in text or text.startswith(("Volume ", "spec.volume")):
+        return ["volume"]
+    if text == rules.MSG_STOP_BEFORE_CONFIGURING:
+        return ["form"]
+    for prefix, name in (
+        ("spec.bundle", "bundle"),
+        ("spec.namespace", "namespace"),
+        ("spec.instanceType", "instanceType"),
+        ("InstanceType ", "instanceType"),
+        ("Instance type ", "instanceType"),
+        ("spec.env", "env"),
+        ("spec.args", "args"),
+        ("spec.image", "image"),
+        ("spec.tags", "tags"),
+    ):
+        if text.startswith(prefix):
+            return [name]
+    return ["form"]
+
+
+def field_errors(messages: Iterable[str]) -> dict[str, list[str]]:
+    """Messages grouped by the field they name; the rest under 'form'."""
+    grouped: dict[str, list[str]] = {}
+    for message in messages:
+        for name in field_of(message):
+            bucket = grouped.setdefault(name, [])
+            if message not in bucket:
+                bucket.append(message)
+    return grouped
+
+
+def tabs_with_errors(errors: Mapping[str, Sequence[str]]) -> list[str]:
+    """The tabs that get the red exclamation mark."""
+    return [tab for tab in TABS if any(FIELD_TAB.get(f) == tab for f, m in errors.items() if m)]
+
+
+class FormError(ValueError):
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__("; ".join(m for ms in errors.values() for m in ms))
+        self.errors = errors
+
+
+@dataclass
+class Form:
+    """What the browser sends: the form's values as JSON."""
+
+    name: str = ""
+    bundle: str = ""
+    namespace: str = ""
+    instanceType: str = ""
+    volume: str = ""
+    env: list[dict[str, str]] = field(default_factory=list)
+    args: str = ""
+    tags: list[dict[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Form:
+        def text(key: str) -> str:
+            value = data.get(key)
+            return value.strip() if isinstance(value, str) else ""
+
+        def rows(key: str) -> list[dict[str, str]]:
+            value = data.get(key)
+            if not isinstance(value, list):
+                return []
+            return [
+                {str(k): str(v) for k, v in item.items()}
+                for item in value
+                if isinstance(item, dict)
+            ]
+
+        raw_args = data.get("args")
+        return cls(
+            name=text("name"),
+            bundle=text("bundle"),
+            namespace=text("namespace"),
+            instanceType=text("instanceType"),
+            volume=text("volume"),
+            env=rows("env"),
+            args=raw_args if isinstance(raw_args, str) else "",
+            tags=rows("tags"),
+        )
+
+    def spec(self, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The spec this form asks for (on top of `base`, an existing spec, for configure).
+
+        Problems only the form can have (an env row without a name) raise FormError naming
+        the field; everything else is the API's to judge.
+        """
+        errors: dict[str, list[str]] = {}
+        spec: dict[str, Any] = {k: v for k, v in (base or {}).items()}
+        if self.bundle:
+            spec["bundle"] = self.bundle
+        if self.namespace:
+            spec["namespace"] = self.namespace
+        else:
+            spec.pop("namespace", None)
+        if self.instanceType:
+            spec["instanceType"] = self.instanceType
+        else:
+            spec.pop("instanceType", None)
+        if self.volume:
+            spec["volume"] = self.volume
+        else:
+            spec.pop("volume", None)
+        env: list[dict[str, Any]] = []
+        for number, item in enumerate(self.env, start=1):
+            name = item.get("name", "").strip()
+            kind = item.get("kind", "plain")
+            if not name and not any(item.get(k) for k in ("value", "secret", "key")):
+                continue
+            if not name:
+                errors.setdefault("env", []).append(f"spec.env: variable {number} needs a name.")
+                continue
+            if kind == "secret":
+                secret, key = item.get("secret", "").strip(), item.get("key", "").strip()
+                if not secret or not key:
+                    errors.setdefault("env", []).append(
+                        f"spec.env: {name!r} is secret-backed: give the Secret's name and key."
+                    )
+                    continue
+                env.append(
+                    {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+                )
+            else:
+                env.append({"name": name, "value": item.get("value", "")})
+        spec["env"] = env
+        spec["args"] = [line.strip() for line in self.args.splitlines() if line.strip()]
+        tags: dict[str, str] = {}
+        for item in self.tags:
+            key = item.get("key", "").strip()
+            if not key and not item.get("value"):
+                continue
+            if not key:
+                errors.setdefault("tags", []).append("spec.tags: every tag needs a key.")
+                continue
+            tags[key] = item.get("value", "")
+        spec["tags"] = tags
+        for key in ("env", "args", "tags"):
+            if not spec[key]:
+                spec.pop(key)
+        if errors:
+            raise FormError(errors)
+        return spec
+
+
+def form_of(jc: Obj) -> dict[str, Any]:
+    """An existing container as the form's values (configure)."""
+    spec = jc.get("spec") or {}
+    env = []
+    for var in spec.get("env") or []:
+        ref = (var.get("valueFrom") or {}).get("secretKeyRef")
+        if ref:
+            env.append(
+                {
+                    "name": var["name"],
+                    "kind": "secret",
+                    "secret": ref.get("name", ""),
+                    "key": ref.get("key", ""),
+                }
+            )
+        else:
+            env.append({"name": var["name"], "kind": "plain", "value": str(var.get("value", ""))})
+    return {
+        "name": (jc.get("metadata") or {}).get("name", ""),
+        "bundle": spec.get("bundle", ""),
+        "namespace": spec.get("namespace") or (jc.get("metadata") or {}).get("namespace", ""),
+        "instanceType": spec.get("instanceType", ""),
+        "volume": spec.get("volume", ""),
+        "env": env,
+        "args": "\n".join(spec.get("args") or []),
+        "tags": [{"key": k, "value": v} for k, v in sorted((spec.get("tags") or {}).items())],
+    }
+
+
+@dataclass(frozen=True)
+class CostRow:
+    quota: str
+    resource: str
+    requested: str
+    used: str
+    hard: str
+    available: str
+    fits: bool
+
+
+def cost_rows(lines: Sequence[CostLine]) -> list[dict[str, Any]]:
+    """The Resource Summary: the container's cost against each quota."""
+    return [
+        {
+            "quota": line.quota,
+            "resource": line.resource,
+            "requested": line.shown(line.requested),
+            "used": line.shown(line.used),
+            "hard": line.shown(line.hard),
+            "available": line.shown(line.available),
+            "fits": line.fits,
+        }
+        for line in lines
+    ]
+
+
+def visible_to(jc: Obj, domains: Iterable[str]) -> bool:
+    """Whether a watched container is in a domain the user may list (the fan-out's filter)."""
+    return str((jc.get("metadata") or {}).get("namespace", "")) in set(domains)
