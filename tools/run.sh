@@ -39,6 +39,32 @@ done
 echo "waiting for team-a/analysis to become Active ($where) ..."
 kubectl wait -n team-a jc/analysis --for=condition=Ready --timeout=300s
 kubectl get jc -n team-a -o wide
+
+# The web console, as the development sign-in's users (alice may use team-a and create bundles).
+kubectl apply -f examples/rbac/user-roles.yaml >/dev/null
+for binding in "console-alice jupyter-containers-user" "console-alice-bundles jupyter-containers-bundle-creator"; do
+  set -- $binding
+  kubectl create rolebinding "$1" -n team-a --clusterrole="$2" --user=alice --dry-run=client -o yaml \
+    | kubectl apply -f - >/dev/null
+done
+console_port=${JC_CONSOLE_PORT:-8080}
+console_log=${JC_CONSOLE_LOG:-$HOME/.cache/jupyter-containers/console.log}
+JC_CONSOLE_KUBE_CONTEXT=kwok-jupyter-containers JC_CONSOLE_DEV_LOGIN=true JC_CONSOLE_HOST=127.0.0.1 \
+  JC_CONSOLE_PORT=$console_port JC_CONSOLE_UPSTREAM=endpoints \
+  jupyter-containers-console >"$console_log" 2>&1 &
+console=$!
+trap 'kill $op $console 2>/dev/null; wait $op $console 2>/dev/null; echo; echo "operator and console stopped (cluster still up: make cluster-down)"' EXIT
+for _ in $(seq 1 100); do
+  curl -fsS -o /dev/null "http://127.0.0.1:$console_port/" 2>/dev/null && break
+  kill -0 $console 2>/dev/null || { echo "console exited; log: $console_log"; tail -30 "$console_log"; exit 1; }
+  sleep 0.3
+done
+
+cat <<TXT
+
+Web console: http://127.0.0.1:$console_port/  (development sign-in: pick alice; the example is
+under "Shared with me" there, and "Open JupyterLab" opens it through the console's proxy)
+TXT
 cat <<TXT
 
 The example container is Active: $where. In another shell:
@@ -48,6 +74,6 @@ The example container is Active: $where. In another shell:
   kubectl jupyter list -n team-a                # the plugin: My Jupyter Containers
   kubectl jupyter open -n team-a analysis       # port-forward + URL with the token
   kubectl jupyter terminate -n team-a analysis  # or: kubectl patch jc ... -p '{"spec":{"running":false}}'
-Ctrl-C stops the operator.
+Ctrl-C stops the operator and the console.
 TXT
 wait $op
