@@ -7,6 +7,7 @@ The container runs there through the real-node catalog's instance type.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import uuid
 from collections.abc import Callable
@@ -31,7 +32,9 @@ def real_spec(cluster: Any, real_node: str) -> dict[str, Any]:
 
 
 async def _kernel_round_trip(base: str, cookie: dict[str, str]) -> tuple[int, str]:
-    async with aiohttp.ClientSession(cookies=cookie) as session:
+    # The console's session cookie as a header: aiohttp's cookie jar drops cookies for IP hosts.
+    header = {"Cookie": "; ".join(f"{name}={value}" for name, value in cookie.items())}
+    async with aiohttp.ClientSession(headers=header) as session:
         async with session.get(f"{base}api/status") as resp:
             status = resp.status
         async with session.post(f"{base}api/kernels", json={"name": "python3"}) as resp:
@@ -89,7 +92,9 @@ def test_open_jupyterlab_through_the_proxy(
 
     cookie = {c["name"]: c["value"] for c in alice.context.cookies()}
     base = f"{console.url}/jupyter/{domain}/lab-real/"
-    status, output = asyncio.run(_kernel_round_trip(base, cookie))
+    # In a thread of its own: playwright's sync API runs an event loop in this one.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        status, output = pool.submit(asyncio.run, _kernel_round_trip(base, cookie)).result()
     assert status == 200 and output.strip() == "42"
 
     bob = sign_in("bob")

@@ -4,6 +4,7 @@ protocol over the kernel's websocket (jupyter_client's message format, v5)."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime
 import uuid
 from typing import Any
@@ -63,8 +64,12 @@ async def _execute(base: str, token: str, kernel_id: str, code: str) -> str:
 
 
 def run_code(base: str, token: str, kernel_id: str, code: str, timeout: float = 60) -> str:
-    """Execute `code` in a running kernel; returns what it printed (stdout and stderr)."""
-    return asyncio.run(asyncio.wait_for(_execute(base, token, kernel_id, code), timeout))
+    """Execute `code` in a running kernel; returns what it printed (stdout and stderr).
+
+    In a thread of its own: playwright's sync API may be running an event loop in this one."""
+    coro = asyncio.wait_for(_execute(base, token, kernel_id, code), timeout)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def notebook(source: str) -> dict[str, Any]:
