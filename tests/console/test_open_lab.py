@@ -88,6 +88,8 @@ def test_open_jupyterlab_through_the_proxy(
     lab.wait_for_load_state()
     assert "token=" not in lab.url  # the token stays on the server
     lab.wait_for_selector("#jp-main-dock-panel, .jp-LabShell", timeout=60_000)
+    # Loaded, not just begun: the launcher is drawn once the extensions and the API answered.
+    lab.wait_for_selector(".jp-Launcher", timeout=120_000)
     shot(lab, "jupyterlab-through-the-console")
 
     cookie = {c["name"]: c["value"] for c in alice.context.cookies()}
