@@ -320,6 +320,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.cluster)
         if realnode_dir in item.path.parents:
             item.add_marker(pytest.mark.realnode)
+        if item.get_closest_marker("realnode") is not None and not item.get_closest_marker(
+            "timeout"
+        ):
+            # Real pods: a cold image pull and a terminate/start cycle outlast the default 300 s.
+            item.add_marker(pytest.mark.timeout(900))
     real = [item for item in items if item.get_closest_marker("realnode") is not None]
     reason = no_real_node_reason() if real else None
     if reason is not None:
