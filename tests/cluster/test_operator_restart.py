@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 import yaml
 
-from jupyter_containers import naming
 from jupyter_containers.api.models import InstanceTypeSpec, JupyterContainerSpec
-from jupyter_containers.builders import (
+from jupyter_containers.core import naming
+from jupyter_containers.core.builders import (
     Target,
     build_deployment,
     build_service,
     build_token_secret,
 )
-from jupyter_containers.settings import Settings
+from jupyter_containers.core.settings import Settings
 from tests.cluster.conftest import (
     CATALOG,
     REPO,

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from jupyter_containers import naming
 from jupyter_containers.api import rules
 from jupyter_containers.api.models import (
     EnvVar,
@@ -22,7 +21,8 @@ from jupyter_containers.api.models import (
     VolumeSpec,
     VolumeType,
 )
-from jupyter_containers.builders import (
+from jupyter_containers.core import naming
+from jupyter_containers.core.builders import (
     CatalogError,
     Target,
     build_deployment,
@@ -39,7 +39,7 @@ from jupyter_containers.builders import (
     spec_hash,
     volume_display,
 )
-from jupyter_containers.settings import Settings
+from jupyter_containers.core.settings import Settings
 
 SMALL = InstanceTypeSpec(cpu="1", memory="2Gi")
 PVC_VOLUME = VolumeSpec(type=VolumeType.ON_DEMAND_PVC, maxSize="10Gi", storageClassName="standard")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from jupyter_containers.api.models import Phase, Reason
-from jupyter_containers.lifecycle import (
+from jupyter_containers.core.lifecycle import (
     MAX_MESSAGE,
     MSG_STOPPED,
     Observed,
@@ -18,7 +18,7 @@ from jupyter_containers.lifecycle import (
     decide,
     ready_condition,
 )
-from jupyter_containers.settings import Settings
+from jupyter_containers.core.settings import Settings
 
 T0 = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)
 IMAGE = "quay.io/jupyter/base-notebook:latest"

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from jupyter_containers import builders
 from jupyter_containers.api.models import InstanceTypeSpec, VolumeSpec
-from jupyter_containers.quota import (
+from jupyter_containers.core import builders
+from jupyter_containers.core.quota import (
     check_quota,
     demand,
     format_quantity,

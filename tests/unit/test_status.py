@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from jupyter_containers.api.models import Phase, Reason
-from jupyter_containers.lifecycle import Verdict
-from jupyter_containers.status import StatusInputs, build_status, status_differs
+from jupyter_containers.core.lifecycle import Verdict
+from jupyter_containers.core.status import StatusInputs, build_status, status_differs
 
 
 def inputs(verdict: Verdict, now: str, attempt: int = 1, **over: Any) -> StatusInputs:

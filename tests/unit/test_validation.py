@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from jupyter_containers import naming
 from jupyter_containers.api import rules
 from jupyter_containers.api.models import (
     InstanceTypeSpec,
@@ -15,8 +14,9 @@ from jupyter_containers.api.models import (
     ResourceBundleSpec,
     VolumeSpec,
 )
-from jupyter_containers.settings import Settings
-from jupyter_containers.validation import (
+from jupyter_containers.core import naming
+from jupyter_containers.core.settings import Settings
+from jupyter_containers.core.validation import (
     ALL_PERMISSIONS,
     Code,
     Identity,

@@ -17,7 +17,6 @@ from typing import Any
 
 from lightkube import ApiError
 
-from jupyter_containers import builders, quota, validation
 from jupyter_containers.api import rules
 from jupyter_containers.api.models import (
     ALLOWED_VOLUME_TYPES,
@@ -28,8 +27,9 @@ from jupyter_containers.api.models import (
 )
 from jupyter_containers.cli.containers import Containers
 from jupyter_containers.cli.cost import CostLine, cost_lines
-from jupyter_containers.kube import JupyterContainer, Namespace
-from jupyter_containers.settings import Settings
+from jupyter_containers.core import builders, quota, validation
+from jupyter_containers.core.settings import Settings
+from jupyter_containers.shell.resources import JupyterContainer, Namespace
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from typing import Any
 
 from lightkube.utils.quantity import parse_quantity
 
-from jupyter_containers import naming
 from jupyter_containers.api import rules
 from jupyter_containers.api.models import (
     ALLOWED_VOLUME_TYPES,
@@ -28,7 +27,8 @@ from jupyter_containers.api.models import (
     VolumeSpec,
     VolumeType,
 )
-from jupyter_containers.settings import Settings
+from jupyter_containers.core import naming
+from jupyter_containers.core.settings import Settings
 
 logger = logging.getLogger(__name__)
 

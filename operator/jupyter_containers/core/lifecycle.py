@@ -36,9 +36,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from jupyter_containers import naming
 from jupyter_containers.api.models import Phase, Reason
-from jupyter_containers.settings import Settings
+from jupyter_containers.core import naming
+from jupyter_containers.core.settings import Settings
 
 MSG_STOPPED = "Terminated: Deployment and Service deleted; configuration, volume and token kept."
 MSG_READY = "JupyterLab is running and ready."

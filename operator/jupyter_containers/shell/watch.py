@@ -16,13 +16,21 @@ from typing import Any
 
 import kopf
 
-from jupyter_containers import kopf_fixes, naming
 from jupyter_containers.api.models import GROUP, VERSION, InstanceTypeSpec, VolumeSpec
-from jupyter_containers.builders import parse_catalog
-from jupyter_containers.events import EventLedger
-from jupyter_containers.kube import close_shared_client, shared_client
-from jupyter_containers.reconciler import Key, Reconciler, World, now_utc, object_ref, parse_iso
-from jupyter_containers.settings import Settings, load_settings
+from jupyter_containers.core import naming
+from jupyter_containers.core.builders import parse_catalog
+from jupyter_containers.core.events import EventLedger
+from jupyter_containers.core.settings import Settings, load_settings
+from jupyter_containers.shell import kopf_fixes
+from jupyter_containers.shell.reconciler import (
+    Key,
+    Reconciler,
+    World,
+    now_utc,
+    object_ref,
+    parse_iso,
+)
+from jupyter_containers.shell.resources import close_shared_client, shared_client
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jupyter_containers.api.models import Phase
-from jupyter_containers.lifecycle import Verdict, ready_condition
+from jupyter_containers.core.lifecycle import Verdict, ready_condition
 
 
 @dataclass(frozen=True)

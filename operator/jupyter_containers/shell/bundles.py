@@ -19,8 +19,8 @@ from lightkube.core.exceptions import ApiError
 from lightkube.types import PatchType
 
 from jupyter_containers.api.models import GROUP, VERSION
-from jupyter_containers.kube import ResourceBundle, close_shared_client, shared_client
-from jupyter_containers.settings import load_settings
+from jupyter_containers.core.settings import load_settings
+from jupyter_containers.shell.resources import ResourceBundle, close_shared_client, shared_client
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from jupyter_containers import builders, naming
 from jupyter_containers.api import rules
 from jupyter_containers.api.models import (
     LOCKED_PHASES,
@@ -27,7 +26,8 @@ from jupyter_containers.api.models import (
     VolumeType,
     configuration_changes,
 )
-from jupyter_containers.settings import Settings
+from jupyter_containers.core import builders, naming
+from jupyter_containers.core.settings import Settings
 
 #: Members of this group may do anything in the cluster; refusing them protects nothing.
 MASTERS_GROUP = "system:masters"

@@ -22,7 +22,6 @@ from lightkube.core.exceptions import ApiError
 from lightkube.types import PatchType
 from pydantic import ValidationError
 
-from jupyter_containers import metrics, naming
 from jupyter_containers.api.models import (
     API_VERSION,
     InstanceTypeSpec,
@@ -32,7 +31,8 @@ from jupyter_containers.api.models import (
     VolumeSpec,
     VolumeType,
 )
-from jupyter_containers.builders import (
+from jupyter_containers.core import naming
+from jupyter_containers.core.builders import (
     CatalogError,
     Target,
     build_deployment,
@@ -45,12 +45,13 @@ from jupyter_containers.builders import (
     resolve_volume,
     volume_display,
 )
-from jupyter_containers.kube import MANAGED_KINDS, JupyterContainer, Secret
-from jupyter_containers.lifecycle import Observed, Verdict, decide
-from jupyter_containers.quota import check_quota
-from jupyter_containers.settings import Settings
-from jupyter_containers.status import StatusInputs, build_status, status_differs
-from jupyter_containers.workqueue import KeyedWorkQueue
+from jupyter_containers.core.lifecycle import Observed, Verdict, decide
+from jupyter_containers.core.quota import check_quota
+from jupyter_containers.core.settings import Settings
+from jupyter_containers.core.status import StatusInputs, build_status, status_differs
+from jupyter_containers.shell import metrics
+from jupyter_containers.shell.resources import MANAGED_KINDS, JupyterContainer, Secret
+from jupyter_containers.shell.workqueue import KeyedWorkQueue
 
 logger = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from lightkube.utils.quantity import parse_quantity
 
-from jupyter_containers import builders
 from jupyter_containers.api.models import InstanceTypeSpec, VolumeSpec, VolumeType
+from jupyter_containers.core import builders
 
 #: Resource names a quota can hold for one container's pod, and what they measure.
 CPU_KEYS = ("limits.cpu", "requests.cpu", "cpu")

@@ -22,7 +22,6 @@ from lightkube.resources.authentication_v1 import SelfSubjectReview
 from lightkube.resources.authorization_v1 import SubjectAccessReview
 from pydantic import ValidationError
 
-from jupyter_containers import naming, quota, validation
 from jupyter_containers.api.models import (
     GROUP,
     VERSION,
@@ -33,8 +32,11 @@ from jupyter_containers.api.models import (
     VolumeSpec,
     VolumeType,
 )
-from jupyter_containers.builders import parse_catalog
-from jupyter_containers.kube import (
+from jupyter_containers.core import naming, quota, validation
+from jupyter_containers.core.builders import parse_catalog
+from jupyter_containers.core.settings import Settings, load_settings
+from jupyter_containers.core.validation import Identity, Problem
+from jupyter_containers.shell.resources import (
     InstanceType,
     JupyterContainer,
     Namespace,
@@ -45,9 +47,7 @@ from jupyter_containers.kube import (
     close_shared_client,
     shared_client,
 )
-from jupyter_containers.settings import Settings, load_settings
-from jupyter_containers.validation import Identity, Problem
-from jupyter_containers.webhook_certs import ensure as ensure_certificates
+from jupyter_containers.shell.webhook_certs import ensure as ensure_certificates
 
 logger = logging.getLogger(__name__)
 
