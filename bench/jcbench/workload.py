@@ -23,7 +23,7 @@ from lightkube.types import PatchType
 from jcbench.cluster import INSTANCE_TYPE, INSTANCE_TYPE_SPEC, VOLUME, VOLUME_SPEC
 from jupyter_containers.api.models import InstanceTypeSpec, JupyterContainerSpec, VolumeSpec
 from jupyter_containers.core.builders import (
-    Target,
+    BuildInputs,
     build_deployment,
     build_pvc,
     build_service,
@@ -140,7 +140,7 @@ def floor_objects(key: Key, *, volume: bool) -> list[dict[str, Any]]:
     """The very objects the operator would make for this container, by its own builders."""
     ns, name = key
     spec = JupyterContainerSpec.model_validate(container_spec(volume))
-    target = Target(
+    target = BuildInputs(
         name=name,
         domain=ns,
         uid=str(uuid.uuid4()),

@@ -13,12 +13,10 @@ from prometheus_client import start_http_server
 
 from jupyter_containers.core.settings import load_settings
 from jupyter_containers.shell import (
-    admission,  # noqa: F401  (registers the admission webhooks)
-    bundles,  # noqa: F401  (registers the ResourceBundle status handlers)
     health,  # noqa: F401  (registers the liveness probe)
     kopf_fixes,
     metrics,
-    watch,  # noqa: F401  (registers the kopf handlers)
+    startup,  # noqa: F401  (registers the start-up, cleanup, watch and admission handlers)
 )
 
 

@@ -17,7 +17,7 @@ import yaml
 from jupyter_containers.api.models import InstanceTypeSpec, JupyterContainerSpec
 from jupyter_containers.core import naming
 from jupyter_containers.core.builders import (
-    Target,
+    BuildInputs,
     build_deployment,
     build_service,
     build_token_secret,
@@ -176,7 +176,7 @@ def test_killed_between_deployment_and_status_converges_without_duplicates(
     small = next(
         d["spec"] for d in yaml.safe_load_all(CATALOG) if d["metadata"]["name"] == "test-small"
     )
-    target = Target(
+    target = BuildInputs(
         name="crashed",
         domain=namespace,
         uid=jc["metadata"]["uid"],

@@ -1,6 +1,6 @@
 """The lifecycle of one start attempt: observed Deployment/pods/PVC in, a Verdict out.
 
-Pure: no clock reads (`Observed.now`), no I/O. The shell calls `decide` on every
+Pure: no clock reads (`AttemptFacts.now`), no I/O. The shell calls `decide` on every
 watch event of the container's objects and, when a Verdict has `recheck_after`,
 once more at that time, because only a deadline can change the answer then.
 
@@ -67,7 +67,7 @@ class Verdict:
 
 
 @dataclass(frozen=True)
-class Observed:
+class AttemptFacts:
     running: bool
     """spec.running."""
     attempt_started_at: datetime | None
@@ -126,7 +126,7 @@ def _seconds(value: float) -> str:
     return f"{value:g} s"
 
 
-def _container_name(o: Observed) -> str:
+def _container_name(o: AttemptFacts) -> str:
     """The JupyterContainer's name, from the labels of its objects (for command hints)."""
     for obj in (*o.pods, o.deployment, o.pvc):
         name = _get(obj, "metadata", "labels", naming.NAME_LABEL)
@@ -191,8 +191,8 @@ def _is_volume_message(message: str) -> bool:
 
 
 @dataclass(frozen=True)
-class _Ctx:
-    o: Observed
+class _Judging:
+    o: AttemptFacts
     s: Settings
     name: str
     was_active: bool
@@ -218,7 +218,7 @@ def _starting(reason: Reason, message: str, recheck: float | None) -> Verdict:
     return Verdict(Phase.STARTING, reason, _clip(message), recheck)
 
 
-def _pod_failure(ctx: _Ctx, pod: Mapping[str, Any]) -> Verdict | None:
+def _pod_failure(ctx: _Judging, pod: Mapping[str, Any]) -> Verdict | None:
     pod_name = _get(pod, "metadata", "name") or "?"
     if _get(pod, "status", "phase") == "Failed":
         why = _get(pod, "status", "reason") or "Failed"
@@ -235,7 +235,9 @@ def _pod_failure(ctx: _Ctx, pod: Mapping[str, Any]) -> Verdict | None:
     return None
 
 
-def _container_failure(ctx: _Ctx, pod: Mapping[str, Any], cs: Mapping[str, Any]) -> Verdict | None:
+def _container_failure(
+    ctx: _Judging, pod: Mapping[str, Any], cs: Mapping[str, Any]
+) -> Verdict | None:
     cname = cs.get("name") or "?"
     spec = _spec_container(pod, cname)
     image = spec.get("image") or cs.get("image") or "?"
@@ -307,7 +309,7 @@ def _container_failure(ctx: _Ctx, pod: Mapping[str, Any], cs: Mapping[str, Any])
     )
 
 
-def _create_failure(ctx: _Ctx) -> Verdict | None:
+def _create_failure(ctx: _Judging) -> Verdict | None:
     """The Deployment's pods were refused (ReplicaFailure/FailedCreate), if for good."""
     dep = ctx.o.deployment
     if dep is None:
@@ -339,7 +341,7 @@ def _create_failure(ctx: _Ctx) -> Verdict | None:
     return None
 
 
-def _volume_wait(ctx: _Ctx, scheduler_message: str) -> Verdict:
+def _volume_wait(ctx: _Judging, scheduler_message: str) -> Verdict:
     pvc = ctx.o.pvc
     pvc_name = _get(pvc, "metadata", "name")
     since = _latest(ctx.o.attempt_started_at, _time(_get(pvc, "metadata", "creationTimestamp")))
@@ -364,7 +366,7 @@ def _volume_wait(ctx: _Ctx, scheduler_message: str) -> Verdict:
     )
 
 
-def _unschedulable(ctx: _Ctx, cond: Mapping[str, Any]) -> Verdict:
+def _unschedulable(ctx: _Judging, cond: Mapping[str, Any]) -> Verdict:
     since = _latest(ctx.o.attempt_started_at, _time(cond.get("lastTransitionTime")))
     waited = ctx.elapsed(since)
     k8s = _quote(cond.get("message")) or "no message from the scheduler"
@@ -384,11 +386,11 @@ def _unschedulable(ctx: _Ctx, cond: Mapping[str, Any]) -> Verdict:
     )
 
 
-def _pvc_bound(o: Observed) -> bool:
+def _pvc_bound(o: AttemptFacts) -> bool:
     return not o.pvc_required or _get(o.pvc, "status", "phase") == "Bound"
 
 
-def _progress(ctx: _Ctx, live: Sequence[Mapping[str, Any]]) -> Verdict:
+def _progress(ctx: _Judging, live: Sequence[Mapping[str, Any]]) -> Verdict:
     o = ctx.o
     if o.pvc_required and _get(o.pvc, "status", "phase") == "Lost":
         return _failed(
@@ -472,14 +474,14 @@ def _progress(ctx: _Ctx, live: Sequence[Mapping[str, Any]]) -> Verdict:
     )
 
 
-def decide(observed: Observed, settings: Settings) -> Verdict:
+def decide(observed: AttemptFacts, settings: Settings) -> Verdict:
     """The phase, reason and message of the current start attempt (see the module docstring)."""
     o = observed
     if not o.running:
         return Verdict(Phase.STOPPED, Reason.STOPPED, MSG_STOPPED)
     if o.previous is not None and o.previous.phase == Phase.FAILED:
         return replace(o.previous, recheck_after=None)
-    ctx = _Ctx(
+    ctx = _Judging(
         o=o,
         s=settings,
         name=_container_name(o),
@@ -520,49 +522,3 @@ def decide(observed: Observed, settings: Settings) -> Verdict:
             f"{ctx.name}`, then start the container again.",
         )
     return progress
-
-
-# ---------------------------------------------------------------- conditions
-
-MANAGED_CONDITIONS = frozenset({"Ready", "Reconciling", "Stalled"})
-
-
-def ready_condition(
-    verdict: Verdict,
-    generation: int,
-    now_iso: str,
-    previous_conditions: Sequence[Mapping[str, Any]],
-) -> list[dict[str, Any]]:
-    """kstatus-compatible conditions for a verdict.
-
-    `Ready` is always present (True only when Active and ready), so `kubectl wait
-    --for=condition=Ready` works; `Reconciling` is present only while Starting (or
-    Active and recovering), `Stalled` only when Failed: both are abnormal-true
-    conditions, absent means False. Other condition types are kept as they are.
-    lastTransitionTime changes only when a condition's status changes.
-    """
-    ready = verdict.phase == Phase.ACTIVE and verdict.reason == Reason.READY
-    wanted: list[tuple[str, str]] = [("Ready", "True" if ready else "False")]
-    if verdict.phase == Phase.STARTING or (verdict.phase == Phase.ACTIVE and not ready):
-        wanted.append(("Reconciling", "True"))
-    if verdict.phase == Phase.FAILED:
-        wanted.append(("Stalled", "True"))
-    before = {c.get("type"): c for c in previous_conditions}
-    out: list[dict[str, Any]] = []
-    for type_, status in wanted:
-        old = before.get(type_)
-        since = (old or {}).get("lastTransitionTime")
-        out.append(
-            {
-                "type": type_,
-                "status": status,
-                "reason": str(verdict.reason),
-                "message": verdict.message,
-                "observedGeneration": generation,
-                "lastTransitionTime": since
-                if old and old.get("status") == status and since
-                else now_iso,
-            }
-        )
-    out.extend(dict(c) for c in previous_conditions if c.get("type") not in MANAGED_CONDITIONS)
-    return out

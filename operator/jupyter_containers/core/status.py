@@ -1,13 +1,28 @@
-"""Pure assembly of a JupyterContainer's status from a lifecycle verdict."""
+"""A JupyterContainer's status: the verdict of its attempt in, the whole status object out.
+
+Pure. The one place status and its conditions are built; `build_status` writes through
+`JupyterContainerStatus` (the CRD's own model), so the writer and the schema cannot drift.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from jupyter_containers.api.models import Phase
-from jupyter_containers.core.lifecycle import Verdict, ready_condition
+from jupyter_containers.api.models import Phase, Reason
+from jupyter_containers.core.lifecycle import Verdict
+
+
+def iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 @dataclass(frozen=True)
@@ -77,3 +92,49 @@ def status_differs(current: Mapping[str, Any], desired: Mapping[str, Any]) -> bo
         elif current.get(key) != value:
             return True
     return False
+
+
+# ---------------------------------------------------------------- conditions
+
+MANAGED_CONDITIONS = frozenset({"Ready", "Reconciling", "Stalled"})
+
+
+def ready_condition(
+    verdict: Verdict,
+    generation: int,
+    now_iso: str,
+    previous_conditions: Sequence[Mapping[str, Any]],
+) -> list[dict[str, Any]]:
+    """kstatus-compatible conditions for a verdict.
+
+    `Ready` is always present (True only when Active and ready), so `kubectl wait
+    --for=condition=Ready` works; `Reconciling` is present only while Starting (or
+    Active and recovering), `Stalled` only when Failed: both are abnormal-true
+    conditions, absent means False. Other condition types are kept as they are.
+    lastTransitionTime changes only when a condition's status changes.
+    """
+    ready = verdict.phase == Phase.ACTIVE and verdict.reason == Reason.READY
+    wanted: list[tuple[str, str]] = [("Ready", "True" if ready else "False")]
+    if verdict.phase == Phase.STARTING or (verdict.phase == Phase.ACTIVE and not ready):
+        wanted.append(("Reconciling", "True"))
+    if verdict.phase == Phase.FAILED:
+        wanted.append(("Stalled", "True"))
+    before = {c.get("type"): c for c in previous_conditions}
+    out: list[dict[str, Any]] = []
+    for type_, status in wanted:
+        old = before.get(type_)
+        since = (old or {}).get("lastTransitionTime")
+        out.append(
+            {
+                "type": type_,
+                "status": status,
+                "reason": str(verdict.reason),
+                "message": verdict.message,
+                "observedGeneration": generation,
+                "lastTransitionTime": since
+                if old and old.get("status") == status and since
+                else now_iso,
+            }
+        )
+    out.extend(dict(c) for c in previous_conditions if c.get("type") not in MANAGED_CONDITIONS)
+    return out

@@ -26,7 +26,7 @@ from jupyter_containers.api.models import (
     VolumeType,
     configuration_changes,
 )
-from jupyter_containers.core import builders, naming
+from jupyter_containers.core import catalog, naming
 from jupyter_containers.core.settings import Settings
 
 #: Members of this group may do anything in the cluster; refusing them protects nothing.
@@ -334,12 +334,12 @@ def resolve_catalog(
     instance: tuple[str, InstanceTypeSpec] | None = None
     volume: tuple[str | None, VolumeSpec | None] = (None, None)
     try:
-        instance = builders.resolve_instance_type(spec.instanceType, instance_types)
-    except builders.CatalogError as err:
+        instance = catalog.resolve_instance_type(spec.instanceType, instance_types)
+    except catalog.CatalogError as err:
         problems.append(Problem(err.message))
     try:
-        volume = builders.resolve_volume(spec.volume, volumes)
-    except builders.CatalogError as err:
+        volume = catalog.resolve_volume(spec.volume, volumes)
+    except catalog.CatalogError as err:
         problems.append(Problem(err.message))
     return instance, volume, problems
 

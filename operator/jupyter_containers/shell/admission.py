@@ -11,6 +11,7 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +34,10 @@ from jupyter_containers.api.models import (
     VolumeType,
 )
 from jupyter_containers.core import naming, quota, validation
-from jupyter_containers.core.builders import parse_catalog
-from jupyter_containers.core.settings import Settings, load_settings
+from jupyter_containers.core.catalog import parse_catalog
+from jupyter_containers.core.settings import Settings
 from jupyter_containers.core.validation import Identity, Problem
+from jupyter_containers.shell.context import context_of
 from jupyter_containers.shell.resources import (
     InstanceType,
     JupyterContainer,
@@ -44,8 +46,6 @@ from jupyter_containers.shell.resources import (
     ResourceQuota,
     Secret,
     Volume,
-    close_shared_client,
-    shared_client,
 )
 from jupyter_containers.shell.webhook_certs import ensure as ensure_certificates
 
@@ -68,15 +68,17 @@ MUTATE_BUNDLE = "mutate-resourcebundle"
 _WEBHOOK = {"persistent": False, "side_effects": False, "ignore_failures": False}
 
 
-class AdmissionState:
-    settings: Settings
-    client: AsyncClient
-    operator_user: str | None = None
-    cert_dir: Path | None = None
-    temporary_cert_dir: bool = False
+@dataclass(frozen=True)
+class AdmissionIdentity:
+    """Who the operator is (so its own writes are never refused) and where its webhook
+    certificates are; made once at start-up (`start_webhooks`)."""
 
+    operator_user: str | None
+    cert_dir: Path
+    temporary_cert_dir: bool
 
-state = AdmissionState()
+    def is_operator(self, identity: Identity) -> bool:
+        return self.operator_user is not None and identity.username == self.operator_user
 
 
 # ---------------------------------------------------------------- start-up
@@ -93,17 +95,12 @@ async def _whoami(client: AsyncClient) -> str | None:
     return user.username if user else None
 
 
-def _webhook_server(cfg: Settings) -> kopf.WebhookServer:
+def _webhook_server(cfg: Settings, cert_dir: Path) -> kopf.WebhookServer:
     host = cfg.webhook_host or cfg.webhook_listen_address
     names = [host]
     if cfg.webhook_listen_address not in ("0.0.0.0", "::", host):
         names.append(cfg.webhook_listen_address)
-    if cfg.webhook_cert_dir:
-        state.cert_dir = Path(cfg.webhook_cert_dir)
-    else:
-        state.cert_dir = Path(tempfile.mkdtemp(prefix="jupyter-containers-webhook-"))
-        state.temporary_cert_dir = True
-    certs = ensure_certificates(state.cert_dir, names)
+    certs = ensure_certificates(cert_dir, names)
     return kopf.WebhookServer(
         addr=cfg.webhook_listen_address,
         port=cfg.webhook_port,
@@ -114,32 +111,33 @@ def _webhook_server(cfg: Settings) -> kopf.WebhookServer:
     )
 
 
-@kopf.on.startup()
-async def configure_admission(settings: kopf.OperatorSettings, **_: Any) -> None:
-    state.settings = load_settings()
-    state.client = shared_client(state.settings.field_manager)
-    state.operator_user = await _whoami(state.client)
-    settings.admission.server = _webhook_server(state.settings)
-    if state.settings.webhook_managed:
+async def start_webhooks(
+    settings: kopf.OperatorSettings, cfg: Settings, client: AsyncClient
+) -> AdmissionIdentity:
+    """Configure kopf's webhook server (called once, by `shell.startup`)."""
+    temporary = not cfg.webhook_cert_dir
+    cert_dir = (
+        Path(tempfile.mkdtemp(prefix="jupyter-containers-webhook-"))
+        if temporary
+        else Path(str(cfg.webhook_cert_dir))
+    )
+    identity = AdmissionIdentity(await _whoami(client), cert_dir, temporary)
+    settings.admission.server = _webhook_server(cfg, cert_dir)
+    if cfg.webhook_managed:
         settings.admission.managed = WEBHOOK_CONFIGURATION
     logger.info(
         "admission webhooks on %s:%s (managed: %s); operator identity %s",
-        state.settings.webhook_listen_address,
-        state.settings.webhook_port,
-        state.settings.webhook_managed,
-        state.operator_user,
+        cfg.webhook_listen_address,
+        cfg.webhook_port,
+        cfg.webhook_managed,
+        identity.operator_user,
     )
+    return identity
 
 
-@kopf.on.cleanup()
-async def close_admission(**_: Any) -> None:
-    await close_shared_client()
-    if state.temporary_cert_dir and state.cert_dir is not None:
-        shutil.rmtree(state.cert_dir, ignore_errors=True)
-
-
-def _is_operator(identity: Identity) -> bool:
-    return state.operator_user is not None and identity.username == state.operator_user
+def stop_webhooks(identity: AdmissionIdentity) -> None:
+    if identity.temporary_cert_dir:
+        shutil.rmtree(identity.cert_dir, ignore_errors=True)
 
 
 def _refuse(problem: Problem | None) -> None:
@@ -488,8 +486,10 @@ async def validate_container(
     warnings: list[str],
     dryrun: bool,
     logger: kopf.Logger,
+    memo: kopf.Memo,
     **kwargs: Any,
 ) -> None:
+    ctx = context_of(memo)
     identity = Identity.from_userinfo(userinfo)
     meta = body.get("metadata") or {}
     # The operator's catalog indexes (handlers.instance_types, handlers.volumes), which kopf
@@ -500,15 +500,15 @@ async def validate_container(
         else None
     )
     problem, advice = await review_container(
-        Lookups(state.client, watched),
-        state.settings,
+        Lookups(ctx.client, watched),
+        ctx.settings,
         operation,
         identity,
         str(meta.get("namespace") or ""),
         str(meta.get("name") or ""),
         _body(new),
         _body(old),
-        operator=_is_operator(identity),
+        operator=ctx.admission.is_operator(identity),
     )
     warnings.extend(advice)
     if problem is not None:
@@ -552,10 +552,12 @@ async def validate_bundle(
     old: kopf.Body | None,
     new: kopf.Body | None,
     userinfo: Mapping[str, Any],
+    memo: kopf.Memo,
     **_: Any,
 ) -> None:
+    ctx = context_of(memo)
     identity = Identity.from_userinfo(userinfo)
-    if _is_operator(identity):
+    if ctx.admission.is_operator(identity):
         return
     meta = body.get("metadata") or {}
     name, namespace = str(meta.get("name") or ""), str(meta.get("namespace") or "")
@@ -568,9 +570,9 @@ async def validate_bundle(
     if not (operation == "DELETE" and identity.username in validation.KUBERNETES_DELETERS):
         _refuse(
             validation.bundle_change_problem(
-                operation, identity, name, new_spec, old_spec, state.settings.admin_groups
+                operation, identity, name, new_spec, old_spec, ctx.settings.admin_groups
             )
         )
     if operation == "DELETE":
-        members = await Lookups(state.client).bundle_members(namespace, name)
+        members = await Lookups(ctx.client).bundle_members(namespace, name)
         _refuse(validation.bundle_in_use_problem(name, namespace, members))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -19,8 +19,9 @@ from lightkube.core.exceptions import ApiError
 from lightkube.types import PatchType
 
 from jupyter_containers.api.models import GROUP, VERSION
-from jupyter_containers.core.settings import load_settings
-from jupyter_containers.shell.resources import ResourceBundle, close_shared_client, shared_client
+from jupyter_containers.shell.context import context_of
+from jupyter_containers.shell.resources import ResourceBundle
+from jupyter_containers.shell.workqueue import KeyedWorkQueue
 
 logger = logging.getLogger(__name__)
 
@@ -33,19 +34,77 @@ PATCH_ATTEMPTS = 3
 WRITE_INTERVAL = 10.0
 
 
-class BundleState:
-    client: AsyncClient
-    #: One writer per bundle: two events computing the list at once must not race.
-    locks: defaultdict[BundleKey, asyncio.Lock] = defaultdict(asyncio.Lock)
-    #: (bundle uid, list) this process wrote last, in case the watch has not caught up.
-    written: dict[BundleKey, tuple[str, list[str]]] = {}
-    #: Loop time of the last write per bundle, and the bundles with a later write scheduled.
-    last_write: dict[BundleKey, float] = {}
-    scheduled: set[BundleKey] = set()
-    tasks: set[asyncio.Task[None]] = set()  # delayed writes in flight (kept from the GC)
+class BundleWriter:
+    """Writes each bundle's `status.containers`, one write at a time per bundle.
 
+    On a `KeyedWorkQueue`: one sync per bundle at a time (two events computing the list
+    at once cannot race) and triggers that arrive meanwhile fold into one more sync.
+    """
 
-state = BundleState()
+    def __init__(self, client: AsyncClient, *, interval: float = WRITE_INTERVAL) -> None:
+        self.client = client
+        self.interval = interval
+        self.queue: KeyedWorkQueue[BundleKey] = KeyedWorkQueue(self._sync, concurrency=32)
+        #: kopf's live indexes (bundle_members, bundle_lists), kept from the first event.
+        self._indexes: Mapping[str, kopf.Index[Any, Any]] = {}
+        #: (bundle uid, list) this process wrote last, in case the watch has not caught up.
+        self._written: dict[BundleKey, tuple[str, list[str]]] = {}
+        #: Loop time of the last write per bundle.
+        self._last_write: dict[BundleKey, float] = {}
+
+    def trigger(self, key: BundleKey, handler_kwargs: Mapping[str, Any]) -> None:
+        if not self._indexes:
+            self._indexes = {
+                name: handler_kwargs[name] for name in ("bundle_members", "bundle_lists")
+            }
+        self.queue.trigger(key)
+
+    def forget(self, key: BundleKey) -> None:
+        self.queue.forget(key)
+        self._written.pop(key, None)
+        self._last_write.pop(key, None)
+
+    def close(self) -> None:
+        self.queue.close()
+
+    async def _sync(self, key: BundleKey) -> None:
+        """Write the bundle's container list when it differs from what is there."""
+        observed = next(iter(self._indexes["bundle_lists"].get(key, [])), None)
+        if observed is None:
+            return  # no such bundle (yet): its own event will sync it
+        uid, listed = observed
+        desired = desired_members(self._indexes["bundle_members"], key)
+        if desired == listed or self._written.get(key) == (uid, desired):
+            return
+        loop = asyncio.get_running_loop()
+        wait = self._last_write.get(key, -self.interval) + self.interval - loop.time()
+        if wait > 0:
+            # kopf's indexes are live views: the later sync sees the list as it is then.
+            self.queue.trigger_after(key, wait)
+            return
+        self._last_write[key] = loop.time()
+        await self._write(key, uid, desired)
+
+    async def _write(self, key: BundleKey, uid: str, desired: list[str]) -> None:
+        namespace, name = key
+        for attempt in range(1, PATCH_ATTEMPTS + 1):
+            try:
+                await self.client.patch(
+                    ResourceBundle.Status,
+                    name,
+                    {"status": {"containers": desired}},
+                    namespace=namespace,
+                    patch_type=PatchType.MERGE,
+                )
+            except ApiError as err:
+                if err.status.code == 404:  # deleted meanwhile
+                    return
+                if attempt == PATCH_ATTEMPTS:
+                    raise
+                await asyncio.sleep(attempt)
+            else:
+                self._written[key] = (uid, desired)
+                return
 
 
 # Indexes are `async` although they do no I/O: kopf runs plain functions in a thread pool.
@@ -71,103 +130,19 @@ def desired_members(index: kopf.Index[BundleKey, str], key: BundleKey) -> list[s
     return sorted(set(index.get(key, [])))
 
 
-async def sync_bundle(
-    key: BundleKey,
-    members: kopf.Index[BundleKey, str],
-    lists: kopf.Index[BundleKey, tuple[str, list[str]]],
-) -> None:
-    """Write the bundle's container list when it differs from what is there."""
-    async with state.locks[key]:
-        observed = next(iter(lists.get(key, [])), None)
-        if observed is None:
-            return  # no such bundle (yet): its own event will sync it
-        uid, listed = observed
-        desired = desired_members(members, key)
-        if desired == listed or state.written.get(key) == (uid, desired):
-            return
-        loop = asyncio.get_running_loop()
-        wait = state.last_write.get(key, -WRITE_INTERVAL) + WRITE_INTERVAL - loop.time()
-        if wait > 0:
-            if key not in state.scheduled:
-                state.scheduled.add(key)
-                loop.call_later(wait, _sync_later, key, members, lists)
-            return
-        state.last_write[key] = loop.time()
-        namespace, name = key
-        for attempt in range(1, PATCH_ATTEMPTS + 1):
-            try:
-                await state.client.patch(
-                    ResourceBundle.Status,
-                    name,
-                    {"status": {"containers": desired}},
-                    namespace=namespace,
-                    patch_type=PatchType.MERGE,
-                )
-            except ApiError as err:
-                if err.status.code == 404:  # deleted meanwhile
-                    return
-                if attempt == PATCH_ATTEMPTS:
-                    raise
-                await asyncio.sleep(attempt)
-            else:
-                state.written[key] = (uid, desired)
-                return
-
-
-def _sync_later(
-    key: BundleKey,
-    members: kopf.Index[BundleKey, str],
-    lists: kopf.Index[BundleKey, tuple[str, list[str]]],
-) -> None:
-    state.scheduled.discard(key)
-    # kopf's indexes are live views: the later sync sees the list as it is then.
-    task = asyncio.get_running_loop().create_task(sync_bundle(key, members, lists))
-    state.tasks.add(task)
-    task.add_done_callback(_sync_done)
-
-
-def _sync_done(task: asyncio.Task[None]) -> None:
-    state.tasks.discard(task)
-    if not task.cancelled() and task.exception() is not None:
-        logger.error("bundle status write failed", exc_info=task.exception())
-
-
-@kopf.on.startup()
-async def configure_bundles(**_: Any) -> None:
-    state.client = shared_client(load_settings().field_manager)
-
-
-@kopf.on.cleanup()
-async def close_bundles(**_: Any) -> None:
-    await close_shared_client()
-
-
 @kopf.on.event(GROUP, VERSION, "jupytercontainers")
-async def container_moved(
-    spec: kopf.Spec,
-    namespace: str,
-    bundle_members: kopf.Index[BundleKey, str],
-    bundle_lists: kopf.Index[BundleKey, tuple[str, list[str]]],
-    **_: Any,
-) -> None:
+async def container_moved(spec: kopf.Spec, namespace: str, memo: kopf.Memo, **kwargs: Any) -> None:
     bundle = spec.get("bundle")
     if bundle:
-        await sync_bundle((namespace, bundle), bundle_members, bundle_lists)
+        context_of(memo).bundles.trigger((namespace, bundle), kwargs)
 
 
 @kopf.on.event(GROUP, VERSION, "resourcebundles")
 async def bundle_seen(
-    type: str | None,
-    namespace: str,
-    name: str,
-    bundle_members: kopf.Index[BundleKey, str],
-    bundle_lists: kopf.Index[BundleKey, tuple[str, list[str]]],
-    **_: Any,
+    type: str | None, namespace: str, name: str, memo: kopf.Memo, **kwargs: Any
 ) -> None:
-    key = (namespace, name)
+    writer = context_of(memo).bundles
     if type == "DELETED":
-        state.written.pop(key, None)
-        state.locks.pop(key, None)
-        state.last_write.pop(key, None)
+        writer.forget((namespace, name))
         return
-    await sync_bundle(key, bundle_members, bundle_lists)
+    writer.trigger((namespace, name), kwargs)
