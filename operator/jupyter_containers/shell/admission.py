@@ -1,8 +1,9 @@
 """Admission webhooks (kopf), served by the operator and called by the API server.
 
 This module only gathers facts through the API (the bundle, the catalog, the
-namespace, its quotas, secrets, SubjectAccessReviews) and hands them to the pure
-rules in `validation` and `quota`. Failure policy and the rest: docs/admission.md.
+namespace, its quotas, secrets, SubjectAccessReviews), each when the pure judge
+(`core.judge`, on the rules of `validation` and `quota`) asks for it. Failure policy and
+the rest: docs/admission.md.
 """
 
 from __future__ import annotations
@@ -27,14 +28,12 @@ from jupyter_containers.api.models import (
     GROUP,
     VERSION,
     InstanceTypeSpec,
-    JupyterContainerSpec,
-    Permission,
     ResourceBundleSpec,
     VolumeSpec,
-    VolumeType,
 )
-from jupyter_containers.core import naming, quota, validation
+from jupyter_containers.core import judge, validation
 from jupyter_containers.core.catalog import parse_catalog
+from jupyter_containers.core.judge import ContainerRequest, Lookup
 from jupyter_containers.core.settings import Settings
 from jupyter_containers.core.validation import Identity, Problem
 from jupyter_containers.shell.context import context_of
@@ -273,169 +272,32 @@ class Lookups:
 # ---------------------------------------------------------------- JupyterContainer
 
 
-def _phase(obj: Mapping[str, Any] | None) -> str | None:
-    return ((obj or {}).get("status") or {}).get("phase")
+async def _look_up(look: Lookups, request: ContainerRequest, lookup: Lookup) -> Any:
+    if lookup.what == judge.BUNDLE:
+        return await look.bundle(lookup.namespace, str(lookup.names[0]))
+    if lookup.what == judge.CATALOG:
+        return await look.catalog(*lookup.names)
+    if lookup.what == judge.NAMESPACE:
+        return await look.namespace_labels(lookup.namespace)
+    if lookup.what == judge.POD_ACCESS:
+        return await look.may_create_pods(request.identity, lookup.namespace)
+    if lookup.what == judge.QUOTAS:
+        return await look.quotas(lookup.namespace)
+    if lookup.what == judge.SECRET_KEYS:
+        return await look.secret_keys(lookup.namespace, {str(n) for n in lookup.names})
+    raise ValueError(f"unknown lookup {lookup.what!r}")
 
 
 async def review_container(
-    look: Lookups,
-    cfg: Settings,
-    operation: str,
-    identity: Identity,
-    domain: str,
-    name: str,
-    new: Mapping[str, Any] | None,
-    old: Mapping[str, Any] | None,
-    *,
-    operator: bool = False,
-) -> tuple[Problem | None, list[str]]:
-    """The refusal (or None) and the warnings for one request on a JupyterContainer.
-
-    `operator`: the request is the operator's own (finalizer removal): never refused for
-    access. The rules on the spec still hold; the operator does not change it.
-    """
-    admin_groups = cfg.admin_groups
-    if operation == "DELETE":
-        if operator or identity.username in validation.KUBERNETES_DELETERS or old is None:
-            return None, []
-        old_meta = old.get("metadata") or {}
-        bundle_name = str((old.get("spec") or {}).get("bundle") or "")
-        bundle = await look.bundle(domain, bundle_name) if bundle_name else None
-        return validation.access_problem(
-            identity,
-            {Permission.DELETE},
-            container=name,
-            bundle_name=bundle_name,
-            bundle=bundle,
-            created_by=(old_meta.get("annotations") or {}).get(naming.CREATED_BY_ANNOTATION),
-            admin_groups=admin_groups,
-        ), []
-
-    assert new is not None
-    new_meta = new.get("metadata") or {}
-    # Like CRD validation ratcheting: a spec the request leaves as it was is not judged
-    # again, so objects stored before a rule existed can still be stopped and deleted.
-    unchanged = old is not None and (old.get("spec") or {}) == (new.get("spec") or {})
-    spec, problems = validation.spec_problems(new.get("spec") or {})
-    if operation == "CREATE":
-        problems += validation.name_problems(name)
-    if problems and not unchanged:
-        return validation.refusal(problems), []
-
-    # Who may do this, before anything about the request is looked at further.
-    old_spec: JupyterContainerSpec | None = None
-    access: Problem | None = None
-    if operation == "CREATE":
-        assert spec is not None
-        bundle = await look.bundle(domain, spec.bundle)
-        if bundle is None:
-            return validation.missing_bundle_problem(spec.bundle, domain), []
-        access = validation.create_access_problem(
-            identity, bundle_name=spec.bundle, bundle=bundle, admin_groups=admin_groups
-        )
-    else:
-        assert old is not None
-        old_meta = old.get("metadata") or {}
-        old_spec, _ = validation.spec_problems(old.get("spec") or {})
-        needed = validation.required_permissions(old, new)
-        if needed and not operator:
-            bundle_name = str((old.get("spec") or {}).get("bundle") or "")
-            access = validation.access_problem(
-                identity,
-                needed,
-                container=name,
-                bundle_name=bundle_name,
-                bundle=await look.bundle(domain, bundle_name) if bundle_name else None,
-                created_by=(old_meta.get("annotations") or {}).get(naming.CREATED_BY_ANNOTATION),
-                admin_groups=admin_groups,
-            )
-    forged = (
-        None
-        if operator
-        else validation.created_by_problem(
-            operation, identity, new_meta, None if old is None else old.get("metadata") or {}
-        )
-    )
-    if access is not None or forged is not None:
-        return validation.refusal(p for p in (access, forged) if p is not None), []
-    if spec is None:  # unchanged and invalid: nothing more to judge
-        return None, []
-
-    problems = []
-    if old_spec is not None:
-        problems += validation.configure_problems(old_spec, spec, _phase(old))
-    if problems:
-        return validation.refusal(problems), []
-
-    warnings: list[str] = []
-    instance_types, volumes = await look.catalog(spec.instanceType, spec.volume)
-    deploy_ns = spec.namespace or domain
-    old_ns = (old_spec.namespace or domain) if old_spec is not None else None
-    creating = operation == "CREATE"
-
-    catalog_changed = old_spec is None or (old_spec.instanceType, old_spec.volume) != (
-        spec.instanceType,
-        spec.volume,
-    )
-    if creating or catalog_changed:
-        instance, (volume_name, volume), catalog_problems = validation.resolve_catalog(
-            spec, instance_types, volumes
-        )
-        problems += catalog_problems
-    else:
-        instance, volume_name, volume = None, None, None
-
-    if creating or deploy_ns != old_ns:
-        labels = await look.namespace_labels(deploy_ns)
-        ns_problem = validation.namespace_problem(
-            domain, deploy_ns, exists=labels is not None, labels=labels or {}, settings=cfg
-        )
-        if (
-            ns_problem is None
-            and validation.needs_pod_access_check(domain, deploy_ns)
-            and not await look.may_create_pods(identity, deploy_ns)
-        ):
-            ns_problem = validation.pod_access_problem(identity, deploy_ns)
-        if ns_problem is not None:
-            problems.append(ns_problem)
-
-    if creating and spec.running and instance is not None and not problems:
-        message = quota.check_quota(
-            await look.quotas(deploy_ns),
-            instance[0],
-            instance[1],
-            volume_name,
-            volume,
-            include_volume=volume is not None and volume.type == VolumeType.ON_DEMAND_PVC,
-            namespace=deploy_ns,
-            storage_class=cfg.default_storage_class,
-        )
-        if message is not None:
-            problems.append(Problem(message, validation.Code.FORBIDDEN))
-
-    if problems:
-        return validation.refusal(problems), []
-
-    if old_spec is not None:
-        warnings += validation.data_loss_warnings(
-            name,
-            domain,
-            old_spec,
-            spec,
-            volumes,
-            old_pvc=((old or {}).get("status") or {}).get("pvcName"),
-        )
-    refs = validation.secret_references(spec)
-    if refs and (
-        creating
-        or old_spec is None
-        or old_spec.env != spec.env
-        or deploy_ns != old_ns
-        or validation.is_start(operation, old_spec, spec)
-    ):
-        keys = await look.secret_keys(deploy_ns, {secret for _, secret, _ in refs})
-        warnings += validation.secret_warnings(spec, deploy_ns, keys)
-    return None, warnings
+    look: Lookups, cfg: Settings, request: ContainerRequest
+) -> judge.Verdict:
+    """Ask the pure judge; look up each fact it asks for, once, until it can answer."""
+    facts: dict[Lookup, Any] = {}
+    while True:
+        outcome = judge.judge_container(request, facts, cfg)
+        if isinstance(outcome, judge.Verdict):
+            return outcome
+        facts[outcome.lookup] = await _look_up(look, request, outcome.lookup)
 
 
 def _body(obj: Any) -> dict[str, Any] | None:
@@ -499,18 +361,18 @@ async def validate_container(
         if "instance_types" in kwargs and "volumes" in kwargs
         else None
     )
-    problem, advice = await review_container(
-        Lookups(ctx.client, watched),
-        ctx.settings,
-        operation,
-        identity,
-        str(meta.get("namespace") or ""),
-        str(meta.get("name") or ""),
-        _body(new),
-        _body(old),
+    request = ContainerRequest(
+        operation=operation,
+        identity=identity,
+        domain=str(meta.get("namespace") or ""),
+        name=str(meta.get("name") or ""),
+        new=_body(new),
+        old=_body(old),
         operator=ctx.admission.is_operator(identity),
     )
-    warnings.extend(advice)
+    verdict = await review_container(Lookups(ctx.client, watched), ctx.settings, request)
+    warnings.extend(verdict.warnings)
+    problem = verdict.problem
     if problem is not None:
         logger.info(
             "refused %s%s by %s: %s",
