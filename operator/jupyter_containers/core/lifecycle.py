@@ -244,8 +244,16 @@ def _container_failure(
     which = "JupyterLab" if cname == naming.CONTAINER_NAME else f"Container {cname}"
     waiting = _get(cs, "state", "waiting") or {}
     reason = waiting.get("reason")
-    k8s = _quote(waiting.get("message"))
+    verdict = _waiting_failure(ctx, pod, which, image, reason, _quote(waiting.get("message")))
+    if verdict is not None:
+        return verdict
+    return _crash_failure(ctx, cs, spec, which, reason)
 
+
+def _waiting_failure(
+    ctx: _Judging, pod: Mapping[str, Any], which: str, image: str, reason: Any, k8s: str
+) -> Verdict | None:
+    """A container that cannot start: its image, its configuration, the runtime."""
     if reason == "InvalidImageName":
         return _failed(
             Reason.INVALID_IMAGE,
@@ -274,7 +282,13 @@ def _container_failure(
             "Check that the image is a Jupyter Docker Stacks image (it runs start-notebook.py) "
             "and fix spec.image or spec.args, then start the container again.",
         )
+    return None
 
+
+def _crash_failure(
+    ctx: _Judging, cs: Mapping[str, Any], spec: Mapping[str, Any], which: str, reason: Any
+) -> Verdict | None:
+    """Error exits, once `crash_restart_threshold` of them are reached."""
     term = _get(cs, "state", "terminated")
     last = _get(cs, "lastState", "terminated")
     crashing = reason == "CrashLoopBackOff" or _is_error_exit(term) or _is_error_exit(last)
@@ -400,38 +414,51 @@ def _progress(ctx: _Judging, live: Sequence[Mapping[str, Any]]) -> Verdict:
             "choosing another volume creates a new, empty one.",
         )
     if not live:
-        if not _pvc_bound(o):
-            return _volume_wait(ctx, "")
-        if o.deployment is None and o.attempt_started_at is None:
-            return _starting(Reason.CREATED, "Created; the operator is deploying it.", None)
-        cond = _condition(o.deployment, "ReplicaFailure")
-        refused = (
-            f" Kubernetes refused the pod so far: {_quote(cond.get('message'))}."
-            if cond and cond.get("status") == "True"
-            else ""
-        )
-        # One message whether or not the Deployment is observed yet: the step between the
-        # two is milliseconds long and would cost a status write per container.
-        return _starting(Reason.DEPLOYING, MSG_DEPLOYING + refused, ctx.recheck())
-
+        return _no_pod_yet(ctx)
     pod = live[0]
     scheduled_cond = _condition(pod, "PodScheduled")
     scheduled = bool(_get(pod, "spec", "nodeName")) or (
         scheduled_cond is not None and scheduled_cond.get("status") == "True"
     )
     if not scheduled:
-        message = str((scheduled_cond or {}).get("message") or "")
-        unschedulable = (scheduled_cond or {}).get("reason") == "Unschedulable"
-        if (unschedulable and _is_volume_message(message)) or (
-            not unschedulable and not _pvc_bound(o)
-        ):
-            return _volume_wait(ctx, message)
-        if unschedulable and scheduled_cond is not None:
-            return _unschedulable(ctx, scheduled_cond)
-        return _starting(
-            Reason.SCHEDULING, "Waiting for the scheduler to place the pod.", ctx.recheck()
-        )
+        return _not_scheduled(ctx, scheduled_cond)
+    return _on_its_node(ctx, pod)
 
+
+def _no_pod_yet(ctx: _Judging) -> Verdict:
+    o = ctx.o
+    if not _pvc_bound(o):
+        return _volume_wait(ctx, "")
+    if o.deployment is None and o.attempt_started_at is None:
+        return _starting(Reason.CREATED, "Created; the operator is deploying it.", None)
+    cond = _condition(o.deployment, "ReplicaFailure")
+    refused = (
+        f" Kubernetes refused the pod so far: {_quote(cond.get('message'))}."
+        if cond and cond.get("status") == "True"
+        else ""
+    )
+    # One message whether or not the Deployment is observed yet: the step between the
+    # two is milliseconds long and would cost a status write per container.
+    return _starting(Reason.DEPLOYING, MSG_DEPLOYING + refused, ctx.recheck())
+
+
+def _not_scheduled(ctx: _Judging, scheduled_cond: Mapping[str, Any] | None) -> Verdict:
+    message = str((scheduled_cond or {}).get("message") or "")
+    unschedulable = (scheduled_cond or {}).get("reason") == "Unschedulable"
+    if (unschedulable and _is_volume_message(message)) or (
+        not unschedulable and not _pvc_bound(ctx.o)
+    ):
+        return _volume_wait(ctx, message)
+    if unschedulable and scheduled_cond is not None:
+        return _unschedulable(ctx, scheduled_cond)
+    return _starting(
+        Reason.SCHEDULING, "Waiting for the scheduler to place the pod.", ctx.recheck()
+    )
+
+
+def _on_its_node(ctx: _Judging, pod: Mapping[str, Any]) -> Verdict:
+    """Progress of a scheduled pod: pulling, restarting, waiting, starting."""
+    o = ctx.o
     node = _get(pod, "spec", "nodeName")
     on_node = f" on node {node}" if node else ""
     cs = _main_status(pod)

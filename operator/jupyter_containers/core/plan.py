@@ -209,8 +209,46 @@ def _converge(
     verdict = _verdict(build, stored, attempt, observed, desired_pvc, pods, now)
     if quota_problem is not None:
         verdict = Verdict(Phase.FAILED, Reason.QUOTA_EXCEEDED, quota_problem)
-    events = _event_counts(snapshot.pod_events, pods)
-    new_status = build_status(
+    new_status = _status(
+        container,
+        stored,
+        build,
+        attempt,
+        verdict,
+        now,
+        events=_event_counts(snapshot.pod_events, pods),
+        pod_name=_newest(pods),
+        pvc_name=desired_pvc["metadata"]["name"] if desired_pvc is not None else None,
+        deployed=deploy,
+        token_secret=token_secret,
+    )
+    return Plan(
+        add_finalizer=add_finalizer,
+        delete=deletions,
+        token=token,
+        apply=apply,
+        blocked=frozenset(blocked),
+        verdict=verdict,
+        status=new_status,
+        recheck_after=verdict.recheck_after,
+    )
+
+
+def _status(
+    container: Mapping[str, Any],
+    stored: Mapping[str, Any],
+    build: BuildInputs,
+    attempt: _Attempt,
+    verdict: Verdict,
+    now: datetime,
+    *,
+    events: Mapping[str, int],
+    pod_name: str | None,
+    pvc_name: str | None,
+    deployed: bool,
+    token_secret: str | None,
+) -> dict[str, Any]:
+    return build_status(
         StatusInputs(
             verdict=verdict,
             generation=_generation(container),
@@ -228,22 +266,12 @@ def _converge(
             volume_display=volume_display(build.volume_name, build.volume),
             created_by=_annotation(container, naming.CREATED_BY_ANNOTATION),
             events=events,
-            pod_name=_newest(pods),
-            pvc_name=desired_pvc["metadata"]["name"] if desired_pvc is not None else None,
-            service_name=build.base_name if deploy else None,
+            pod_name=pod_name,
+            pvc_name=pvc_name,
+            service_name=build.base_name if deployed else None,
             token_secret=token_secret,
         ),
         stored,
-    )
-    return Plan(
-        add_finalizer=add_finalizer,
-        delete=deletions,
-        token=token,
-        apply=apply,
-        blocked=frozenset(blocked),
-        verdict=verdict,
-        status=new_status,
-        recheck_after=verdict.recheck_after,
     )
 
 
