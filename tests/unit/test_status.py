@@ -66,3 +66,16 @@ def test_status_differs_treats_none_as_absent() -> None:
     assert not status_differs({"phase": "Active"}, {"phase": "Active", "podName": None})
     assert status_differs({"phase": "Active", "podName": "p"}, {"phase": "Active", "podName": None})
     assert status_differs({"phase": "Starting"}, {"phase": "Active"})
+
+
+def test_status_is_written_through_the_crd_model() -> None:
+    """Every field of JupyterContainerStatus, none other, and the model's limits hold."""
+    import pytest
+    from pydantic import ValidationError
+
+    from jupyter_containers.api.models import JupyterContainerStatus
+
+    status = build_status(inputs(ACTIVE, "2026-01-01T00:00:09Z"), {})
+    assert set(status) == set(JupyterContainerStatus.model_fields)
+    with pytest.raises(ValidationError, match="podName"):
+        build_status(inputs(ACTIVE, "2026-01-01T00:00:09Z", pod_name="x" * 300), {})

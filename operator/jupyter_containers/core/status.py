@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from jupyter_containers.api.models import Phase, Reason
+from jupyter_containers.api.models import JupyterContainerStatus, Phase, Reason
 from jupyter_containers.core.lifecycle import Verdict
 
 
@@ -80,7 +80,10 @@ def build_status(inputs: StatusInputs, previous: Mapping[str, Any]) -> dict[str,
         "attempt": inputs.attempt,
         "startRequest": inputs.start_request,
     }
-    return status
+    # Through the CRD's own model: a field the schema does not have, or a value it would
+    # refuse, fails here (naming the field) instead of at the API server. Unset stays unset
+    # and None stays None (a merge patch then removes the field).
+    return JupyterContainerStatus.model_validate(status).model_dump(mode="json", exclude_unset=True)
 
 
 def status_differs(current: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
