@@ -23,7 +23,7 @@ from jupyter_containers.api.models import (
 )
 from jupyter_containers.core import naming
 from jupyter_containers.core.catalog import CatalogError, resources
-from jupyter_containers.core.settings import Settings
+from jupyter_containers.core.settings import JupyterLabSettings
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class BuildInputs:
     instance_type: InstanceTypeSpec
     volume_name: str | None
     volume: VolumeSpec | None
-    settings: Settings
+    settings: JupyterLabSettings
     #: Start attempt; on the pod template, so a new attempt rolls out a fresh pod.
     attempt: int
 

@@ -38,7 +38,7 @@ from typing import Any
 
 from jupyter_containers.api.models import Phase, Reason
 from jupyter_containers.core import naming
-from jupyter_containers.core.settings import Settings
+from jupyter_containers.core.settings import LifecycleSettings
 
 MSG_STOPPED = "Terminated: Deployment and Service deleted; configuration, volume and token kept."
 MSG_READY = "JupyterLab is running and ready."
@@ -193,7 +193,7 @@ def _is_volume_message(message: str) -> bool:
 @dataclass(frozen=True)
 class _Judging:
     o: AttemptFacts
-    s: Settings
+    s: LifecycleSettings
     name: str
     was_active: bool
 
@@ -501,7 +501,7 @@ def _on_its_node(ctx: _Judging, pod: Mapping[str, Any]) -> Verdict:
     )
 
 
-def decide(observed: AttemptFacts, settings: Settings) -> Verdict:
+def decide(observed: AttemptFacts, settings: LifecycleSettings) -> Verdict:
     """The phase, reason and message of the current start attempt (see the module docstring)."""
     o = observed
     if not o.running:
