@@ -134,13 +134,13 @@ def plan(
     try:
         spec = JupyterContainerSpec.model_validate(container.get("spec") or {})
     except ValidationError as exc:
-        return _invalid(container, stored, now, validation_message(exc), domain, add_finalizer)
+        return _invalid(container, now, validation_message(exc), domain, add_finalizer)
     deploy_ns = naming.deployment_namespace(domain, spec)
     try:
         it_name, it = resolve_instance_type(spec.instanceType, snapshot.instance_types)
         vol_name, vol = resolve_volume(spec.volume, snapshot.volumes)
     except CatalogError as exc:
-        return _invalid(container, stored, now, exc.message, deploy_ns, add_finalizer)
+        return _invalid(container, now, exc.message, deploy_ns, add_finalizer)
     attempt = _attempt(container, spec, stored, now)
     build = BuildInputs(
         name=meta["name"],
@@ -429,13 +429,14 @@ def _verdict(
 
 def _invalid(
     container: Mapping[str, Any],
-    stored: Mapping[str, Any],
     now: datetime,
     message: str,
     deploy_ns: str,
     add_finalizer: bool,
 ) -> Plan:
-    """A configuration that cannot be built: Failed, everything else as stored."""
+    """A configuration that cannot be built: Failed, everything else as the container's
+    status has it (no attempt begins, so the shell's later write does not matter here)."""
+    stored: Mapping[str, Any] = container.get("status") or {}
     verdict = Verdict(Phase.FAILED, Reason.INVALID_CONFIGURATION, message)
     new_status = build_status(
         StatusInputs(
