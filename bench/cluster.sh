@@ -14,5 +14,7 @@ export JC_KWOK_WORKDIR=${JC_BENCH_WORKDIR:-$HOME/.cache/jupyter-containers/bench
 export JC_CONTEXT_KUBECONFIG=$JC_KWOK_WORKDIR/context-kubeconfig.yaml
 export JC_AUDIT_POLICY=$here/audit-policy.yaml
 export JC_KWOKCTL_CONFIG=$here/kwokctl.yaml
+# Simulated pods only: the real node is one per machine and belongs to the shared cluster.
+export JC_REAL_NODE=0
 mkdir -p "$JC_KWOK_WORKDIR"
 exec "$here/../tools/cluster.sh" "$@"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the local control plane from the Go module proxy into $JC_BIN
+# Builds the local control plane (and the real node's kubelet, crane and volume provisioner)
+# from the Go module proxy into $JC_BIN
 # (default ~/.cache/jupyter-containers/bin). Each group is rebuilt only when its
 # go.mod/go.sum changed since the last successful build (a stamp file per group).
 set -euo pipefail
@@ -51,7 +52,10 @@ build_group kwok "-s -w" \
   sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl
 build_group kubernetes "$kube_ldflags" \
   k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-  k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+  k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kubelet
+# The real node's own tools (tools/realnode): image building/pushing and the volume provisioner.
+build_group crane "-s -w" github.com/google/go-containerregistry/cmd/crane
+build_group provisioner "-s -w" .=local-path-provisioner
 helm_version=$(module_version helm helm.sh/helm/v4)
 build_group helm "-s -w -X helm.sh/helm/v4/internal/version.version=$helm_version -X helm.sh/helm/v4/internal/version.gitTreeState=clean" \
   helm.sh/helm/v4/cmd/helm

@@ -32,6 +32,12 @@ export PATH=$bin:$PATH
 stages=("$here"/kwok/stages/*.yaml)
 # A private cluster (bench/cluster.sh) may bring its own kwokctl configuration and audit policy.
 kwokctl_config=${JC_KWOKCTL_CONFIG:-$here/kwok/kwokctl.yaml}
+# What kwokctl is given: that configuration plus the patches that need this cluster's paths.
+kwokctl_generated=$KWOK_WORKDIR/$name.kwokctl.generated.yaml
+pki=$cluster_dir/pki
+# The real node (tools/realnode): a kubelet with containerd beside the kwok nodes. auto: where
+# this machine can run it (Linux, root); 0: kwok nodes only; 1: required.
+real_node=${JC_REAL_NODE:-auto}
 
 log() { echo "cluster: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -78,12 +84,41 @@ EOF
   mv "$generated.tmp" "$generated"
 }
 
+# The API server must reach the real kubelet (logs, exec, port-forward) with a client certificate
+# the kubelet trusts, by the node's InternalIP (the kwok nodes' is 127.0.0.1, where the kwok
+# controller answers); kwok must manage only the nodes annotated as fake, never the real one.
+write_kwokctl_config() {
+  awk '/^[a-zA-Z]/ {last=$1} END {exit last == "componentsPatches:" ? 0 : 1}' "$kwokctl_config" \
+    || die "$kwokctl_config must end with its componentsPatches list (cluster.sh appends to it)"
+  {
+    cat "$kwokctl_config"
+    cat <<EOF
+# Appended by tools/cluster.sh: paths of this cluster and the real node's needs.
+- name: kube-apiserver
+  extraArgs:
+  - key: kubelet-client-certificate
+    value: $pki/admin.crt
+  - key: kubelet-client-key
+    value: $pki/admin.key
+  - key: kubelet-preferred-address-types
+    value: InternalIP,Hostname
+- name: kwok-controller
+  extraArgs:
+  - key: manage-all-nodes
+    value: "false"
+  - key: manage-nodes-with-annotation-selector
+    value: kwok.x-k8s.io/node=fake
+EOF
+  } > "$kwokctl_generated.tmp"
+  mv "$kwokctl_generated.tmp" "$kwokctl_generated"
+}
+
 # Everything that shapes the cluster: a change to any of it means a new cluster. The script itself
 # is left out (editing its messages must not cost everyone their cluster); what it hands kwokctl
 # is in.
 config_hash() {
   {
-    cat "$here"/kwok/*.yaml "${stages[@]}" "$here"/kwok/logs/* "$generated"
+    cat "$here"/kwok/*.yaml "${stages[@]}" "$here"/kwok/logs/* "$generated" "$kwokctl_generated"
     # Files from elsewhere (JC_KWOKCTL_CONFIG, JC_AUDIT_POLICY); the defaults are in the line above.
     local f
     for f in "$kwokctl_config" "$KWOK_KUBE_AUDIT_POLICY"; do
@@ -122,6 +157,29 @@ healthy() {
   [ "$have" -ge "$want" ] || { log "$have of $want nodes Ready"; return 1; }
 }
 
+# kube-controller-manager and kube-scheduler exit when the API server is away for longer than
+# their leader-election lease, and kwokctl does not restart them. `kwokctl start cluster` starts
+# each component it does not find running; a dead one's pid file goes first, since kwokctl
+# would take a zombie for running. The cluster's state (etcd's data) is kept.
+restart_dead_components() {
+  local component pid dead=()
+  for component in etcd kube-apiserver kube-controller-manager kube-scheduler kwok-controller; do
+    pid=$(cat "$cluster_dir/pids/$component.pid" 2>/dev/null) || pid=
+    if [ -z "$pid" ] || ! alive "$pid"; then
+      dead+=("$component")
+      rm -f "$cluster_dir/pids/$component.pid"
+    fi
+  done
+  [ ${#dead[@]} -gt 0 ] || return 1
+  log "restarting ${dead[*]}"
+  kwokctl --name "$name" start cluster >>"$KWOK_WORKDIR/$name.start.log" 2>&1 9>&- || return 1
+  local deadline=$((SECONDS + 60))
+  until [ "$(kctl get --raw /readyz --request-timeout=5s 2>/dev/null)" = ok ]; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.5
+  done
+}
+
 delete_cluster() {
   local pids=() f
   if [ -d "$cluster_dir/pids" ]; then
@@ -145,7 +203,7 @@ delete_cluster() {
 create_args() {
   local s
   printf '%s\n' --name "$name" --kubeconfig "$user_kubeconfig" --wait 3m \
-    --config "$kwokctl_config" --config "$generated"
+    --config "$kwokctl_generated" --config "$generated"
   for s in "${stages[@]}"; do printf '%s\n' --config "$s"; done
 }
 
@@ -183,6 +241,7 @@ cmd_up() {
   exec 9>"$KWOK_WORKDIR/$name.lock"
   flock -w 600 9 || die "timed out waiting for another 'cluster.sh up/down' to finish"
   write_generated_config
+  write_kwokctl_config
   local want
   want=$(config_hash)
   if [ -d "$cluster_dir" ]; then
@@ -190,6 +249,11 @@ cmd_up() {
       log "the cluster config changed (or the last setup did not finish); recreating"
     elif healthy; then
       log "reusing the healthy cluster $name (context $context)"
+      real_node_up
+      return
+    elif restart_dead_components && healthy; then
+      log "restarted the stopped components; reusing the cluster $name (context $context)"
+      real_node_up
       return
     else
       log "the cluster is broken; recreating"
@@ -200,12 +264,38 @@ cmd_up() {
   setup_cluster
   echo "$want" > "$stamp"
   log "cluster $name is up: context $context, kubeconfig $kubeconfig"
+  real_node_up
+}
+
+realnode() { JC_CLUSTER_KUBECONFIG=$kubeconfig JC_CLUSTER_PKI=$pki "$here/realnode/node.sh" "$@"; }
+
+real_node_up() {
+  case $real_node in
+    0) return ;;
+    auto)
+      local why
+      if ! why=$("$here/realnode/node.sh" check); then
+        log "no real node on this machine ($why): pods run on the kwok nodes only"
+        return
+      fi ;;
+  esac
+  local rc=0
+  realnode up 9>&- || rc=$?
+  if [ $rc = 3 ] && [ "$real_node" = auto ]; then
+    log "this cluster runs the kwok nodes only"
+  elif [ $rc != 0 ]; then
+    die "the real node did not start (JC_REAL_NODE=0 runs the kwok nodes only)"
+  fi
 }
 
 cmd_down() {
   mkdir -p "$KWOK_WORKDIR"
   exec 9>"$KWOK_WORKDIR/$name.lock"
   flock -w 600 9 || die "timed out waiting for another 'cluster.sh up/down' to finish"
+  # The real node first, while the API server can still take its pods away.
+  if [ "$real_node" != 0 ] && [ "$(cat /run/jupyter-containers/realnode/owner 2>/dev/null)" = "$kubeconfig" ]; then
+    realnode down
+  fi
   if [ ! -d "$cluster_dir" ]; then
     log "no cluster $name"
     return
@@ -235,6 +325,7 @@ cmd_status() {
     printf '%-24s %-8s pid %s\n' "$component" "$state" "$pid"
   done
   kctl get nodes -o wide
+  [ ! -d /run/jupyter-containers/realnode ] || realnode status
 }
 
 case ${1:-} in

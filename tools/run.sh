@@ -12,6 +12,8 @@ log=${JC_RUN_LOG:-$HOME/.cache/jupyter-containers/operator.log}
 kubectl apply --server-side --force-conflicts -f crds/ >/dev/null
 kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
 
+# The image the local registry serves (tools/realnode/images.sh built it with the cluster).
+export JC_JUPYTER_IMAGE=${JC_JUPYTER_IMAGE:-$(tools/realnode/images.sh ref jupyterlab)}
 python -m jupyter_containers.main >"$log" 2>&1 &
 op=$!
 trap 'kill $op 2>/dev/null; wait $op 2>/dev/null; echo; echo "operator stopped (cluster still up: make cluster-down)"' EXIT
@@ -22,13 +24,24 @@ for _ in $(seq 1 100); do
 done
 echo "operator running (pid $op, log $log)"
 
-kubectl apply --server-side --force-conflicts -f examples/
-echo "waiting for team-a/analysis to become Active ..."
-kubectl wait -n team-a jc/analysis --for=condition=Ready --timeout=180s
+apply() { kubectl apply --server-side --force-conflicts "$@"; }
+apply -f examples/00-namespace.yaml -f examples/10-catalog.yaml
+if kubectl get node jc-real-node >/dev/null 2>&1; then
+  # The catalog on the real node, before any container exists (examples/local/real-node.yaml).
+  apply -f examples/local/real-node.yaml
+  where="a real JupyterLab on the real node jc-real-node"
+else
+  where="a simulated pod on a kwok node (no real node on this machine: nothing answers at its URL)"
+fi
+for f in examples/*.yaml; do
+  case $f in */00-namespace.yaml|*/10-catalog.yaml) ;; *) apply -f "$f" ;; esac
+done
+echo "waiting for team-a/analysis to become Active ($where) ..."
+kubectl wait -n team-a jc/analysis --for=condition=Ready --timeout=300s
 kubectl get jc -n team-a -o wide
 cat <<TXT
 
-The example container is Active. In another shell:
+The example container is Active: $where. In another shell:
   export PATH=$HOME/.cache/jupyter-containers/venv/bin:$JC_BIN:\$PATH KUBECONFIG=$KUBECONFIG
   kubectl get jc -A -w                          # live status (Starting / Active / Stopped / Failed)
   kubectl describe jc -n team-a analysis

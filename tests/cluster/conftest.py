@@ -75,6 +75,14 @@ spec: {type: HostPath, hostPath: /data}
 """
 
 
+def jupyterlab_image() -> str:
+    """The reference of the locally built JupyterLab image (tools/realnode/images.sh)."""
+    script = REPO / "tools" / "realnode" / "images.sh"
+    return subprocess.run(
+        [str(script), "ref", "jupyterlab"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -97,6 +105,9 @@ class OperatorProcess:
             "JC_WEBHOOK_HOST": "127.0.0.1",
             # Only this session's namespaces: other sessions may share the cluster.
             "JC_WATCH_NAMESPACES": f"{NAMESPACE_PREFIX}*",
+            # The locally built JupyterLab (the real node pulls it from the local registry;
+            # kwok's simulated pods never pull).
+            "JC_JUPYTER_IMAGE": jupyterlab_image(),
             "PYTHONUNBUFFERED": "1",
         }
         self.log_dir = log_dir

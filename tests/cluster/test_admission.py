@@ -430,6 +430,15 @@ def test_quota_fits_one_container_but_not_two(
 def test_warnings_for_data_loss_and_missing_secrets(
     users: Users, cluster: Any, namespace: str, other_namespace: str
 ) -> None:
+    # A container may use only Secrets its creator may read (test_hardening.py).
+    cluster.kubectl(
+        "create", "role", "read-db", "--verb=get", "--resource=secrets", "--resource-name=db",
+        "-n", namespace,
+    )  # fmt: skip
+    cluster.kubectl(
+        "create", "rolebinding", "alice-read-db", "--role=read-db", "--user=alice",
+        "-n", namespace,
+    )  # fmt: skip
     env = [{"name": "DB", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}]
     manifest = container_manifest("warn", volume="test-home", env=env, running=False)
     secret_warning = (

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from jupyter_containers.api import jupyterlab_policy
 from tests.cluster.conftest import events_about, get_jc, scenario
 
 pytestmark = pytest.mark.cluster
@@ -97,9 +98,13 @@ def test_new_container_goes_starting_then_active_with_all_its_objects(
         "--ServerApp.allow_origin=",
         "--IdentityProvider.token=$(JUPYTER_TOKEN)",
     ]
+    # Then the security traits the platform pins (jupyterlab_policy), then the user's.
+    pinned = jupyterlab_policy.pinned_args("$(JUPYTER_TOKEN)", "/home/jovyan")
     assert container["args"][5:] == [
-        "--ServerApp.terminado_settings={'shell_command': ['/bin/bash']}"
+        *pinned,
+        "--ServerApp.terminado_settings={'shell_command': ['/bin/bash']}",
     ]
+    assert {"name": "PYTHONNOUSERSITE", "value": "1"} in container["env"]
     env = {e["name"]: e for e in container["env"]}
     assert env["JUPYTER_ENABLE_LAB"]["value"] == "true"
     assert env["RESTARTABLE"]["value"] == "yes"
@@ -112,7 +117,9 @@ def test_new_container_goes_starting_then_active_with_all_its_objects(
     assert {"mountPath": "/home/jovyan", "name": "home"} in [
         {k: m[k] for k in ("mountPath", "name")} for m in container["volumeMounts"]
     ]
-    assert deploy["spec"]["template"]["metadata"]["annotations"]["team"] == "ds"
+    # Tags on the Deployment, never on the pod (where they would steer other controllers).
+    assert deploy["metadata"]["annotations"]["team"] == "ds"
+    assert "team" not in deploy["spec"]["template"]["metadata"]["annotations"]
 
     assert names(kubectl, namespace, "services") == ["jc-lab"]
     (pvc,) = objects(kubectl, namespace, "pvc")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from jupyter_containers.api import rules
+from jupyter_containers.api import jupyterlab_policy, rules
 from jupyter_containers.api.models import (
     EnvVar,
     EnvVarSource,
@@ -23,6 +23,8 @@ from jupyter_containers.api.models import (
 )
 from jupyter_containers.core import naming
 from jupyter_containers.core.builders import (
+    PLATFORM_CONFIG_MOUNT,
+    PLATFORM_CONFIG_VOLUME,
     BuildInputs,
     build_deployment,
     build_nfs_pv,
@@ -54,6 +56,7 @@ PLATFORM_ARGS = [
     "--ServerApp.base_url=/jupyter/team-a/demo/",
     "--ServerApp.allow_origin=",
     "--IdentityProvider.token=$(JUPYTER_TOKEN)",
+    *jupyterlab_policy.pinned_args("$(JUPYTER_TOKEN)", "/home/jovyan"),
 ]
 
 
@@ -144,7 +147,7 @@ def test_base_url_and_allow_origin_come_from_settings() -> None:
 def test_user_args_cannot_set_platform_args(arg: str, owned: str) -> None:
     with pytest.raises(CatalogError) as err:
         build_deployment(target(unchecked_spec(args=["--debug", arg])))
-    assert err.value.message == rules.msg_platform_arg(arg, owned)
+    assert err.value.message == f"spec.args[1]: {rules.msg_platform_arg(arg, owned)}"
     assert err.value.reason == Reason.INVALID_CONFIGURATION
 
 
@@ -180,19 +183,23 @@ def test_env_order_platform_then_user() -> None:
         "JUPYTER_TOKEN",
         "JUPYTER_ENABLE_LAB",
         "RESTARTABLE",
+        "JUPYTER_CONFIG_DIR",
+        "PYTHONNOUSERSITE",
         "ZED",
         "DB_PASSWORD",
         "ALPHA",
     ]
-    assert env[1:3] == [
+    assert env[1:5] == [
         {"name": "JUPYTER_ENABLE_LAB", "value": "true"},
         {"name": "RESTARTABLE", "value": "yes"},
+        {"name": "JUPYTER_CONFIG_DIR", "value": jupyterlab_policy.PLATFORM_CONFIG_DIR},
+        {"name": "PYTHONNOUSERSITE", "value": "1"},
     ]
-    assert env[4] == {
+    assert env[6] == {
         "name": "DB_PASSWORD",
         "valueFrom": {"secretKeyRef": {"name": "db", "key": "password", "optional": True}},
     }
-    assert env[3] == {"name": "ZED", "value": "1"}
+    assert env[5] == {"name": "ZED", "value": "1"}
 
 
 @pytest.mark.parametrize("name", sorted(rules.RESERVED_ENV_NAMES))
@@ -200,7 +207,23 @@ def test_reserved_env_refused(name: str) -> None:
     spec = unchecked_spec(env=[EnvVar.model_construct(name=name, value="x", valueFrom=None)])
     with pytest.raises(CatalogError) as err:
         build_deployment(target(spec))
-    assert err.value.message == rules.msg_reserved_env(name)
+    assert err.value.message == f"spec.env[0].name: {rules.msg_reserved_env(name)}"
+
+
+@pytest.mark.parametrize(
+    ("arg", "env"), [("--ServerApp.disable_check_xsrf=True", None), (None, "PYTHONPATH")]
+)
+def test_a_stored_spec_outside_the_policy_is_refused(arg: str | None, env: str | None) -> None:
+    spec = unchecked_spec(
+        args=[arg] if arg else [],
+        env=[EnvVar.model_construct(name=env, value="x", valueFrom=None)] if env else [],
+    )
+    with pytest.raises(CatalogError) as err:
+        build_deployment(target(spec))
+    if arg:
+        assert err.value.message == f"spec.args[0]: {jupyterlab_policy.msg_arg_not_allowed(arg)}"
+    else:
+        assert err.value.message == f"spec.env[0].name: {jupyterlab_policy.msg_env_owned(env)}"
 
 
 def test_duplicate_env_refused() -> None:
@@ -322,8 +345,14 @@ def test_readiness_probe() -> None:
 def test_on_demand_pvc_mount() -> None:
     t = target(volume_name="home", volume=PVC_VOLUME)
     spec = pod_spec(t)
-    assert spec["volumes"] == [{"name": "home", "persistentVolumeClaim": {"claimName": t.pvc_name}}]
-    assert spec["containers"][0]["volumeMounts"] == [{"name": "home", "mountPath": "/home/jovyan"}]
+    assert spec["volumes"] == [
+        PLATFORM_CONFIG_VOLUME,
+        {"name": "home", "persistentVolumeClaim": {"claimName": t.pvc_name}},
+    ]
+    assert spec["containers"][0]["volumeMounts"] == [
+        PLATFORM_CONFIG_MOUNT,
+        {"name": "home", "mountPath": "/home/jovyan"},
+    ]
 
 
 @pytest.mark.parametrize("read_only", [False, True])
@@ -336,9 +365,12 @@ def test_nfs_is_mounted_through_a_pre_bound_pv_and_pvc(read_only: bool) -> None:
     t = target(volume_name="shared", volume=vol)
     spec = pod_spec(t)
     claim = {"claimName": t.pvc_name, **({"readOnly": True} if read_only else {})}
-    assert spec["volumes"] == [{"name": "home", "persistentVolumeClaim": claim}]
+    assert spec["volumes"] == [
+        PLATFORM_CONFIG_VOLUME,
+        {"name": "home", "persistentVolumeClaim": claim},
+    ]
     assert "nfs" not in json.dumps(spec["volumes"])
-    assert spec["containers"][0]["volumeMounts"][0]["mountPath"] == rules.HOME_MOUNT_PATH
+    assert spec["containers"][0]["volumeMounts"][1]["mountPath"] == rules.HOME_MOUNT_PATH
 
     pv = build_nfs_pv(t)
     assert pv is not None
@@ -370,10 +402,12 @@ def test_a_volume_change_gives_the_nfs_pv_a_new_name() -> None:
     assert a["metadata"]["name"] != b["metadata"]["name"]
 
 
-def test_no_volume_no_mount() -> None:
+def test_no_volume_no_home_mount_only_the_read_only_platform_config() -> None:
     spec = pod_spec(target())
-    assert "volumes" not in spec
-    assert "volumeMounts" not in spec["containers"][0]
+    assert spec["volumes"] == [PLATFORM_CONFIG_VOLUME]
+    assert spec["containers"][0]["volumeMounts"] == [PLATFORM_CONFIG_MOUNT]
+    assert PLATFORM_CONFIG_MOUNT["readOnly"] is True
+    assert PLATFORM_CONFIG_MOUNT["mountPath"] == jupyterlab_policy.PINNED_ENV["JUPYTER_CONFIG_DIR"]
 
 
 def test_node_selector_and_tolerations_from_the_instance_type() -> None:
@@ -421,10 +455,30 @@ def test_tags_become_annotations_without_platform_keys() -> None:
         "example.com/cost-center": "42",
     }
     pod_annotations = d["spec"]["template"]["metadata"]["annotations"]
-    assert pod_annotations == {**expected, naming.ATTEMPT_ANNOTATION: "2"}
+    # On the pod only the simulation key: pod annotations steer third-party controllers.
+    assert pod_annotations == {
+        "sim.jupytercontainers.io/scenario": "crashloop",
+        naming.ATTEMPT_ANNOTATION: "2",
+    }
     meta_annotations = dict(d["metadata"]["annotations"])
     assert meta_annotations.pop(naming.SPEC_HASH_ANNOTATION)
     assert meta_annotations == expected
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "sidecar.istio.io/inject",
+        "vault.hashicorp.com/agent-inject",
+        "iam.amazonaws.com/role",
+        "k8s.v1.cni.cncf.io/networks",
+        "linkerd.io/inject",
+    ],
+)
+def test_tags_other_controllers_act_on_never_reach_the_pod(key: str) -> None:
+    d = build_deployment(target(JupyterContainerSpec(bundle="team", tags={key: "true"})))
+    assert key not in d["spec"]["template"]["metadata"]["annotations"]
+    assert d["metadata"]["annotations"][key] == "true"
 
 
 def test_invalid_tag_key_refused() -> None:

@@ -38,10 +38,10 @@ def test_bad_pairs_name_the_flag(call, text: str, message: str) -> None:  # type
 def test_validate_uses_the_manual_messages() -> None:
     with pytest.raises(CliError) as err:
         spec.validate({"bundle": "team", "env": [{"name": "JUPYTER_TOKEN", "value": "x"}]})
-    assert err.value.message == rules.msg_reserved_env("JUPYTER_TOKEN")
+    assert err.value.message == f"spec.env[0].name: {rules.msg_reserved_env('JUPYTER_TOKEN')}"
     with pytest.raises(CliError) as err:
         spec.validate({"bundle": "team", "args": ["--port=9999"]})
-    assert err.value.message == rules.msg_platform_arg("--port=9999", "--port")
+    assert err.value.message == f"spec.args[0]: {rules.msg_platform_arg('--port=9999', '--port')}"
     with pytest.raises(CliError) as err:
         spec.validate({"bundle": "team", "tags": {"kubernetes.io/x": "1"}})
     assert err.value.message == rules.msg_tag_key_platform("kubernetes.io/x")

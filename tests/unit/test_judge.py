@@ -62,6 +62,9 @@ class Cluster:
     pod_access: dict[str, bool] = field(default_factory=dict)
     quotas: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     secrets: dict[str, frozenset[str]] = field(default_factory=dict)
+    secret_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    unreadable: frozenset[str] = frozenset()
+    """Secrets the requesting user may not get (SubjectAccessReview)."""
 
     def answer(self, lookup: Lookup) -> Any:
         if lookup.what == judge.BUNDLE:
@@ -76,6 +79,10 @@ class Cluster:
             return self.quotas.get(lookup.namespace, [])
         if lookup.what == judge.SECRET_KEYS:
             return {str(n): self.secrets.get(str(n)) for n in lookup.names}
+        if lookup.what == judge.SECRET_LABELS:
+            return {str(n): self.secret_labels.get(str(n)) for n in lookup.names}
+        if lookup.what == judge.SECRET_ACCESS:
+            return str(lookup.names[0]) not in self.unreadable
         raise AssertionError(lookup)
 
 
@@ -101,6 +108,20 @@ def jc(
         "spec": {"bundle": "team", "running": False, **spec},
         "status": {"phase": phase, "pvcName": "jc-demo-home"} if phase else {},
     }
+
+
+def secret_env(secret: str = "s") -> list[dict[str, Any]]:
+    return [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": secret, "key": "k"}}}]
+
+
+def annotated(body: dict[str, Any], **annotations: str) -> dict[str, Any]:
+    body["metadata"]["annotations"].update(annotations)
+    return body
+
+
+OPERATOR_LABELS = {naming.MANAGED_BY_LABEL: naming.MANAGED_BY_VALUE}
+START = naming.START_REQUESTED_ANNOTATION
+GROUPS = naming.CREATED_BY_GROUPS_ANNOTATION
 
 
 def create(identity: Identity = ALICE, name: str = "demo", **spec: Any) -> ContainerRequest:
@@ -179,6 +200,27 @@ ROWS: dict[str, Row] = {
     "created-by changed on UPDATE": Row(
         update(jc(), jc(created_by="bob")), False, "cannot be changed", Code.FORBIDDEN
     ),
+    "created-by-groups changed on UPDATE": Row(
+        update(annotated(jc(), **{GROUPS: '["a"]'}), annotated(jc(), **{GROUPS: '["admins"]'})),
+        False,
+        f"metadata.annotations['{GROUPS}'] cannot be changed",
+        Code.FORBIDDEN,
+    ),
+    # ------------------------------------------------ the annotations the operator reads
+    "start-requested must be an RFC 3339 time, refused before any lookup": Row(
+        update(jc(), annotated(jc(), **{START: "yesterday"})),
+        False,
+        f"metadata.annotations['{START}']: 'yesterday' is not an RFC 3339 time",
+        Code.INVALID,
+        asked=[],
+    ),
+    "start-requested: a valid time is admitted": Row(
+        update(jc(running=True), annotated(jc(running=True), **{START: "2026-01-01T10:00:00Z"})),
+        True,
+    ),
+    "start-requested stored before the rule is not judged again": Row(
+        update(annotated(jc(), **{START: "x" * 100}), annotated(jc(), **{START: "x" * 100})), True
+    ),
     # ------------------------------------------------ 3. configuration
     "the bundle never changes": Row(
         update(jc(), jc(bundle="other")), False, rules.MSG_BUNDLE_IMMUTABLE[:20]
@@ -222,6 +264,61 @@ ROWS: dict[str, Row] = {
     ),
     "no quota check for a stopped container": Row(
         create(), True, cluster=Cluster(quotas={"team-a": [FULL_QUOTA]})
+    ),
+    # ------------------------------------------------ Secret references (secret_policy)
+    "a token Secret's name is refused, no SubjectAccessReview asked": Row(
+        create(env=secret_env("jc-other-token")),
+        False,
+        "which belongs to the platform",
+        Code.FORBIDDEN,
+        asked=[judge.BUNDLE, judge.CATALOG, judge.NAMESPACE, judge.SECRET_LABELS],
+    ),
+    "a Secret labelled as the operator's is refused": Row(
+        create(env=secret_env()),
+        False,
+        "spec.env[0].valueFrom.secretKeyRef: 'TOKEN' refers to Secret 's', which belongs",
+        Code.FORBIDDEN,
+        cluster=Cluster(secret_labels={"s": OPERATOR_LABELS}),
+    ),
+    "a Secret the user may not get is refused (SubjectAccessReview as the user)": Row(
+        create(env=secret_env()),
+        False,
+        "in namespace 'team-a', which alice may not read (get secrets)",
+        Code.FORBIDDEN,
+        cluster=Cluster(unreadable=frozenset({"s"})),
+        asked=[
+            judge.BUNDLE,
+            judge.CATALOG,
+            judge.NAMESPACE,
+            judge.SECRET_LABELS,
+            judge.SECRET_ACCESS,
+        ],
+    ),
+    "changing env to a Secret the user may not get is refused": Row(
+        update(jc(), jc(env=secret_env())),
+        False,
+        "which alice may not read",
+        Code.FORBIDDEN,
+        cluster=Cluster(unreadable=frozenset({"s"})),
+    ),
+    "a start by a grantee: labels checked, no review for the grantee": Row(
+        update(jc(env=secret_env()), jc(env=secret_env(), running=True), BOB),
+        True,
+        cluster=Cluster(unreadable=frozenset({"s"}), secrets={"s": frozenset({"k"})}),
+        asked=[judge.BUNDLE, judge.CATALOG, judge.SECRET_LABELS, judge.SECRET_KEYS],
+    ),
+    "a start is refused for an operator-labelled Secret": Row(
+        update(jc(env=secret_env()), jc(env=secret_env(), running=True), BOB),
+        False,
+        "which belongs to the platform",
+        Code.FORBIDDEN,
+        cluster=Cluster(secret_labels={"s": OPERATOR_LABELS}),
+    ),
+    "an update leaving env and running alone asks nothing about Secrets": Row(
+        update(jc(env=secret_env()), jc(env=secret_env(), image="x/y:1")),
+        True,
+        cluster=Cluster(unreadable=frozenset({"s"})),
+        asked=[judge.BUNDLE, judge.CATALOG],
     ),
     # ------------------------------------------------ 5. warnings
     "warning: changing the volume deletes the On Demand PVC": Row(
@@ -271,5 +368,7 @@ def test_the_judge_asks_for_each_fact_once_and_then_answers() -> None:
         judge.NAMESPACE,
         judge.POD_ACCESS,
         judge.QUOTAS,
+        judge.SECRET_LABELS,
+        judge.SECRET_ACCESS,
         judge.SECRET_KEYS,
     ]

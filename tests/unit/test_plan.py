@@ -25,8 +25,12 @@ from jupyter_containers.api.models import (
 )
 from jupyter_containers.core import naming
 from jupyter_containers.core.plan import (
+    SECRET_ACCESS,
+    SECRET_LABELS,
     ContainerSnapshot,
     Plan,
+    SecretFacts,
+    SecretLookup,
     finalize_deletions,
     plan,
 )
@@ -101,7 +105,7 @@ def stored(phase: Phase, reason: Reason, attempt: int = 1, **extra: Any) -> dict
 def made(jc: Mapping[str, Any], **status: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The objects the operator applied for `jc` (first start), as its watch shows them;
     `status` by kind (e.g. Deployment=...)."""
-    first = plan(jc, snapshot(), SETTINGS, T0)
+    first, _ = run(jc, snapshot(), T0)
     out = []
     for desired in first.apply:
         obj = copy.deepcopy(dict(desired.body))
@@ -158,6 +162,45 @@ class Row:
     token: str | None = None  # "create" (known absent), "look" (get first) or None
     says: str = ""
     check: Callable[[Plan], bool] | None = None
+    secret_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Labels of the Secrets that exist in the deployment namespace."""
+    unreadable: frozenset[str] = frozenset()
+    """Secrets the creator may not get (SubjectAccessReview)."""
+    asked: list[str] | None = None  # the plan's Secret lookups, in order, when checked
+
+
+def run(
+    jc: Mapping[str, Any],
+    world: ContainerSnapshot,
+    now: Any,
+    *,
+    secret_labels: Mapping[str, Mapping[str, str]] | None = None,
+    unreadable: frozenset[str] = frozenset(),
+    settings: Settings = SETTINGS,
+) -> tuple[Plan, list[SecretLookup]]:
+    """Plan, answering the plan's Secret lookups the way shell.reconciler does."""
+    facts, asked = SecretFacts(), []
+    for _ in range(5):
+        result = plan(jc, world, settings, now, secrets=facts)
+        if result.needs is None:
+            return result, asked
+        lookup = result.needs
+        assert lookup not in asked
+        asked.append(lookup)
+        if lookup.what == SECRET_LABELS:
+            labels = {n: dict(secret_labels[n]) for n in lookup.names if n in (secret_labels or {})}
+            facts = SecretFacts(labels=labels, readable=facts.readable)
+        else:
+            readable = {n: n not in unreadable for n in lookup.names}
+            facts = SecretFacts(labels=facts.labels, readable=readable)
+    raise AssertionError("the plan keeps asking")
+
+
+def secret_env(secret: str = "s") -> list[dict[str, Any]]:
+    return [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": secret, "key": "k"}}}]
+
+
+OPERATOR_LABELS = {naming.MANAGED_BY_LABEL: naming.MANAGED_BY_VALUE}
 
 
 NEW = container()
@@ -346,6 +389,72 @@ ROWS: dict[str, Row] = {
         Reason.QUOTA_EXCEEDED,
         says="as recorded",
     ),
+    "SecretNotAllowed at start: a Secret labelled as the operator's, nothing made": Row(
+        container(env=secret_env()),
+        snapshot(),
+        Phase.FAILED,
+        Reason.SECRET_NOT_ALLOWED,
+        says="refers to Secret 's', which belongs to the platform",
+        secret_labels={"s": OPERATOR_LABELS},
+        asked=[SECRET_LABELS],
+        check=lambda p: p.token is None and p.status is not None and not p.status["tokenSecret"],
+    ),
+    "SecretNotAllowed at start: the creator may no longer get the Secret": Row(
+        container(env=secret_env()),
+        snapshot(),
+        Phase.FAILED,
+        Reason.SECRET_NOT_ALLOWED,
+        says="in namespace 'team-a', which alice may not read (get secrets)",
+        unreadable=frozenset({"s"}),
+        asked=[SECRET_LABELS, SECRET_ACCESS],
+    ),
+    "SecretNotAllowed at start: a token Secret's name, refused without a lookup": Row(
+        container(env=secret_env("jc-other-token")),
+        snapshot(),
+        Phase.FAILED,
+        Reason.SECRET_NOT_ALLOWED,
+        says="which belongs to the platform",
+        asked=[],
+    ),
+    "SecretNotAllowed is sticky within its attempt": Row(
+        container(env=secret_env(), status=stored(Phase.FAILED, Reason.SECRET_NOT_ALLOWED)),
+        snapshot(),
+        Phase.FAILED,
+        Reason.SECRET_NOT_ALLOWED,
+        says="as recorded",
+        asked=[],
+    ),
+    "a Secret the creator may get: the start goes ahead": Row(
+        container(env=secret_env()),
+        snapshot(),
+        Phase.STARTING,
+        Reason.DEPLOYING,
+        applies={"Deployment", "Service"},
+        token="create",
+        asked=[SECRET_LABELS, SECRET_ACCESS],
+    ),
+    "Secret references of a running attempt are not looked up again": Row(
+        container(env=secret_env(), status=stored(Phase.STARTING, Reason.CONTAINER_STARTING)),
+        snapshot(
+            made(container(env=secret_env()), Deployment=DEPLOYMENT_STATUS),
+            [pod(READY, phase="Running")],
+        ),
+        Phase.ACTIVE,
+        Reason.READY,
+        at=20,
+        unreadable=frozenset({"s"}),
+        asked=[],
+    ),
+    "a start-requested that is not RFC 3339 is ignored (no new attempt, not copied)": Row(
+        container(
+            status=stored(Phase.FAILED, Reason.CRASH_LOOP),
+            annotations={naming.START_REQUESTED_ANNOTATION: "x" * 100},
+        ),
+        snapshot(RUNNING),
+        Phase.FAILED,
+        Reason.CRASH_LOOP,
+        check=lambda p: p.status is not None and p.status.get("startRequest") is None,
+    ),
     "Unschedulable past the grace": Row(
         container(status=stored(Phase.STARTING, Reason.SCHEDULING)),
         snapshot(RUNNING, [pod(unschedulable=NO_CPU, created=1)]),
@@ -438,7 +547,15 @@ ROWS: dict[str, Row] = {
 
 @pytest.mark.parametrize("row", ROWS.values(), ids=ROWS.keys())
 def test_plan(row: Row) -> None:
-    result = plan(row.jc, row.world, SETTINGS, T0 + timedelta(seconds=row.at))
+    result, asked = run(
+        row.jc,
+        row.world,
+        T0 + timedelta(seconds=row.at),
+        secret_labels=row.secret_labels,
+        unreadable=row.unreadable,
+    )
+    if row.asked is not None:
+        assert [lookup.what for lookup in asked] == row.asked
     assert result.verdict is not None and result.status is not None
     assert (result.verdict.phase, result.verdict.reason) == (row.phase, row.reason)
     assert result.status["phase"] == row.phase
@@ -452,6 +569,30 @@ def test_plan(row: Row) -> None:
         assert row.check(result)
     if naming.FINALIZER in row.jc["metadata"]["finalizers"]:
         assert not result.add_finalizer
+
+
+def test_the_access_review_asks_as_the_creator_with_the_recorded_groups() -> None:
+    jc = container(
+        env=secret_env(), annotations={naming.CREATED_BY_GROUPS_ANNOTATION: '["team","x"]'}
+    )
+    _, asked = run(jc, snapshot(), T0)
+    assert asked[-1] == SecretLookup(SECRET_ACCESS, DOMAIN, ("s",), "alice", ("team", "x"))
+    assert asked[0] == SecretLookup(SECRET_LABELS, DOMAIN, ("s",))
+
+
+def test_without_start_secret_access_review_only_the_labels_are_checked() -> None:
+    settings = Settings(start_secret_access_review=False)
+    result, asked = run(
+        container(env=secret_env()), snapshot(), T0, unreadable=frozenset({"s"}), settings=settings
+    )
+    assert [lookup.what for lookup in asked] == [SECRET_LABELS]
+    assert result.verdict is not None and result.verdict.phase == Phase.STARTING
+
+
+def test_a_plan_that_needs_facts_writes_nothing() -> None:
+    result = plan(container(env=secret_env()), snapshot(), SETTINGS, T0)
+    assert result.needs is not None
+    assert result == Plan(needs=result.needs)
 
 
 def test_every_failure_reason_has_a_row() -> None:

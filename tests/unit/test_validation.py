@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -28,6 +29,7 @@ from jupyter_containers.core.validation import (
     bundle_spec_problems,
     configure_problems,
     create_access_problem,
+    created_by_groups,
     created_by_problem,
     data_loss_warnings,
     granted,
@@ -211,16 +213,30 @@ def test_missing_bundle() -> None:
 
 def test_mutations_on_create() -> None:
     meta = {"name": "nb", "finalizers": ["other"]}
+    groups = json.dumps(sorted(ALICE.groups), separators=(",", ":"))
     assert mutations("CREATE", ALICE, meta, None) == {
-        "annotations": {naming.CREATED_BY_ANNOTATION: "alice"},
+        "annotations": {
+            naming.CREATED_BY_ANNOTATION: "alice",
+            naming.CREATED_BY_GROUPS_ANNOTATION: groups,
+        },
         "finalizers": ["other", naming.FINALIZER],
     }
-    # A created-by already there is left for the validating webhook to judge.
+    # A created-by already there is left for the validating webhook to judge; forged groups
+    # are replaced with the request's.
     forged = {
-        "annotations": {naming.CREATED_BY_ANNOTATION: "bob"},
+        "annotations": {
+            naming.CREATED_BY_ANNOTATION: "bob",
+            naming.CREATED_BY_GROUPS_ANNOTATION: '["system:masters"]',
+        },
         "finalizers": [naming.FINALIZER],
     }
-    assert mutations("CREATE", ALICE, forged, None) == {}
+    assert mutations("CREATE", ALICE, forged, None) == {
+        "annotations": {naming.CREATED_BY_GROUPS_ANNOTATION: groups}
+    }
+    recorded = {**forged["annotations"], naming.CREATED_BY_GROUPS_ANNOTATION: groups}
+    assert created_by_groups(recorded) == sorted(ALICE.groups)
+    assert created_by_groups({naming.CREATED_BY_GROUPS_ANNOTATION: "not json"}) == []
+    assert created_by_groups({}) == []
 
 
 def test_mutations_on_update_restore_a_dropped_annotation() -> None:
@@ -246,6 +262,11 @@ def test_created_by_problem() -> None:
     assert created_by_problem("UPDATE", ADMIN, {"annotations": {key: "alice"}}, old) is None
     changed = created_by_problem("UPDATE", ADMIN, {"annotations": {key: "root"}}, old)
     assert changed is not None and "cannot be changed (it is 'alice')" in changed.message
+    groups_key = naming.CREATED_BY_GROUPS_ANNOTATION
+    old_groups = {"annotations": {key: "alice", groups_key: '["team"]'}}
+    new_groups = {"annotations": {key: "alice", groups_key: '["system:masters"]'}}
+    changed = created_by_problem("UPDATE", ALICE, new_groups, old_groups)
+    assert changed is not None and groups_key in changed.message
 
 
 # ---------------------------------------------------------------- the spec
@@ -256,15 +277,16 @@ def test_spec_problems_reserved_env_names_the_field() -> None:
         {"bundle": "t", "env": [{"name": "RESTARTABLE", "value": "no"}]}
     )
     assert parsed is None
-    assert [p.message for p in problems] == [rules.msg_reserved_env("RESTARTABLE")]
-    assert problems[0].message.startswith("spec.env: 'RESTARTABLE'")
+    assert [p.message for p in problems] == [
+        f"spec.env[0].name: {rules.msg_reserved_env('RESTARTABLE')}"
+    ]
 
 
 @pytest.mark.parametrize("arg", ["--port=9999", "--ip", "--NotebookApp.token=x"])
 def test_spec_problems_platform_args(arg: str) -> None:
     _, problems = spec_problems({"bundle": "t", "args": [arg]})
     assert len(problems) == 1
-    assert problems[0].message.startswith(f"spec.args: {arg!r} sets ")
+    assert problems[0].message.startswith(f"spec.args[0]: {arg!r} sets ")
     assert "which the platform owns" in problems[0].message
 
 
@@ -279,8 +301,9 @@ def test_spec_problems_pydantic_messages_get_the_field_path() -> None:
 
 
 def test_spec_ok() -> None:
-    parsed, problems = spec_problems({"bundle": "t", "args": ["--LabApp.dev_mode=True"]})
-    assert problems == [] and parsed is not None and parsed.args == ["--LabApp.dev_mode=True"]
+    args = ["--LabApp.expose_app_in_browser=True"]
+    parsed, problems = spec_problems({"bundle": "t", "args": args})
+    assert problems == [] and parsed is not None and parsed.args == args
 
 
 def test_name_problems() -> None:
@@ -506,3 +529,70 @@ def test_refusal_joins_messages_with_the_strongest_code() -> None:
     assert refusal([]) is None
     joined = refusal([Problem("One."), Problem("Two.", Code.FORBIDDEN)])
     assert joined == Problem("One. Two.", Code.FORBIDDEN)
+
+
+# ---------------------------------------------------------------- shapes
+
+
+@pytest.mark.parametrize(
+    ("obj", "kind", "messages"),
+    [
+        (
+            {"spec": 5},
+            "ResourceBundle",
+            ["spec must be an object, not a number; fix the manifest."],
+        ),
+        (
+            {"spec": [1]},
+            "JupyterContainer",
+            ["spec must be an object, not a list; fix the manifest."],
+        ),
+        (
+            {"spec": {"env": "A=1", "args": "--debug", "tags": ["a"]}},
+            "JupyterContainer",
+            [
+                "spec.env must be a list, not a string; fix the manifest.",
+                "spec.args must be a list, not a string; fix the manifest.",
+                "spec.tags must be an object, not a list; fix the manifest.",
+            ],
+        ),
+        (
+            {"spec": {"env": [1, {"name": "A"}], "bundle": True}},
+            "JupyterContainer",
+            [
+                "spec.bundle must be a string, not a boolean; fix the manifest.",
+                "spec.env[0] must be an object, not a number; fix the manifest.",
+            ],
+        ),
+        (
+            {"spec": {"owner": 7, "grants": {"users": []}}},
+            "ResourceBundle",
+            [
+                "spec.owner must be a string, not a number; fix the manifest.",
+                "spec.grants must be a list, not an object; fix the manifest.",
+            ],
+        ),
+        (
+            {"metadata": {"annotations": {"a": 1}, "finalizers": "x"}},
+            "JupyterContainer",
+            [
+                "metadata.finalizers must be a list, not a string; fix the manifest.",
+                "metadata.annotations['a'] must be a string, not a number; fix the manifest.",
+            ],
+        ),
+        (
+            {"metadata": "x"},
+            "ResourceBundle",
+            ["metadata must be an object, not a string; fix the manifest."],
+        ),
+        ({"spec": {"bundle": "b", "env": [], "args": []}}, "JupyterContainer", []),
+        ({"spec": None, "metadata": {"annotations": None}}, "JupyterContainer", []),
+        (None, "JupyterContainer", []),
+    ],
+)
+def test_shape_problems_name_the_field(
+    obj: dict[str, Any] | None, kind: str, messages: list[str]
+) -> None:
+    from jupyter_containers.core.validation import shape_problems
+
+    assert [p.message for p in shape_problems(obj, kind)] == messages

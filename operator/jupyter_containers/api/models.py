@@ -20,6 +20,7 @@ from typing import Annotated, Any, Self, get_origin
 
 from lightkube.utils.quantity import parse_quantity
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -29,6 +30,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from jupyter_containers.api import jupyterlab_policy as policy
 from jupyter_containers.api import rules
 
 GROUP = "jupytercontainers.io"
@@ -103,10 +105,10 @@ def refuse(message: str) -> PydanticCustomError:
 
 def _positive_quantity(value: str, field: str, example: str) -> str:
     try:
-        amount = parse_quantity(value)
+        amount = parse_quantity(value) if rules.is_catalog_quantity(value) else None
     except ValueError:
         amount = None
-    if amount is None or amount <= 0:
+    if amount is None or amount <= 0 or amount >= rules.QUANTITY_LIMIT_VALUE:
         raise refuse(rules.msg_quantity(field, example))
     return value
 
@@ -114,7 +116,9 @@ def _positive_quantity(value: str, field: str, example: str) -> str:
 def _quantity_rule(field: str, example: str) -> dict[str, Any]:
     return x_rules(
         cel(
-            "isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))",
+            f"self.matches({cel_string(rules.QUANTITY_PATTERN)}) && isQuantity(self) && "
+            "quantity(self).isGreaterThan(quantity('0')) && "
+            f"quantity(self).isLessThan(quantity({cel_string(rules.QUANTITY_LIMIT)}))",
             rules.msg_quantity(field, example),
             reason="FieldValueInvalid",
         )
@@ -184,6 +188,7 @@ class Reason(StrEnum):
     CONTAINER_ERROR = "ContainerExitedWithError"
     POD_FAILED = "PodFailed"
     QUOTA_EXCEEDED = "QuotaExceeded"
+    SECRET_NOT_ALLOWED = "SecretNotAllowed"
     UNSCHEDULABLE = "Unschedulable"
     VOLUME_FAILED = "VolumeFailed"
     START_DEADLINE_EXCEEDED = "StartDeadlineExceeded"
@@ -234,6 +239,11 @@ class EnvVarSource(Model):
 
 
 _RESERVED_ENV_CEL = cel_list(sorted(rules.RESERVED_ENV_NAMES))
+# jupyterlab_policy.env_owned in CEL.
+_OWNED_ENV_CEL = (
+    f"(self.name in {cel_list(policy.PLATFORM_ENV_NAMES)} || "
+    f"{cel_list(policy.PLATFORM_ENV_PREFIXES)}.exists(p, self.name.startsWith(p)))"
+)
 
 
 class EnvVar(Model):
@@ -249,6 +259,12 @@ class EnvVar(Model):
             cel(
                 f"!(self.name in {_RESERVED_ENV_CEL})",
                 message_expression=cel_message(rules.msg_reserved_env, "self.name"),
+                reason="FieldValueForbidden",
+                field_path=".name",
+            ),
+            cel(
+                f"self.name in {_RESERVED_ENV_CEL} || !{_OWNED_ENV_CEL}",
+                message_expression=cel_message(policy.msg_env_owned, "self.name"),
                 reason="FieldValueForbidden",
                 field_path=".name",
             ),
@@ -271,6 +287,9 @@ class EnvVar(Model):
     def _not_reserved(cls, name: str) -> str:
         if name in rules.RESERVED_ENV_NAMES:
             raise refuse(rules.msg_reserved_env(name))
+        owned = policy.env_problem(name)
+        if owned is not None:
+            raise refuse(owned)
         return name
 
     @model_validator(mode="after")
@@ -286,9 +305,31 @@ _OWNED_ARGS_CEL = (
 # The option an argument sets: the text before the first "=" (as rules.platform_arg_of).
 _ARG_KEY_CEL = "self.split('=', 2)[0]"
 
+# jupyterlab_policy.arg_allowed in CEL (RE2 and Python `re` read these patterns alike).
+_ARG_ALLOWED_CEL = (
+    "!self.startsWith('-') || "
+    f"(!self.matches({cel_string(policy.anchored(policy.CODE_TRAIT_PATTERN))}) && ("
+    + " || ".join(
+        f"self.matches({cel_string(policy.anchored(p))})" for p in policy.ALLOWED_ARG_PATTERNS
+    )
+    + "))"
+)
+
+
+def _user_arg(arg: str) -> str:
+    owned = rules.platform_arg_of(arg)
+    if owned is not None:
+        raise refuse(rules.msg_platform_arg(arg, owned))
+    problem = policy.arg_problem(arg)
+    if problem is not None:
+        raise refuse(problem)
+    return arg
+
+
 UserArg = Annotated[
     str,
     StringConstraints(max_length=1024),
+    AfterValidator(_user_arg),
     Field(
         json_schema_extra=x_rules(
             cel(
@@ -297,7 +338,12 @@ UserArg = Annotated[
                     rules.msg_platform_arg, "self", f"{_OWNED_ARGS_CEL}[{_ARG_KEY_CEL}]"
                 ),
                 reason="FieldValueForbidden",
-            )
+            ),
+            cel(
+                f"{_ARG_KEY_CEL} in {_OWNED_ARGS_CEL} || {_ARG_ALLOWED_CEL}",
+                message_expression=cel_message(policy.msg_arg_not_allowed, "self"),
+                reason="FieldValueForbidden",
+            ),
         )
     ),
 ]
@@ -338,7 +384,9 @@ class JupyterContainerSpec(Model):
         default_factory=list,
         max_length=100,
         description="Environment variables injected at runtime (plain or from a Secret). "
-        "Names are unique; JUPYTER_ENABLE_LAB, RESTARTABLE and JUPYTER_TOKEN are reserved.",
+        "Names are unique; names that choose where Jupyter, Python, the loader or the shell "
+        "read code or configuration (JUPYTER*, JPY_*, PYTHON*, LD_*, HOME, PATH, ...) are the "
+        "platform's. A secretKeyRef may name only a Secret you may read, never a platform one.",
         json_schema_extra=x_rules(
             x_kubernetes_list_type="map", x_kubernetes_list_map_keys=["name"]
         ),
@@ -346,16 +394,19 @@ class JupyterContainerSpec(Model):
     args: list[UserArg] = Field(
         default_factory=list,
         max_length=100,
-        description="Extra JupyterLab arguments. The platform owns --ip, --port, "
-        "--ServerApp.base_url, --ServerApp.allow_origin and --IdentityProvider.token.",
+        description="Extra JupyterLab arguments: --Class.trait=value for the kernel, kernel "
+        "spec, session, contents and terminal managers, a few ServerApp and LabApp traits "
+        "(limits, directories, timeouts), --no-browser, --debug, --log-level, --notebook-dir, "
+        "--preferred-dir, and values. Authentication, origin checks, networking, configuration "
+        "and extension loading are the platform's (docs/admission.md).",
     )
     tags: dict[str, Annotated[str, StringConstraints(max_length=256)]] = Field(
         default_factory=dict,
         max_length=50,
         description="Resource tags: free-form key/value metadata, copied as annotations onto the "
-        "Deployment and pod. Keys are annotation keys ('team', 'example.com/team'), not under "
-        + ", ".join(rules.PLATFORM_TAG_PREFIXES)
-        + ".",
+        "Deployment (not the pod, where annotations steer other controllers; only the local "
+        "cluster's sim.jupytercontainers.io/scenario goes there too). Keys are annotation keys "
+        "('team', 'example.com/team'), not under " + ", ".join(rules.PLATFORM_TAG_PREFIXES) + ".",
         json_schema_extra=x_rules(
             cel(
                 f"self.all(k, !{_TAG_INVALID_CEL})",
@@ -388,15 +439,6 @@ class JupyterContainerSpec(Model):
                 raise refuse(rules.msg_env_duplicate(var.name))
             seen.add(var.name)
         return env
-
-    @field_validator("args")
-    @classmethod
-    def _no_platform_args(cls, args: list[str]) -> list[str]:
-        for arg in args:
-            owned = rules.platform_arg_of(arg)
-            if owned is not None:
-                raise refuse(rules.msg_platform_arg(arg, owned))
-        return args
 
     @field_validator("tags")
     @classmethod

@@ -65,16 +65,19 @@ def platform_arg_of(arg: str) -> str | None:
     return OWNED_ARGS.get(arg.split("=", 1)[0])
 
 
+# The field path (`spec.args[i]`, `spec.env[i].name`) is put before these messages by whoever
+# knows the index: the API server for the CEL rules, pydantic's location in the webhook and
+# the CLI, the builder in the operator.
 def msg_platform_arg(arg: str, owned: str) -> str:
     return (
-        f"spec.args: {arg!r} sets {owned}, which the platform owns "
+        f"{arg!r} sets {owned}, which the platform owns "
         f"(platform-owned arguments: {', '.join(PLATFORM_ARGS)}); remove it."
     )
 
 
 def msg_reserved_env(name: str) -> str:
     return (
-        f"spec.env: {name!r} is set by the platform and cannot be overridden "
+        f"{name!r} is set by the platform and cannot be overridden "
         f"(reserved: {', '.join(sorted(RESERVED_ENV_NAMES))}); use another name."
     )
 
@@ -98,6 +101,19 @@ PLATFORM_TAG_PREFIXES: tuple[str, ...] = (
     "kubernetes.io/",
     "k8s.io/",
 )
+
+#: Tags go onto the Deployment only: on the pod, annotations steer the admission controllers
+#: and agents that act on pods (service-mesh sidecar injection, Vault secret injection,
+#: cloud IAM roles, extra CNI networks, ...), so a tag could pull them in. The exception is
+#: the local cluster's simulation key, which kwok's stages read from the pod to choose its
+#: outcome (tools/kwok/stages); nothing reads it on a real cluster.
+POD_TAG_KEYS: frozenset[str] = frozenset({"sim.jupytercontainers.io/scenario"})
+
+
+def pod_tags(tags: dict[str, str]) -> dict[str, str]:
+    """The tags (already annotation-shaped) that also go onto the pod template."""
+    return {k: v for k, v in tags.items() if k in POD_TAG_KEYS}
+
 
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _QUALIFIED_NAME_PART = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
@@ -144,5 +160,25 @@ MSG_VOLUME_MAX_SIZE_REQUIRED = (
 )
 
 
+#: The quantities the catalog accepts, in the CRD (CEL, with isQuantity) and in the operator
+#: (with lightkube's parser) alike: a decimal number (at most 18 digits before the point, 9
+#: after) with an optional SI suffix, below 1Ei. Kubernetes also takes exponents (1e3,
+#: 1E3), n and u, exa (E, Ei) and any size, which lightkube's parser refuses or cannot
+#: represent (1e400): those are refused in both places rather than accepted by one and
+#: dropped by the other.
+QUANTITY_PATTERN = r"^([0-9]{1,18}(\.[0-9]{1,9})?|\.[0-9]{1,9})(m|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$"
+QUANTITY_LIMIT = "1Ei"
+QUANTITY_LIMIT_VALUE = 2**60
+
+
+def is_catalog_quantity(value: str) -> bool:
+    """QUANTITY_PATTERN as RE2 reads it (Python's `$` would also match before a newline)."""
+    return re.fullmatch(QUANTITY_PATTERN.removeprefix("^").removesuffix("$"), value) is not None
+
+
 def msg_quantity(field: str, example: str) -> str:
-    return f"{field} must be a positive Kubernetes quantity, e.g. {example}."
+    return (
+        f"{field} must be a positive Kubernetes quantity below {QUANTITY_LIMIT}, e.g. {example} "
+        "(a number, at most 18 digits before the point and 9 after, and an optional suffix m, "
+        "k, M, G, T, P, Ki, Mi, Gi, Ti or Pi)."
+    )

@@ -20,7 +20,7 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from jupyter_containers.api import rules
+from jupyter_containers.api import jupyterlab_policy, rules
 from jupyter_containers.api.models import EnvVar, JupyterContainerSpec
 from jupyter_containers.cli import render
 from jupyter_containers.cli.checks import Checker
@@ -306,6 +306,10 @@ class GuidedFlow:
             owned = rules.platform_arg_of(entry)
             if owned is not None:
                 self._error([rules.msg_platform_arg(entry, owned)])
+                continue
+            problem = jupyterlab_policy.arg_problem(entry)
+            if problem is not None:
+                self._error([problem])
                 continue
             d.args.append(entry)
 

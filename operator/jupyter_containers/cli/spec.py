@@ -80,8 +80,12 @@ def _describe(error: Mapping[str, Any]) -> str:
     loc = [str(part) for part in error.get("loc", ())]
     flag = FLAG_OF.get(loc[0], "spec." + loc[0]) if loc else "spec"
     if error.get("type") == "jupyter_containers":
-        # Our own messages already say which field and what to do.
-        return str(error["msg"])
+        # Our own messages say what to do; those that do not name the field get its path.
+        message = str(error["msg"])
+        if message.startswith("spec.") or not loc:
+            return message
+        path = "spec" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in loc)
+        return f"{path}: {message}"
     if error.get("type") == "extra_forbidden":
         return f"spec.{'.'.join(loc)} is not a field of JupyterContainer; remove it."
     where = f"{flag} ({'.'.join(loc)})" if len(loc) > 1 else flag

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jupyter_containers.api import rules
+from jupyter_containers.api import jupyterlab_policy, rules
 from jupyter_containers.api.models import (
     InstanceTypeSpec,
     JupyterContainerSpec,
@@ -30,6 +30,23 @@ logger = logging.getLogger(__name__)
 CONTAINER_NAME = naming.CONTAINER_NAME
 PORT_NAME = "http"
 HOME_VOLUME = "home"
+PLATFORM_CONFIG_VOLUME_NAME = "jupyter-config"
+#: JUPYTER_CONFIG_DIR (jupyterlab_policy.PINNED_ENV) exists in every image, read-only: a
+#: downward-API volume holding jupyter_core's `migrated` marker. Without it the server dies at
+#: start once ~/.ipython exists on the home volume (jupyter_core then migrates and creates the
+#: config directory, which the non-root user cannot); read-only, it skips the migration.
+PLATFORM_CONFIG_VOLUME: dict[str, Any] = {
+    "name": PLATFORM_CONFIG_VOLUME_NAME,
+    "downwardAPI": {
+        "defaultMode": 0o444,
+        "items": [{"path": "migrated", "fieldRef": {"fieldPath": "metadata.uid"}}],
+    },
+}
+PLATFORM_CONFIG_MOUNT: dict[str, Any] = {
+    "name": PLATFORM_CONFIG_VOLUME_NAME,
+    "mountPath": jupyterlab_policy.PLATFORM_CONFIG_DIR,
+    "readOnly": True,
+}
 #: Docker Stacks entry point: it runs `jupyter lab` with the arguments and honours
 #: the JUPYTER_ENABLE_LAB/RESTARTABLE variables the platform injects.
 START_COMMAND = ["start-notebook.py"]
@@ -137,11 +154,16 @@ def container_args(t: BuildInputs) -> list[str]:
         f"--ServerApp.allow_origin={t.settings.allow_origin}",
         # Kubernetes expands $(VAR) from the container's env: the token stays in the Secret.
         f"--IdentityProvider.token=$({rules.TOKEN_ENV})",
+        *jupyterlab_policy.pinned_args(f"$({rules.TOKEN_ENV})", rules.HOME_MOUNT_PATH),
     ]
-    for arg in t.spec.args:
+    for i, arg in enumerate(t.spec.args):
         owned = rules.platform_arg_of(arg)
         if owned is not None:
-            raise CatalogError(rules.msg_platform_arg(arg, owned))
+            raise CatalogError(f"spec.args[{i}]: {rules.msg_platform_arg(arg, owned)}")
+        # Hook (jupyterlab_policy): a spec stored before the allowlist existed.
+        problem = jupyterlab_policy.arg_problem(arg)
+        if problem is not None:
+            raise CatalogError(f"spec.args[{i}]: {problem}")
     return [*platform, *t.spec.args]
 
 
@@ -155,11 +177,16 @@ def container_env(t: BuildInputs) -> list[dict[str, Any]]:
             },
         },
         *({"name": k, "value": v} for k, v in rules.PLATFORM_ENV.items()),
+        # Hook (jupyterlab_policy): where configuration and code are read from.
+        *({"name": k, "value": v} for k, v in jupyterlab_policy.PINNED_ENV.items()),
     ]
     seen: set[str] = set()
-    for var in t.spec.env:
+    for i, var in enumerate(t.spec.env):
         if var.name in rules.RESERVED_ENV_NAMES:
-            raise CatalogError(rules.msg_reserved_env(var.name))
+            raise CatalogError(f"spec.env[{i}].name: {rules.msg_reserved_env(var.name)}")
+        owned = jupyterlab_policy.env_problem(var.name)
+        if owned is not None:
+            raise CatalogError(f"spec.env[{i}].name: {owned}")
         if var.name in seen:
             # Server-side apply treats env as a map keyed by name: duplicates are an error.
             raise CatalogError(rules.msg_env_duplicate(var.name))
@@ -228,10 +255,12 @@ def pod_spec(t: BuildInputs) -> dict[str, Any]:
         },
         "containers": [container],
     }
+    container["volumeMounts"] = [dict(PLATFORM_CONFIG_MOUNT)]
+    spec["volumes"] = [dict(PLATFORM_CONFIG_VOLUME)]
     source = _volume_source(t)
     if source is not None:
-        container["volumeMounts"] = [{"name": HOME_VOLUME, "mountPath": rules.HOME_MOUNT_PATH}]
-        spec["volumes"] = [{"name": HOME_VOLUME, **source}]
+        container["volumeMounts"].append({"name": HOME_VOLUME, "mountPath": rules.HOME_MOUNT_PATH})
+        spec["volumes"].append({"name": HOME_VOLUME, **source})
     if t.instance_type.nodeSelector:
         spec["nodeSelector"] = dict(t.instance_type.nodeSelector)
     if t.instance_type.tolerations:
@@ -246,7 +275,8 @@ def pod_spec(t: BuildInputs) -> dict[str, Any]:
 
 def build_deployment(t: BuildInputs) -> dict[str, Any]:
     tags = tag_annotations(t.spec.tags)
-    pod_annotations = {**tags, naming.ATTEMPT_ANNOTATION: str(t.attempt)}
+    # Hook (rules.pod_tags): tags stay on the Deployment; the pod gets only the simulation key.
+    pod_annotations = {**rules.pod_tags(tags), naming.ATTEMPT_ANNOTATION: str(t.attempt)}
     obj: dict[str, Any] = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

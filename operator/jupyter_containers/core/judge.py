@@ -1,8 +1,9 @@
 """The verdict on one admission request for a JupyterContainer: request and facts in.
 
-Pure. The rules are docs/admission.md's, in its order, from `validation` and `quota`.
-The facts (the bundle, the catalog, the namespace, its quotas, secrets, a
-SubjectAccessReview) are looked up by the shell (`shell.admission`) only when a rule
+Pure. The rules are docs/admission.md's, in its order, from `validation`, `quota`,
+`bounds` and `secret_policy`.
+The facts (the bundle, the catalog, the namespace, its quotas, secrets and their
+labels, SubjectAccessReviews) are looked up by the shell (`shell.admission`) only when a rule
 needs them: `judge_container` returns the `Lookup` it is missing instead of a verdict,
 the shell adds the answer to the facts and asks again. So a request refused for its
 spec costs no lookup, and each lookup is made at most once.
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jupyter_containers.api.models import JupyterContainerSpec, Permission, VolumeType
-from jupyter_containers.core import naming, quota, validation
+from jupyter_containers.core import bounds, naming, quota, secret_policy, validation
 from jupyter_containers.core.settings import Settings
 from jupyter_containers.core.validation import Identity, Problem
 
@@ -50,6 +51,8 @@ NAMESPACE = "namespace"  # labels, or None when the namespace does not exist
 POD_ACCESS = "pod-access"  # bool: the user may create pods there
 QUOTAS = "quotas"  # list of ResourceQuota dicts
 SECRET_KEYS = "secret-keys"  # name -> frozenset of keys, None when absent
+SECRET_LABELS = "secret-labels"  # name -> labels, None when absent or unreadable
+SECRET_ACCESS = "secret-access"  # bool: the user may get the Secret (names: the Secret)
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,12 @@ def _judge_write(request: ContainerRequest, facts: Facts, settings: Settings) ->
         problems += validation.name_problems(request.name)
     if problems and not unchanged:
         return _refused(problems)
+    # The annotations the operator reads (bounds), when the request sets them.
+    annotation_problems = bounds.annotation_problems(
+        request.new.get("metadata") or {}, None if old is None else old.get("metadata") or {}
+    )
+    if annotation_problems:
+        return _refused([Problem(m) for m in annotation_problems])
     # Who may do this, before anything about the request is looked at further.
     old_spec = None if old is None else validation.spec_problems(_spec(old))[0]
     refusals = [p for p in (_access(request, spec, facts, settings), _forged(request)) if p]
@@ -231,9 +240,49 @@ def _judge_spec(
         )
         if message is not None:
             problems.append(Problem(message, validation.Code.FORBIDDEN))
+    problems += _secret_ref_problems(request, spec, old_spec, deploy_ns, facts)
     if problems:
         return _refused(problems)
     return Verdict(None, _warnings(request, spec, old_spec, volumes, facts))
+
+
+def _secret_ref_problems(
+    request: ContainerRequest,
+    spec: JupyterContainerSpec,
+    old_spec: JupyterContainerSpec | None,
+    deploy_ns: str,
+    facts: Facts,
+) -> list[Problem]:
+    """secret_policy's rules for the env's Secret references (HTTP 403).
+
+    Operator-owned Secrets: on every write that sets or starts the references. Whether the
+    user may read them: when the user writes them (CREATE, an env or namespace change), as
+    the request's user and groups; a start by a grantee is not asked for the creator's
+    Secrets here: the operator asks for the creator at every start (`core.plan`).
+    """
+    refs = secret_policy.secret_refs(spec)
+    if not refs:
+        return []
+    written = (
+        request.operation == "CREATE"
+        or old_spec is None
+        or old_spec.env != spec.env
+        or (old_spec.namespace or "") != (spec.namespace or "")
+    )
+    if not (written or validation.is_start(request.operation, old_spec, spec)):
+        return []
+    names = tuple(sorted({ref.secret for ref in refs}))
+    labels = _fact(facts, Lookup(SECRET_LABELS, deploy_ns, names))
+    messages = secret_policy.operator_secret_problems(refs, labels)
+    if not messages and written:
+        readable = {
+            name: _fact(facts, Lookup(SECRET_ACCESS, deploy_ns, (name,)))
+            for name in sorted(secret_policy.needs_access_review(refs))
+        }
+        messages = secret_policy.unreadable_secret_problems(
+            refs, readable, request.identity.username, deploy_ns
+        )
+    return [Problem(m, validation.Code.FORBIDDEN) for m in messages]
 
 
 def _catalog_choice(spec: JupyterContainerSpec) -> tuple[str | None, str | None]:

@@ -34,6 +34,9 @@ SPEC_HASH_ANNOTATION = f"{GROUP}/spec-hash"
 ATTEMPT_ANNOTATION = f"{GROUP}/attempt"
 #: On the JupyterContainer: the user who created it (set by the mutating webhook).
 CREATED_BY_ANNOTATION = f"{GROUP}/created-by"
+#: On the JupyterContainer: the creator's groups at creation (a JSON list, set by the
+#: mutating webhook), for the SubjectAccessReviews the operator asks on the creator's behalf.
+CREATED_BY_GROUPS_ANNOTATION = f"{GROUP}/created-by-groups"
 #: On the JupyterContainer: an RFC 3339 time; a new value starts a Stopped/Failed container.
 START_REQUESTED_ANNOTATION = f"{GROUP}/start-requested"
 #: On an On Demand PVC: the catalog Volume it was created for.

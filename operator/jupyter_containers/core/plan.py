@@ -23,7 +23,7 @@ from jupyter_containers.api.models import (
     VolumeSpec,
     VolumeType,
 )
-from jupyter_containers.core import naming
+from jupyter_containers.core import bounds, naming, secret_policy, validation
 from jupyter_containers.core.builders import (
     BuildInputs,
     build_deployment,
@@ -92,9 +92,41 @@ class TokenAction:
     known_absent: bool
 
 
+#: SecretLookup.what: the labels of the Secrets (name -> labels; a Secret that does not
+#: exist is left out) and whether the creator may get them (name -> bool, SubjectAccessReviews).
+SECRET_LABELS = "labels"
+SECRET_ACCESS = "access"
+
+
+@dataclass(frozen=True)
+class SecretLookup:
+    """Facts about the Secrets a new attempt's env refers to: the shell reads them and
+    plans again with the answers (`SecretFacts`)."""
+
+    what: str  # SECRET_LABELS or SECRET_ACCESS
+    namespace: str
+    names: tuple[str, ...]
+    user: str = ""
+    """SECRET_ACCESS: the creator (created-by) and the groups recorded at creation."""
+    groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SecretFacts:
+    """The answers to the SecretLookups so far (None: not asked yet)."""
+
+    labels: Mapping[str, Mapping[str, str] | None] | None = None
+    readable: Mapping[str, bool] | None = None
+
+
 @dataclass(frozen=True)
 class Plan:
-    """The writes of one reconcile, in the order the shell makes them."""
+    """The writes of one reconcile, in the order the shell makes them.
+
+    `needs`: the plan cannot be made without these facts; nothing else is set, the shell
+    answers and plans again."""
+
+    needs: SecretLookup | None = None
 
     add_finalizer: bool = False
     delete: tuple[Ref, ...] = ()
@@ -121,11 +153,13 @@ def plan(
     now: datetime,
     *,
     status: Mapping[str, Any] | None = None,
+    secrets: SecretFacts | None = None,
 ) -> Plan:
     """The Plan for a container that is not being deleted.
 
     `status`: the status as stored, when the shell knows a later one than the snapshot's
     (its own write the watch has not delivered yet); default: the container's.
+    `secrets`: the answers to the `Plan.needs` of earlier calls with the same inputs.
     """
     meta = container["metadata"]
     stored: Mapping[str, Any] = status if status is not None else container.get("status") or {}
@@ -154,7 +188,12 @@ def plan(
         settings=settings,
         attempt=attempt.number,
     )
-    return _converge(container, snapshot, stored, build, attempt, now, add_finalizer)
+    secret_problem = _secret_gate(container, build, stored, attempt, secrets or SecretFacts())
+    if isinstance(secret_problem, SecretLookup):
+        return Plan(needs=secret_problem)
+    return _converge(
+        container, snapshot, stored, build, attempt, now, add_finalizer, secret_problem
+    )
 
 
 def _attempt(
@@ -165,9 +204,9 @@ def _attempt(
 ) -> _Attempt:
     """A new attempt on first start, on start after Stopped, on an explicit start request
     (annotation), and on a configuration saved while Failed."""
-    meta = container["metadata"]
     phase = stored.get("phase")
-    start_request = (meta.get("annotations") or {}).get(naming.START_REQUESTED_ANNOTATION)
+    # An invalid value (the webhook bypassed) is ignored, not copied cut (bounds).
+    start_request = _start_request(container)
     new = spec.running and (
         phase in (None, Phase.STOPPED)
         or (start_request is not None and start_request != stored.get("startRequest"))
@@ -187,6 +226,7 @@ def _converge(
     attempt: _Attempt,
     now: datetime,
     add_finalizer: bool,
+    secret_problem: str | None,
 ) -> Plan:
     spec, uid = build.spec, build.uid
     desired_pvc = build_pvc(build)
@@ -196,7 +236,7 @@ def _converge(
     storage = [o for o in (build_nfs_pv(build), desired_pvc) if o is not None]
     observed = [o for o in snapshot.objects if not is_deleting(o)]
     quota_problem = _quota_gate(build, snapshot, stored, attempt, observed, desired_pvc)
-    deploy = spec.running and quota_problem is None
+    deploy = spec.running and quota_problem is None and secret_problem is None
     desired = [*storage, build_deployment(build), build_service(build)] if deploy else []
     # Terminate keeps the storage.
     keep = {ref_of(o) for o in (desired if deploy else storage)}
@@ -209,6 +249,8 @@ def _converge(
     verdict = _verdict(build, stored, attempt, observed, desired_pvc, pods, now)
     if quota_problem is not None:
         verdict = Verdict(Phase.FAILED, Reason.QUOTA_EXCEEDED, quota_problem)
+    if secret_problem is not None:
+        verdict = Verdict(Phase.FAILED, Reason.SECRET_NOT_ALLOWED, secret_problem)
     new_status = _status(
         container,
         stored,
@@ -255,7 +297,7 @@ def _status(
             now_iso=iso(now),
             attempt=attempt.number,
             started_at=iso(attempt.started_at) if attempt.started_at else None,
-            start_request=_annotation(container, naming.START_REQUESTED_ANNOTATION),
+            start_request=_start_request(container),
             deployment_namespace=build.deploy_namespace,
             instance={
                 "name": build.instance_type_name,
@@ -311,6 +353,53 @@ def _quota_gate(
         storage_class=(build.volume.storageClassName if build.volume else None)
         or build.settings.default_storage_class,
     )
+
+
+def _secret_gate(
+    container: Mapping[str, Any],
+    build: BuildInputs,
+    stored: Mapping[str, Any],
+    attempt: _Attempt,
+    facts: SecretFacts,
+) -> str | SecretLookup | None:
+    """Why the env's Secret references refuse this start (secret_policy), the fact still
+    needed to decide, or None.
+
+    Every reconcile: the name rule (no lookup). A new attempt: also the labels of the
+    referenced Secrets and, when `start_secret_access_review`, whether the creator may
+    still get them. A refusal stays until the next attempt (a new start or a new spec).
+    """
+    refs = secret_policy.secret_refs(build.spec) if build.spec.running else []
+    if not refs:
+        return None
+    by_name = secret_policy.operator_secret_problems(refs, {})
+    if by_name:
+        return " ".join(by_name)
+    if not attempt.is_new:
+        return _kept_secret_refusal(stored)
+    ns = build.deploy_namespace
+    if facts.labels is None:
+        return SecretLookup(SECRET_LABELS, ns, tuple(sorted({ref.secret for ref in refs})))
+    problems = secret_policy.operator_secret_problems(refs, facts.labels)
+    annotations = container["metadata"].get("annotations") or {}
+    created_by = annotations.get(naming.CREATED_BY_ANNOTATION)
+    if not problems and build.settings.start_secret_access_review and created_by:
+        if facts.readable is None:
+            return SecretLookup(
+                SECRET_ACCESS,
+                ns,
+                tuple(sorted(secret_policy.needs_access_review(refs))),
+                user=created_by,
+                groups=tuple(validation.created_by_groups(annotations)),
+            )
+        problems = secret_policy.unreadable_secret_problems(refs, facts.readable, created_by, ns)
+    return " ".join(problems) or None
+
+
+def _kept_secret_refusal(stored: Mapping[str, Any]) -> str | None:
+    if stored.get("phase") == Phase.FAILED and stored.get("reason") == Reason.SECRET_NOT_ALLOWED:
+        return str(stored.get("message") or "a Secret reference is not allowed")
+    return None
 
 
 def _deletions(
@@ -589,3 +678,8 @@ def _generation(container: Mapping[str, Any]) -> int:
 
 def _annotation(container: Mapping[str, Any], key: str) -> str | None:
     return (container["metadata"].get("annotations") or {}).get(key)
+
+
+def _start_request(container: Mapping[str, Any]) -> str | None:
+    """The start-requested annotation when valid (bounds), else None."""
+    return bounds.valid_start_request(_annotation(container, naming.START_REQUESTED_ANNOTATION))

@@ -111,7 +111,8 @@ class LifecycleSettings(BaseSettings):
 
 
 class AccessSettings(BaseSettings):
-    """Who may deploy where and who administers (`core.validation`)."""
+    """Who may deploy where, who administers (`core.validation`) and whether a start re-checks
+    the Secrets a container refers to (`core.plan`)."""
 
     model_config = _FROM_ENV
 
@@ -126,6 +127,14 @@ class AccessSettings(BaseSettings):
         default_factory=list,
         description="Groups whose members may update, start, stop and delete every container, "
         "comma-separated; system:masters always may.",
+    )
+    start_secret_access_review: bool = Field(
+        default=True,
+        description="At every start, ask a SubjectAccessReview whether the container's creator "
+        "(created-by) may still get each Secret its env refers to, and fail the start if not "
+        "(rights can be revoked after admission). The review names the user and the groups "
+        "recorded at creation (annotation jupytercontainers.io/created-by-groups): a change of "
+        "group membership since then is not seen. false: the admission check alone.",
     )
 
     @field_validator("admin_groups", mode="before")

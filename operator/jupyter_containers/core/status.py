@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from jupyter_containers.api.models import JupyterContainerStatus, Phase, Reason
+from jupyter_containers.core.bounds import bound_status
 from jupyter_containers.core.lifecycle import Verdict
 
 
@@ -80,10 +81,14 @@ def build_status(inputs: StatusInputs, previous: Mapping[str, Any]) -> dict[str,
         "attempt": inputs.attempt,
         "startRequest": inputs.start_request,
     }
-    # Through the CRD's own model: a field the schema does not have, or a value it would
+    # Every string within its CRD maxLength first (bounds), or the write would be refused;
+    # then through the CRD's own model: a field the schema does not have, or a value it would
     # refuse, fails here (naming the field) instead of at the API server. Unset stays unset
     # and None stays None (a merge patch then removes the field).
-    return JupyterContainerStatus.model_validate(status).model_dump(mode="json", exclude_unset=True)
+    bounded = bound_status(status)
+    return JupyterContainerStatus.model_validate(bounded).model_dump(
+        mode="json", exclude_unset=True
+    )
 
 
 def status_differs(current: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:

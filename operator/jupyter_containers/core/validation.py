@@ -8,6 +8,7 @@ admission errors and warnings. The manual's wording is used where it has one
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
@@ -251,18 +252,39 @@ def mutations(
     """
     annotations = dict(new_meta.get("annotations") or {})
     key = naming.CREATED_BY_ANNOTATION
+    groups_key = naming.CREATED_BY_GROUPS_ANNOTATION
     patch: dict[str, Any] = {}
     if operation == "CREATE":
         if key not in annotations:
             patch["annotations"] = {key: identity.username}
+        # Always the request's groups: whatever a client sent is replaced, never trusted.
+        groups = created_by_groups_value(identity)
+        if annotations.get(groups_key) != groups:
+            patch.setdefault("annotations", {})[groups_key] = groups
         finalizers = list(new_meta.get("finalizers") or [])
         if naming.FINALIZER not in finalizers:
             patch["finalizers"] = [*finalizers, naming.FINALIZER]
     elif operation == "UPDATE" and old_meta is not None:
-        previous = (old_meta.get("annotations") or {}).get(key)
-        if previous is not None and key not in annotations:
-            patch["annotations"] = {key: previous}
+        old_annotations = old_meta.get("annotations") or {}
+        for k in (key, groups_key):
+            previous = old_annotations.get(k)
+            if previous is not None and k not in annotations:
+                patch.setdefault("annotations", {})[k] = previous
     return patch
+
+
+def created_by_groups_value(identity: Identity) -> str:
+    """The created-by-groups annotation: the groups as a sorted JSON list."""
+    return json.dumps(sorted(identity.groups), separators=(",", ":"))
+
+
+def created_by_groups(annotations: Mapping[str, str]) -> list[str]:
+    """The creator's recorded groups (none when absent or unreadable)."""
+    try:
+        groups = json.loads(annotations.get(naming.CREATED_BY_GROUPS_ANNOTATION) or "[]")
+    except ValueError:
+        return []
+    return [g for g in groups if isinstance(g, str)] if isinstance(groups, list) else []
 
 
 def created_by_problem(
@@ -283,13 +305,14 @@ def created_by_problem(
                 Code.FORBIDDEN,
             )
     elif operation == "UPDATE" and old_meta is not None:
-        previous = (old_meta.get("annotations") or {}).get(key)
-        if value != previous:
-            return Problem(
-                f"metadata.annotations['{key}'] cannot be changed (it is '{previous}'); "
-                "remove your change to it.",
-                Code.FORBIDDEN,
-            )
+        for k in (key, naming.CREATED_BY_GROUPS_ANNOTATION):
+            previous = (old_meta.get("annotations") or {}).get(k)
+            if (new_meta.get("annotations") or {}).get(k) != previous:
+                return Problem(
+                    f"metadata.annotations['{k}'] cannot be changed (it is '{previous}'); "
+                    "remove your change to it.",
+                    Code.FORBIDDEN,
+                )
     return None
 
 
@@ -312,8 +335,10 @@ def spec_problems(spec: Mapping[str, Any]) -> tuple[JupyterContainerSpec | None,
         for error in err.errors():
             message = str(error["msg"])
             if not message.startswith("spec."):
-                # pydantic's own messages do not say where; the API field path does.
-                message = f"{_loc(tuple(error['loc']))}: {message}."
+                # pydantic's own messages and the policy's (jupyterlab_policy) do not say
+                # where; the API field path does (`spec.args[2]`, `spec.env[0].name`).
+                end = "" if message.endswith(".") else "."
+                message = f"{_loc(tuple(error['loc']))}: {message}{end}"
             problems.append(Problem(message))
         return None, problems
 
@@ -539,3 +564,80 @@ def bundle_defaults(operation: str, identity: Identity, spec: Mapping[str, Any])
     if operation == "CREATE" and not spec.get("owner") and identity.username:
         return {"owner": identity.username}
     return {}
+
+
+# ---------------------------------------------------------------- shapes
+
+#: The JSON type of each field a webhook reads, by kind: the mutating webhooks run before
+#: the API server checks the CRD schema, so they see whatever was sent.
+_META_SHAPES: dict[str, type] = {"annotations": dict, "labels": dict, "finalizers": list}
+_SPEC_SHAPES: dict[str, dict[str, type]] = {
+    "JupyterContainer": {"env": list, "args": list, "tags": dict, "bundle": str},
+    "ResourceBundle": {"owner": str, "grants": list},
+}
+_JSON_NAMES = {dict: "an object", list: "a list", str: "a string"}
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, Mapping):
+        return "an object"
+    for kind, name in _JSON_NAMES.items():
+        if isinstance(value, kind):
+            return name
+    return "null" if value is None else type(value).__name__
+
+
+def _shape(path: str, value: Any, expected: type) -> str | None:
+    # Mapping, not dict: kopf hands the body over as mapping views.
+    if isinstance(value, Mapping if expected is dict else expected):
+        return None
+    return f"{path} must be {_JSON_NAMES[expected]}, not {_json_type(value)}; fix the manifest."
+
+
+def shape_problems(obj: Mapping[str, Any] | None, kind: str) -> list[Problem]:
+    """Fields of the wrong JSON type (spec not an object, env not a list, ...), each named.
+
+    Only what the webhooks read; absent or null fields are left to the schema."""
+    if obj is None:
+        return []
+    found = [*_meta_shapes(obj.get("metadata")), *_spec_shapes(obj.get("spec"), kind)]
+    return [Problem(m) for m in found if m is not None]
+
+
+def _meta_shapes(meta: Any) -> list[str | None]:
+    if meta is None:
+        return []
+    found = [_shape("metadata", meta, dict)]
+    if isinstance(meta, Mapping):
+        for key, expected in _META_SHAPES.items():
+            if meta.get(key) is not None:
+                found.append(_shape(f"metadata.{key}", meta[key], expected))
+        annotations = meta.get("annotations")
+        if isinstance(annotations, Mapping):
+            found += [
+                _shape(f"metadata.annotations['{k}']", v, str)
+                for k, v in annotations.items()
+                if v is not None
+            ]
+    return found
+
+
+def _spec_shapes(spec: Any, kind: str) -> list[str | None]:
+    if spec is None:
+        return []
+    found = [_shape("spec", spec, dict)]
+    if isinstance(spec, Mapping):
+        for key, expected in _SPEC_SHAPES.get(kind, {}).items():
+            if spec.get(key) is not None:
+                found.append(_shape(f"spec.{key}", spec[key], expected))
+        for i, item in enumerate(spec.get("env") if isinstance(spec.get("env"), list) else []):
+            found.append(_shape(f"spec.env[{i}]", item, dict))
+        for i, item in enumerate(
+            spec.get("grants") if isinstance(spec.get("grants"), list) else []
+        ):
+            found.append(_shape(f"spec.grants[{i}]", item, dict))
+    return found

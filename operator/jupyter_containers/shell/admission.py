@@ -160,6 +160,8 @@ class Lookups:
         #: instead of two LISTs per request when it knows the names asked for.
         self.watched_catalog = watched_catalog
         self._catalog: tuple[dict[str, InstanceTypeSpec], dict[str, VolumeSpec]] | None = None
+        #: Secrets read for this request: (namespace, name) -> the Secret, None when absent.
+        self._secrets: dict[tuple[str, str], Secret | None] = {}
 
     async def bundle(self, namespace: str, name: str) -> ResourceBundleSpec | None:
         try:
@@ -229,18 +231,61 @@ class Lookups:
         found: dict[str, frozenset[str] | None] = {}
         for name in sorted(names):
             try:
-                secret = await self.client.get(Secret, name, namespace=namespace)
+                secret = await self._secret(namespace, name)
             except ApiError as err:
-                if err.status.code == 404:
-                    found[name] = None
-                    continue
                 # Warnings are advice: without read access to secrets, give none.
                 logger.warning("cannot read Secret %s/%s for a warning: %s", namespace, name, err)
+                continue
+            if secret is None:
+                found[name] = None
                 continue
             found[name] = frozenset((secret.data or {}).keys()) | frozenset(
                 (secret.stringData or {}).keys()
             )
         return found
+
+    async def _secret(self, namespace: str, name: str) -> Secret | None:
+        """One Secret (None when it does not exist), read at most once per request."""
+        if (namespace, name) not in self._secrets:
+            try:
+                self._secrets[namespace, name] = await self.client.get(
+                    Secret, name, namespace=namespace
+                )
+            except ApiError as err:
+                if err.status.code != 404:
+                    raise
+                self._secrets[namespace, name] = None
+        return self._secrets[namespace, name]
+
+    async def secret_labels(
+        self, namespace: str, names: set[str]
+    ) -> dict[str, dict[str, str] | None]:
+        """Labels of the Secrets that exist (None: absent or not readable by the operator;
+        the name rule of `secret_policy` still holds then)."""
+        out: dict[str, dict[str, str] | None] = {}
+        for name in sorted(names):
+            try:
+                secret = await self._secret(namespace, name)
+            except ApiError as err:
+                logger.warning("cannot read Secret %s/%s for its labels: %s", namespace, name, err)
+                secret = None
+            out[name] = dict(secret.metadata.labels or {}) if secret and secret.metadata else None
+        return out
+
+    async def may_get_secret(self, identity: Identity, namespace: str, name: str) -> bool:
+        review = SubjectAccessReview(
+            spec=SubjectAccessReviewSpec(
+                user=identity.username,
+                groups=sorted(identity.groups),
+                uid=identity.uid,
+                extra={k: list(v) for k, v in (identity.extra or {}).items()} or None,
+                resourceAttributes=ResourceAttributes(
+                    namespace=namespace, verb="get", group="", resource="secrets", name=name
+                ),
+            )
+        )
+        result = await self.client.create(review)
+        return bool(result.status and result.status.allowed)
 
     async def may_create_pods(self, identity: Identity, namespace: str) -> bool:
         review = SubjectAccessReview(
@@ -285,6 +330,10 @@ async def _look_up(look: Lookups, request: ContainerRequest, lookup: Lookup) -> 
         return await look.quotas(lookup.namespace)
     if lookup.what == judge.SECRET_KEYS:
         return await look.secret_keys(lookup.namespace, {str(n) for n in lookup.names})
+    if lookup.what == judge.SECRET_LABELS:
+        return await look.secret_labels(lookup.namespace, {str(n) for n in lookup.names})
+    if lookup.what == judge.SECRET_ACCESS:
+        return await look.may_get_secret(request.identity, lookup.namespace, str(lookup.names[0]))
     raise ValueError(f"unknown lookup {lookup.what!r}")
 
 
@@ -321,6 +370,8 @@ async def mutate_container(
     **_: Any,
 ) -> None:
     identity = Identity.from_userinfo(userinfo)
+    # Hook (validation.shape_problems): mutating webhooks run before the schema check.
+    _refuse(validation.refusal(validation.shape_problems(body, "JupyterContainer")))
     meta_patch = validation.mutations(
         operation,
         identity,
@@ -353,6 +404,8 @@ async def validate_container(
 ) -> None:
     ctx = context_of(memo)
     identity = Identity.from_userinfo(userinfo)
+    # Hook (validation.shape_problems): the schema has been checked by now; defence in depth.
+    _refuse(validation.refusal(validation.shape_problems(new, "JupyterContainer")))
     meta = body.get("metadata") or {}
     # The operator's catalog indexes (handlers.instance_types, handlers.volumes), which kopf
     # passes to every handler of the process.
@@ -393,6 +446,8 @@ async def validate_container(
 async def mutate_bundle(
     operation: str, body: kopf.Body, userinfo: Mapping[str, Any], patch: kopf.Patch, **_: Any
 ) -> None:
+    # Hook (validation.shape_problems): mutating webhooks run before the schema check.
+    _refuse(validation.refusal(validation.shape_problems(body, "ResourceBundle")))
     defaults = validation.bundle_defaults(
         operation, Identity.from_userinfo(userinfo), body.get("spec") or {}
     )
@@ -421,6 +476,8 @@ async def validate_bundle(
     identity = Identity.from_userinfo(userinfo)
     if ctx.admission.is_operator(identity):
         return
+    # Hook (validation.shape_problems): the schema has been checked by now; defence in depth.
+    _refuse(validation.refusal(validation.shape_problems(new, "ResourceBundle")))
     meta = body.get("metadata") or {}
     name, namespace = str(meta.get("name") or ""), str(meta.get("namespace") or "")
     new_spec = old_spec = None

@@ -1,8 +1,9 @@
 """The imperative shell of a JupyterContainer: apply the Plan the pure core made.
 
 Triggered by watch events only (see `shell.watch`). `core.plan` decides; this module
-makes the writes of a Plan (finalizer, deletions, token Secret, applies, status) and
-remembers what it wrote, so a reconcile that runs before the watch delivered its own
+reads the facts a plan asks for (the Secrets a start refers to, SubjectAccessReviews for
+their creator), makes the writes of a Plan (finalizer, deletions, token Secret, applies,
+status) and remembers what it wrote, so a reconcile that runs before the watch delivered its own
 write does not write the same thing again. Every write is skipped when it would change
 nothing: that is what makes an operator restart over N existing containers write
 nothing at all.
@@ -11,6 +12,7 @@ nothing at all.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 from collections.abc import Callable, Mapping
@@ -20,17 +22,22 @@ from typing import Any
 import kopf
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
+from lightkube.models.authorization_v1 import ResourceAttributes, SubjectAccessReviewSpec
 from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.authorization_v1 import SubjectAccessReview
 from lightkube.types import PatchType
 
 from jupyter_containers.api.models import API_VERSION, Phase
 from jupyter_containers.core import naming
 from jupyter_containers.core.builders import build_token_secret
 from jupyter_containers.core.plan import (
+    SECRET_LABELS,
     ContainerSnapshot,
     DesiredObject,
     Plan,
     Ref,
+    SecretFacts,
+    SecretLookup,
     TokenAction,
     finalize_deletions,
     plan,
@@ -104,7 +111,12 @@ class Reconciler:
         if jc["metadata"].get("deletionTimestamp"):
             await self._finalize(key, jc, snapshot)
             return
-        todo = plan(jc, snapshot, self.settings, self.clock(), status=self._stored_status(key, jc))
+        now, stored = self.clock(), self._stored_status(key, jc)
+        facts = SecretFacts()
+        todo = plan(jc, snapshot, self.settings, now, status=stored, secrets=facts)
+        while todo.needs is not None:
+            facts = await self._answer(todo.needs, facts)
+            todo = plan(jc, snapshot, self.settings, now, status=stored, secrets=facts)
         await self._apply_plan(key, jc, todo)
 
     async def _apply_plan(self, key: Key, jc: Mapping[str, Any], todo: Plan) -> None:
@@ -120,6 +132,42 @@ class Reconciler:
             await self._write_status(key, jc, todo.status)
         if todo.recheck_after is not None:
             self.queue.trigger_after(key, todo.recheck_after)
+
+    # ------------------------------------------------------------ facts the plan asks for
+
+    async def _answer(self, lookup: SecretLookup, facts: SecretFacts) -> SecretFacts:
+        """`facts` with the answer to `lookup` (the env's Secrets at a new attempt)."""
+        if lookup.what == SECRET_LABELS:
+            labels: dict[str, Mapping[str, str] | None] = {}
+            for name in lookup.names:
+                try:
+                    secret = await self.client.get(Secret, name, namespace=lookup.namespace)
+                except ApiError as exc:
+                    if exc.status.code != 404:
+                        raise
+                    continue
+                labels[name] = dict(secret.metadata.labels or {}) if secret.metadata else {}
+            return dataclasses.replace(facts, labels=labels)
+        readable = {name: await self._may_get_secret(lookup, name) for name in lookup.names}
+        return dataclasses.replace(facts, readable=readable)
+
+    async def _may_get_secret(self, lookup: SecretLookup, name: str) -> bool:
+        """A SubjectAccessReview: may the creator (user and recorded groups) get the Secret."""
+        review = SubjectAccessReview(
+            spec=SubjectAccessReviewSpec(
+                user=lookup.user,
+                groups=list(lookup.groups) or None,
+                resourceAttributes=ResourceAttributes(
+                    namespace=lookup.namespace,
+                    verb="get",
+                    group="",
+                    resource="secrets",
+                    name=name,
+                ),
+            )
+        )
+        result = await self.client.create(review)
+        return bool(result.status and result.status.allowed)
 
     def _forget(self, key: Key) -> None:
         self.phases.set(key, None)

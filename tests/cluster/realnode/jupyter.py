@@ -1,0 +1,90 @@
+"""Talking to a running JupyterLab as a client would: REST for kernels and contents, the kernel
+protocol over the kernel's websocket (jupyter_client's message format, v5)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import uuid
+from typing import Any
+
+import aiohttp
+
+
+def _message(code: str, session: str) -> dict[str, Any]:
+    return {
+        "header": {
+            "msg_id": uuid.uuid4().hex,
+            "username": "tests",
+            "session": session,
+            "msg_type": "execute_request",
+            "version": "5.3",
+            "date": datetime.datetime.now(datetime.UTC).isoformat(),
+        },
+        "parent_header": {},
+        "metadata": {},
+        "content": {
+            "code": code,
+            "silent": False,
+            "store_history": False,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": True,
+        },
+        "channel": "shell",
+        "buffers": [],
+    }
+
+
+async def _execute(base: str, token: str, kernel_id: str, code: str) -> str:
+    ws_url = base.replace("http://", "ws://", 1) + f"api/kernels/{kernel_id}/channels"
+    session = uuid.uuid4().hex
+    headers = {"Authorization": f"token {token}"}
+    out: list[str] = []
+    async with aiohttp.ClientSession() as http, http.ws_connect(ws_url, headers=headers) as ws:
+        request = _message(code, session)
+        await ws.send_json(request)
+        msg_id = request["header"]["msg_id"]
+        async for frame in ws:
+            if frame.type != aiohttp.WSMsgType.TEXT:
+                continue
+            msg = frame.json()
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind = msg["msg_type"]
+            if kind == "stream":
+                out.append(msg["content"]["text"])
+            elif kind == "error":
+                raise AssertionError(f"the kernel raised: {msg['content']}")
+            elif kind == "execute_reply":
+                assert msg["content"]["status"] == "ok", msg["content"]
+                return "".join(out)
+    raise AssertionError("the kernel's websocket closed before the reply")
+
+
+def run_code(base: str, token: str, kernel_id: str, code: str, timeout: float = 60) -> str:
+    """Execute `code` in a running kernel; returns what it printed (stdout and stderr)."""
+    return asyncio.run(asyncio.wait_for(_execute(base, token, kernel_id, code), timeout))
+
+
+def notebook(source: str) -> dict[str, Any]:
+    """A minimal nbformat 4 notebook with one code cell."""
+    return {
+        "type": "notebook",
+        "format": "json",
+        "content": {
+            "nbformat": 4,
+            "nbformat_minor": 5,
+            "metadata": {},
+            "cells": [
+                {
+                    "cell_type": "code",
+                    "id": "cell-1",
+                    "source": source,
+                    "metadata": {},
+                    "outputs": [],
+                    "execution_count": None,
+                }
+            ],
+        },
+    }
