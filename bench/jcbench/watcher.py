@@ -28,8 +28,8 @@ from typing import IO, Any
 from lightkube import AsyncClient, KubeConfig
 from lightkube.generic_resource import create_namespaced_resource
 
-from jupyter_containers import naming
-from jupyter_containers.kube import JupyterContainer
+from jupyter_containers.core import naming
+from jupyter_containers.shell.resources import JupyterContainer
 
 # Generic resources keep status as plain dicts: much cheaper to parse than the typed models.
 RawPod = create_namespaced_resource("", "v1", "Pod", "pods")

@@ -22,15 +22,15 @@ from lightkube.types import PatchType
 
 from jcbench.cluster import INSTANCE_TYPE, INSTANCE_TYPE_SPEC, VOLUME, VOLUME_SPEC
 from jupyter_containers.api.models import InstanceTypeSpec, JupyterContainerSpec, VolumeSpec
-from jupyter_containers.builders import (
-    Target,
+from jupyter_containers.core.builders import (
+    BuildInputs,
     build_deployment,
     build_pvc,
     build_service,
     build_token_secret,
 )
-from jupyter_containers.kube import JupyterContainer, ResourceBundle
-from jupyter_containers.settings import Settings
+from jupyter_containers.core.settings import Settings
+from jupyter_containers.shell.resources import JupyterContainer, ResourceBundle
 
 Key = tuple[str, str]  # (namespace, container name)
 BUNDLE = "bench"
@@ -140,7 +140,7 @@ def floor_objects(key: Key, *, volume: bool) -> list[dict[str, Any]]:
     """The very objects the operator would make for this container, by its own builders."""
     ns, name = key
     spec = JupyterContainerSpec.model_validate(container_spec(volume))
-    target = Target(
+    target = BuildInputs(
         name=name,
         domain=ns,
         uid=str(uuid.uuid4()),

@@ -11,15 +11,13 @@ import kopf
 import uvloop
 from prometheus_client import start_http_server
 
-from jupyter_containers import (
-    admission,  # noqa: F401  (registers the admission webhooks)
-    bundles,  # noqa: F401  (registers the ResourceBundle status handlers)
-    handlers,  # noqa: F401  (registers the kopf handlers)
+from jupyter_containers.core.settings import load_settings
+from jupyter_containers.shell import (
     health,  # noqa: F401  (registers the liveness probe)
     kopf_fixes,
     metrics,
+    startup,  # noqa: F401  (registers the start-up, cleanup, watch and admission handlers)
 )
-from jupyter_containers.settings import load_settings
 
 
 def _configure_logging(fmt: str, verbose: bool) -> None:

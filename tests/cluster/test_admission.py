@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
-from jupyter_containers import naming
 from jupyter_containers.api import rules
+from jupyter_containers.core import naming
 from tests.cluster.conftest import container_manifest
 
 pytestmark = pytest.mark.cluster

@@ -105,7 +105,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def release(cluster: Any, crds: Any, catalog: Any, operator: Any) -> Iterator[Release]:
-    from jupyter_containers.admission import WEBHOOK_CONFIGURATION
+    from jupyter_containers.shell.admission import WEBHOOK_CONFIGURATION
 
     # The session operator reconciles every namespace and its managed webhooks (if left behind)
     # would judge this test's requests: it pauses while the chart's operator works.

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from jupyter_containers import bounds, naming, secret_policy
 from jupyter_containers.api import jupyterlab_policy, rules
-from jupyter_containers.secret_policy import SecretRef
+from jupyter_containers.core import bounds, naming, secret_policy
+from jupyter_containers.core.secret_policy import SecretRef
 from tests.cluster import test_admission
 from tests.cluster.conftest import container_manifest, get_jc, scenario
 from tests.cluster.test_admission import DENIED, Users, refused

@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 import yaml
 
-from jupyter_containers import naming
 from jupyter_containers.api.models import InstanceTypeSpec, JupyterContainerSpec
-from jupyter_containers.builders import (
-    Target,
+from jupyter_containers.core import naming
+from jupyter_containers.core.builders import (
+    BuildInputs,
     build_deployment,
     build_service,
     build_token_secret,
 )
-from jupyter_containers.settings import Settings
+from jupyter_containers.core.settings import Settings
 from tests.cluster.conftest import (
     CATALOG,
     REPO,
@@ -176,7 +176,7 @@ def test_killed_between_deployment_and_status_converges_without_duplicates(
     small = next(
         d["spec"] for d in yaml.safe_load_all(CATALOG) if d["metadata"]["name"] == "test-small"
     )
-    target = Target(
+    target = BuildInputs(
         name="crashed",
         domain=namespace,
         uid=jc["metadata"]["uid"],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jupyter_containers.admission import Lookups
+from jupyter_containers.shell.admission import Lookups
 
 
 class _Listed:

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from jupyter_containers import bounds, naming
 from jupyter_containers.api.models import JupyterContainerStatus, Phase, Reason
-from jupyter_containers.lifecycle import Verdict
-from jupyter_containers.status import StatusInputs, build_status
+from jupyter_containers.core import bounds, naming
+from jupyter_containers.core.lifecycle import Verdict
+from jupyter_containers.core.status import StatusInputs, build_status
 
 MARK = bounds.TRUNCATION_MARKER
 

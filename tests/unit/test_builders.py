@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from jupyter_containers import naming
 from jupyter_containers.api import jupyterlab_policy, rules
 from jupyter_containers.api.models import (
     EnvVar,
@@ -22,26 +21,29 @@ from jupyter_containers.api.models import (
     VolumeSpec,
     VolumeType,
 )
-from jupyter_containers.builders import (
+from jupyter_containers.core import naming
+from jupyter_containers.core.builders import (
     PLATFORM_CONFIG_MOUNT,
     PLATFORM_CONFIG_VOLUME,
-    CatalogError,
-    Target,
+    BuildInputs,
     build_deployment,
     build_nfs_pv,
     build_pvc,
     build_service,
     build_token_secret,
+    spec_hash,
+)
+from jupyter_containers.core.catalog import (
+    CatalogError,
     format_bytes,
     format_cpu,
     instance_display,
     resolve_instance_type,
     resolve_volume,
     resources,
-    spec_hash,
     volume_display,
 )
-from jupyter_containers.settings import Settings
+from jupyter_containers.core.settings import Settings
 
 SMALL = InstanceTypeSpec(cpu="1", memory="2Gi")
 PVC_VOLUME = VolumeSpec(type=VolumeType.ON_DEMAND_PVC, maxSize="10Gi", storageClassName="standard")
@@ -68,8 +70,8 @@ def target(
     volume: VolumeSpec | None = None,
     settings: Settings | None = None,
     attempt: int = 1,
-) -> Target:
-    return Target(
+) -> BuildInputs:
+    return BuildInputs(
         name=name,
         domain=domain,
         uid="0b6f6a8e-2f1c-4c55-9d2c-3f1f2b9c1a11",
@@ -88,12 +90,12 @@ def unchecked_spec(**fields: Any) -> JupyterContainerSpec:
     return JupyterContainerSpec.model_construct(bundle="team", **fields)
 
 
-def pod_spec(t: Target) -> dict[str, Any]:
+def pod_spec(t: BuildInputs) -> dict[str, Any]:
     spec: dict[str, Any] = build_deployment(t)["spec"]["template"]["spec"]
     return spec
 
 
-def container(t: Target) -> dict[str, Any]:
+def container(t: BuildInputs) -> dict[str, Any]:
     first: dict[str, Any] = pod_spec(t)["containers"][0]
     return first
 

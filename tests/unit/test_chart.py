@@ -290,8 +290,8 @@ def test_webhook_paths_and_rules_match_the_operators_kopf_handlers() -> None:
     from kopf._core.intents import registries
     from kopf._core.intents.causes import WebhookType
 
-    from jupyter_containers import admission  # noqa: F401  (registers the handlers)
     from jupyter_containers.api.models import GROUP, VERSION
+    from jupyter_containers.shell import admission  # noqa: F401  (registers the handlers)
 
     registry = registries.get_default_registry()
     resources = [
@@ -478,8 +478,8 @@ def test_no_pod_disruption_budget_for_a_single_recreate_replica() -> None:
 
 
 def _settings_classes() -> list[type[Any]]:
-    from jupyter_containers.health import HealthSettings
-    from jupyter_containers.settings import Settings
+    from jupyter_containers.core.settings import Settings
+    from jupyter_containers.shell.health import HealthSettings
 
     return [Settings, HealthSettings]
 

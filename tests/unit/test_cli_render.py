@@ -17,7 +17,7 @@ from jupyter_containers.api.models import InstanceTypeSpec, VolumeSpec
 from jupyter_containers.cli import render
 from jupyter_containers.cli.cost import cost_lines
 from jupyter_containers.cli.errors import ExitCode, NotFoundError, api_messages, from_api_error
-from jupyter_containers.quota import demand
+from jupyter_containers.core.quota import demand
 
 
 def api_error(status: dict[str, Any]) -> ApiError:

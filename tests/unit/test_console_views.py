@@ -10,9 +10,9 @@ import pytest
 from jupyter_containers.api import rules
 from jupyter_containers.cli.selection import View
 from jupyter_containers.console import identity, views
+from jupyter_containers.console.config import ConsoleSettings, Upstream
 from jupyter_containers.console.proxy import upstream_url
-from jupyter_containers.console.settings import ConsoleSettings, Upstream
-from jupyter_containers.validation import Identity
+from jupyter_containers.core.validation import Identity
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 ALICE = Identity("alice")

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from jupyter_containers.events import EventLedger
+from jupyter_containers.core.events import EventLedger
 
 
 def ev(uid: str, kind: str = "Normal") -> dict:

@@ -12,7 +12,7 @@ import pytest
 from kopf._cogs.clients import watching
 from kopf._core.reactor import queueing
 
-from jupyter_containers import health
+from jupyter_containers.shell import health
 
 
 class Clock:

@@ -35,8 +35,8 @@ import pytest
 
 from jupyter_containers.api import jupyterlab_policy as policy
 from jupyter_containers.api.models import InstanceTypeSpec, JupyterContainerSpec
-from jupyter_containers.builders import Target, build_deployment
-from jupyter_containers.settings import Settings
+from jupyter_containers.core.builders import BuildInputs, build_deployment
+from jupyter_containers.core.settings import Settings
 
 TOKEN = "platform-token-0123456789abcdef"
 FOREIGN_ORIGIN = "http://evil.example"
@@ -152,7 +152,7 @@ class Server:
 
 def _container(args: list[str]) -> dict[str, Any]:
     spec = JupyterContainerSpec(bundle="team", args=args)
-    target = Target(
+    target = BuildInputs(
         name="demo",
         domain="team-a",
         uid="0b6f6a8e-2f1c-4c55-9d2c-3f1f2b9c1a11",

@@ -10,8 +10,8 @@ import kopf
 import pytest
 from kopf._cogs.aiokits import aiotoggles
 
-from jupyter_containers import kopf_fixes
-from jupyter_containers.kopf_fixes import FastToggleSet
+from jupyter_containers.shell import kopf_fixes
+from jupyter_containers.shell.kopf_fixes import FastToggleSet
 
 
 async def _blocked(awaitable: asyncio.Future[None] | asyncio.Task[None]) -> bool:

@@ -10,15 +10,15 @@ from typing import Any
 import pytest
 
 from jupyter_containers.api.models import Phase, Reason
-from jupyter_containers.lifecycle import (
+from jupyter_containers.core.lifecycle import (
     MAX_MESSAGE,
     MSG_STOPPED,
-    Observed,
+    AttemptFacts,
     Verdict,
     decide,
-    ready_condition,
 )
-from jupyter_containers.settings import Settings
+from jupyter_containers.core.settings import Settings
+from jupyter_containers.core.status import ready_condition
 
 T0 = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)
 IMAGE = "quay.io/jupyter/base-notebook:latest"
@@ -231,8 +231,8 @@ def observed(
     previous: Verdict | None = None,
     running: bool = True,
     started: datetime | None = T0,
-) -> Observed:
-    return Observed(
+) -> AttemptFacts:
+    return AttemptFacts(
         running=running,
         attempt_started_at=started,
         deployment=deployment() if dep == "default" else dep,  # type: ignore[arg-type]
@@ -282,7 +282,7 @@ EVICTED = (
 
 @dataclass(frozen=True)
 class Row:
-    observed: Observed
+    observed: AttemptFacts
     phase: Phase
     reason: Reason
     says: tuple[str, ...] = ()

@@ -23,3 +23,31 @@ def test_ruff(args: list[str]) -> None:
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+#: The operator package outside the CLI and the console: no function longer than this (ruff's
+#: C901 caps their complexity at 12, pyproject.toml). The console (issue 14) came in beside the
+#: shell redesign (issue 13) and is not yet held to the caps.
+MAX_FUNCTION_LINES = 60
+PACKAGE = REPO / "operator" / "jupyter_containers"
+
+
+def _long_functions() -> list[str]:
+    import ast
+
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if {"cli", "console"} & set(path.relative_to(PACKAGE).parts):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    where = path.relative_to(REPO)
+                    found.append(f"{where}:{node.lineno} {node.name} ({lines} lines)")
+    return found
+
+
+def test_no_function_of_the_operator_is_over_60_lines() -> None:
+    assert list(PACKAGE.rglob("*.py")), "the package moved: update PACKAGE"
+    assert _long_functions() == []

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from jupyter_containers import naming
 from jupyter_containers.api.models import JupyterContainerSpec
+from jupyter_containers.core import naming
 
 SERVICE_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")  # DNS-1035 label
 

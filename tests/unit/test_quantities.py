@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from jupyter_containers.api import rules
 from jupyter_containers.api.models import InstanceTypeSpec, VolumeSpec
-from jupyter_containers.builders import parse_catalog, resources
+from jupyter_containers.core.catalog import parse_catalog, resources
 
 #: (quantity, accepted)
 QUANTITIES: list[tuple[str, bool]] = [

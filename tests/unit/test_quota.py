@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from jupyter_containers import builders
 from jupyter_containers.api.models import InstanceTypeSpec, VolumeSpec
-from jupyter_containers.quota import (
+from jupyter_containers.core import catalog
+from jupyter_containers.core.quota import (
     check_quota,
     demand,
     format_quantity,
@@ -118,7 +118,7 @@ def test_storage_class_scoped_keys() -> None:
 
 def test_requests_follow_request_ratio_like_the_pod() -> None:
     pod, _ = demand("half", HALF, None, include_volume=False)
-    res = builders.resources("half", HALF)
+    res = catalog.resources("half", HALF)
     assert pod["requests.cpu"] == Decimal("0.5") and res["requests"]["cpu"] == "500m"
     assert pod["requests.memory"] == 1024**3 and res["requests"]["memory"] == "1Gi"
     assert pod["limits.cpu"] == 2 and pod["cpu"] == pod["requests.cpu"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from jupyter_containers import naming, secret_policy
 from jupyter_containers.api.models import JupyterContainerSpec
-from jupyter_containers.secret_policy import SecretRef
+from jupyter_containers.core import naming, secret_policy
+from jupyter_containers.core.secret_policy import SecretRef
 
 
 def spec_with(*refs: tuple[str, str, bool | None]) -> JupyterContainerSpec:

@@ -7,7 +7,7 @@ import os
 import pytest
 from pydantic import ValidationError
 
-from jupyter_containers.settings import Settings, load_settings
+from jupyter_containers.core.settings import Settings, load_settings
 
 
 @pytest.fixture(autouse=True)

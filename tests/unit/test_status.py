@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from jupyter_containers.api.models import Phase, Reason
-from jupyter_containers.lifecycle import Verdict
-from jupyter_containers.status import StatusInputs, build_status, status_differs
+from jupyter_containers.core.lifecycle import Verdict
+from jupyter_containers.core.status import StatusInputs, build_status, status_differs
 
 
 def inputs(verdict: Verdict, now: str, attempt: int = 1, **over: Any) -> StatusInputs:
@@ -66,3 +66,20 @@ def test_status_differs_treats_none_as_absent() -> None:
     assert not status_differs({"phase": "Active"}, {"phase": "Active", "podName": None})
     assert status_differs({"phase": "Active", "podName": "p"}, {"phase": "Active", "podName": None})
     assert status_differs({"phase": "Starting"}, {"phase": "Active"})
+
+
+def test_status_is_written_through_the_crd_model() -> None:
+    """Every field of JupyterContainerStatus, none other, and the model's limits hold."""
+    import pytest
+    from pydantic import ValidationError
+
+    from jupyter_containers.api.models import JupyterContainerStatus
+
+    status = build_status(inputs(ACTIVE, "2026-01-01T00:00:09Z"), {})
+    assert set(status) == set(JupyterContainerStatus.model_fields)
+    # A string over its maxLength is cut to it first (core.bounds), so the write is accepted;
+    # a value the schema refuses otherwise fails here, naming the field.
+    long_pod = build_status(inputs(ACTIVE, "2026-01-01T00:00:09Z", pod_name="x" * 300), {})
+    assert len(long_pod["podName"]) == 253
+    with pytest.raises(ValidationError, match="observedGeneration"):
+        build_status(inputs(ACTIVE, "2026-01-01T00:00:09Z", generation="one"), {})

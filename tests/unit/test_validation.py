@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from jupyter_containers import naming
 from jupyter_containers.api import rules
 from jupyter_containers.api.models import (
     InstanceTypeSpec,
@@ -16,8 +15,9 @@ from jupyter_containers.api.models import (
     ResourceBundleSpec,
     VolumeSpec,
 )
-from jupyter_containers.settings import Settings
-from jupyter_containers.validation import (
+from jupyter_containers.core import naming
+from jupyter_containers.core.settings import Settings
+from jupyter_containers.core.validation import (
     ALL_PERMISSIONS,
     Code,
     Identity,
@@ -593,6 +593,6 @@ def test_refusal_joins_messages_with_the_strongest_code() -> None:
 def test_shape_problems_name_the_field(
     obj: dict[str, Any] | None, kind: str, messages: list[str]
 ) -> None:
-    from jupyter_containers.validation import shape_problems
+    from jupyter_containers.core.validation import shape_problems
 
     assert [p.message for p in shape_problems(obj, kind)] == messages

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from jupyter_containers import webhook_certs
+from jupyter_containers.shell import webhook_certs
 
 
 def _handshake(certs: webhook_certs.WebhookCertificates, server_name: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from jupyter_containers.workqueue import KeyedWorkQueue
+from jupyter_containers.shell.workqueue import KeyedWorkQueue
 
 
 async def test_burst_while_running_is_folded_into_one_more_run() -> None:

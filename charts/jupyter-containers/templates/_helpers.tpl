@@ -59,7 +59,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 
 {{/*
   The operator's admission handlers (kopf ids = URL paths), by webhook kind.
-  Keep in sync with jupyter_containers/admission.py: tests/unit/test_chart.py checks it.
+  Keep in sync with jupyter_containers/shell/admission.py: tests/unit/test_chart.py checks it.
 */}}
 {{- define "jc.webhookHandlers" -}}
 validating:

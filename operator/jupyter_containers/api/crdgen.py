@@ -182,30 +182,9 @@ def structural(schema: Schema, defs: dict[str, Schema], path: str = "") -> Schem
     """Rewrite one pydantic JSON schema node (and its children) as structural OpenAPI v3.0."""
     node = copy.deepcopy(schema)
     if "$ref" in node:
-        ref = node.pop("$ref")
-        target = copy.deepcopy(defs[ref.rsplit("/", 1)[-1]])
-        rules = target.pop("x-kubernetes-validations", []) + node.pop(
-            "x-kubernetes-validations", []
-        )
-        # Siblings of the reference (the field's description, default) win over the model's.
-        node = {**target, **node}
-        if rules:
-            node["x-kubernetes-validations"] = rules
-        return structural(node, defs, path)
+        return structural(_resolved(node, defs), defs, path)
     if "anyOf" in node:
-        variants = node.pop("anyOf")
-        others = [v for v in variants if not _is_null(v)]
-        if len(others) != 1:
-            raise SchemaError(f"{path or '<root>'}: only `X | None` unions map to a CRD schema")
-        inner = structural(others[0], defs, path)
-        rules = inner.pop("x-kubernetes-validations", []) + node.pop("x-kubernetes-validations", [])
-        node = {**inner, **node}
-        if rules:
-            node["x-kubernetes-validations"] = rules
-        if len(variants) > 1:
-            node["nullable"] = True
-        return structural(node, defs, path)
-
+        return structural(_unwrapped(node, defs, path), defs, path)
     out: Schema = {}
     for key, value in node.items():
         if key in _DROP or key == "$defs":
@@ -213,24 +192,9 @@ def structural(schema: Schema, defs: dict[str, Schema], path: str = "") -> Schem
         if key == "default" and value in (None, [], {}):
             # Absent means the same; keeping these would write noise into every stored object.
             continue
-        if key == "const":
-            out["enum"] = [value]
-        elif key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
-            bound = "minimum" if key == "exclusiveMinimum" else "maximum"
-            out[bound] = value
-            out[key] = True
-        elif key == "additionalProperties":
-            if value is False:
-                continue  # pruning drops unknown fields; `false` is not allowed next to properties
-            out[key] = structural(value, defs, f"{path}.*")
-        elif key == "properties":
-            out[key] = {
-                name: structural(sub, defs, f"{path}.{name}") for name, sub in value.items()
-            }
-        elif key == "items":
-            out[key] = structural(value, defs, f"{path}[]")
-        else:
-            out[key] = value
+        if key == "additionalProperties" and value is False:
+            continue  # pruning drops unknown fields; `false` is not allowed next to properties
+        out.update(_structural_key(key, value, defs, path))
     if "enum" in out and "type" not in out:
         out["type"] = "string" if all(isinstance(v, str) for v in out["enum"]) else out.get("type")
     if out.get("type") == "string" and "enum" in out and "maxLength" not in out:
@@ -238,6 +202,49 @@ def structural(schema: Schema, defs: dict[str, Schema], path: str = "") -> Schem
     if "properties" in out and "type" not in out:
         out["type"] = "object"
     return _ordered(out)
+
+
+def _resolved(node: Schema, defs: dict[str, Schema]) -> Schema:
+    """A `$ref` node as the model it names; the siblings of the reference (the field's
+    description, default) win over the model's."""
+    ref = node.pop("$ref")
+    target = copy.deepcopy(defs[ref.rsplit("/", 1)[-1]])
+    rules = target.pop("x-kubernetes-validations", []) + node.pop("x-kubernetes-validations", [])
+    node = {**target, **node}
+    if rules:
+        node["x-kubernetes-validations"] = rules
+    return node
+
+
+def _unwrapped(node: Schema, defs: dict[str, Schema], path: str) -> Schema:
+    """An `X | None` union as X, nullable."""
+    variants = node.pop("anyOf")
+    others = [v for v in variants if not _is_null(v)]
+    if len(others) != 1:
+        raise SchemaError(f"{path or '<root>'}: only `X | None` unions map to a CRD schema")
+    inner = structural(others[0], defs, path)
+    rules = inner.pop("x-kubernetes-validations", []) + node.pop("x-kubernetes-validations", [])
+    node = {**inner, **node}
+    if rules:
+        node["x-kubernetes-validations"] = rules
+    if len(variants) > 1:
+        node["nullable"] = True
+    return node
+
+
+def _structural_key(key: str, value: Any, defs: dict[str, Schema], path: str) -> Schema:
+    """One key of a node, as structural OpenAPI (children rewritten)."""
+    if key == "const":
+        return {"enum": [value]}
+    if key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
+        return {"minimum" if key == "exclusiveMinimum" else "maximum": value, key: True}
+    if key == "additionalProperties":
+        return {key: structural(value, defs, f"{path}.*")}
+    if key == "properties":
+        return {key: {name: structural(sub, defs, f"{path}.{name}") for name, sub in value.items()}}
+    if key == "items":
+        return {key: structural(value, defs, f"{path}[]")}
+    return {key: value}
 
 
 # Keys first in a readable order, the rest alphabetically.

@@ -13,7 +13,7 @@ import typer
 from lightkube import ApiError
 
 from jupyter_containers import __version__
-from jupyter_containers.cli import connect, editing, lifecycle, listing, logs, render, watching
+from jupyter_containers.cli import connect, editing, listing, logs, render, start_stop, watching
 from jupyter_containers.cli.errors import CliError, ExitCode, api_messages
 from jupyter_containers.cli.options import (
     AsGroupOpt,
@@ -117,10 +117,10 @@ _register("watch", watching.watch, watching.EPILOG, "View")
 _register("open", connect.open_lab, connect.OPEN_EPILOG, "View")
 _register("create", editing.create, editing.CREATE_EPILOG, "Manage")
 _register("configure", editing.configure, editing.CONFIGURE_EPILOG, "Manage")
-_register("start", lifecycle.start, lifecycle.START_EPILOG, "Lifecycle")
-_register("terminate", lifecycle.terminate, lifecycle.TERMINATE_EPILOG, "Lifecycle")
-_register("restart", lifecycle.restart, lifecycle.RESTART_EPILOG, "Lifecycle")
-_register("delete", lifecycle.delete, lifecycle.DELETE_EPILOG, "Lifecycle")
+_register("start", start_stop.start, start_stop.START_EPILOG, "Lifecycle")
+_register("terminate", start_stop.terminate, start_stop.TERMINATE_EPILOG, "Lifecycle")
+_register("restart", start_stop.restart, start_stop.RESTART_EPILOG, "Lifecycle")
+_register("delete", start_stop.delete, start_stop.DELETE_EPILOG, "Lifecycle")
 
 
 def main() -> int:

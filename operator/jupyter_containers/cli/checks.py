@@ -1,7 +1,7 @@
 """The form's validation, shared by the flags and the guided flow.
 
 The admission webhook's rules, from the same pure functions (`validation`, `quota`,
-`builders`), with the facts looked up as the requesting user: the name rules and
+`catalog`), with the facts looked up as the requesting user: the name rules and
 duplicate name, the bundle and the right to use it, an available namespace, the
 catalog (instance type, volume type) and the quota. Each check returns the messages
 to show under its field; empty means fine. The server stays the authority: `create`
@@ -17,7 +17,6 @@ from typing import Any
 
 from lightkube import ApiError
 
-from jupyter_containers import builders, quota, validation
 from jupyter_containers.api import rules
 from jupyter_containers.api.models import (
     ALLOWED_VOLUME_TYPES,
@@ -28,8 +27,9 @@ from jupyter_containers.api.models import (
 )
 from jupyter_containers.cli.containers import Containers
 from jupyter_containers.cli.cost import CostLine, cost_lines
-from jupyter_containers.kube import JupyterContainer, Namespace
-from jupyter_containers.settings import Settings
+from jupyter_containers.core import catalog, quota, validation
+from jupyter_containers.core.settings import Settings
+from jupyter_containers.shell.resources import JupyterContainer, Namespace
 
 
 @dataclass(frozen=True)
@@ -175,15 +175,15 @@ class Checker:
 
     def instance_type(self, name: str | None) -> list[str]:
         try:
-            builders.resolve_instance_type(name or None, self.catalog[0])
-        except builders.CatalogError as err:
+            catalog.resolve_instance_type(name or None, self.catalog[0])
+        except catalog.CatalogError as err:
             return [err.message]
         return []
 
     def volume(self, name: str | None) -> list[str]:
         try:
-            builders.resolve_volume(name or None, self.catalog[1])
-        except builders.CatalogError as err:
+            catalog.resolve_volume(name or None, self.catalog[1])
+        except catalog.CatalogError as err:
             return [err.message]
         return []
 
@@ -219,7 +219,7 @@ class Checker:
                 namespace=namespace,
                 storage_class=self.settings.default_storage_class,
             )
-        except builders.CatalogError as err:
+        except catalog.CatalogError as err:
             return QuotaReport(namespace, [], err.message, readable=True)
         return QuotaReport(namespace, cost_lines(quotas, pod, storage), message, readable=True)
 

@@ -27,7 +27,7 @@ from jupyter_containers.cli import render, selection
 from jupyter_containers.cli.containers import Containers
 from jupyter_containers.cli.errors import CliError
 from jupyter_containers.cli.options import NameArg, cluster_options, state_of
-from jupyter_containers.settings import Settings
+from jupyter_containers.core.settings import Settings
 
 BASE_URL_ARG = "--ServerApp.base_url="
 _FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+) ->")

@@ -10,9 +10,10 @@ from lightkube import ApiError
 from lightkube.types import PatchType
 
 from jupyter_containers.api.models import InstanceTypeSpec, VolumeSpec
+from jupyter_containers.cli.cluster import Kube, api_errors
 from jupyter_containers.cli.errors import CliError, NotFoundError
-from jupyter_containers.cli.kube import Kube, api_errors
-from jupyter_containers.kube import (
+from jupyter_containers.core.naming import DOMAIN_LABEL, NAME_LABEL, START_REQUESTED_ANNOTATION
+from jupyter_containers.shell.resources import (
     Deployment,
     Event,
     InstanceType,
@@ -24,7 +25,6 @@ from jupyter_containers.kube import (
     Service,
     Volume,
 )
-from jupyter_containers.naming import DOMAIN_LABEL, NAME_LABEL, START_REQUESTED_ANNOTATION
 
 Obj = dict[str, Any]
 

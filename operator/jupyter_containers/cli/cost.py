@@ -1,6 +1,6 @@
 """The Resource Summary of the review step: what the container costs against each quota.
 
-The arithmetic is the admission webhook's (`jupyter_containers.quota`): the same demand,
+The arithmetic is the admission webhook's (`jupyter_containers.core.quota`): the same demand,
 the same quota scopes. This module only lays it out line by line for the review.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from lightkube.utils.quantity import parse_quantity
 
-from jupyter_containers import quota
+from jupyter_containers.core import quota
 
 
 @dataclass(frozen=True)

@@ -8,17 +8,15 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from jupyter_containers import validation
 from jupyter_containers.api import rules
 from jupyter_containers.api.models import JupyterContainerSpec, Phase, configuration_changes
 from jupyter_containers.cli import render, spec
 from jupyter_containers.cli.checks import Checker
+from jupyter_containers.cli.cluster import Kube
 from jupyter_containers.cli.confirm import confirm
 from jupyter_containers.cli.containers import Containers
 from jupyter_containers.cli.errors import CliError, UsageError
 from jupyter_containers.cli.guided import Draft, GuidedFlow
-from jupyter_containers.cli.kube import Kube
-from jupyter_containers.cli.lifecycle import wait_started
 from jupyter_containers.cli.options import (
     NameArg,
     ObjectOutputOpt,
@@ -26,6 +24,8 @@ from jupyter_containers.cli.options import (
     cluster_options,
     state_of,
 )
+from jupyter_containers.cli.start_stop import wait_started
+from jupyter_containers.core import validation
 
 Obj = dict[str, Any]
 GENERAL_PANEL = "General"

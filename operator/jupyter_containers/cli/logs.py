@@ -12,9 +12,9 @@ import typer
 from rich.text import Text
 
 from jupyter_containers.cli import render, selection, timefmt
+from jupyter_containers.cli.cluster import api_errors
 from jupyter_containers.cli.containers import Containers
 from jupyter_containers.cli.errors import CliError, UsageError
-from jupyter_containers.cli.kube import api_errors
 from jupyter_containers.cli.options import NameArg, ObjectOutputOpt, cluster_options, state_of
 
 Obj = dict[str, Any]

@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from jupyter_containers.cli.kube import ClusterOptions, State
+from jupyter_containers.cli.cluster import ClusterOptions, State
 from jupyter_containers.cli.render import ListFormat, ObjectFormat
 
 PANEL = "Cluster options (as in kubectl)"
@@ -127,8 +127,8 @@ def cluster_options(fn: F) -> F:
 
 def complete_names(ctx: typer.Context, incomplete: str) -> list[str]:
     """Shell completion of container names in the chosen domain (silent on any error)."""
+    from jupyter_containers.cli.cluster import Kube
     from jupyter_containers.cli.containers import Containers
-    from jupyter_containers.cli.kube import Kube
 
     values: dict[str, Any] = {}
     for context in (ctx.find_root(), ctx):

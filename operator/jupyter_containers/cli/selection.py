@@ -13,8 +13,8 @@ from enum import StrEnum
 from typing import Any
 
 from jupyter_containers.api.models import Phase
-from jupyter_containers.naming import CREATED_BY_ANNOTATION
-from jupyter_containers.validation import Identity
+from jupyter_containers.core.naming import CREATED_BY_ANNOTATION
+from jupyter_containers.core.validation import Identity
 
 Obj = Mapping[str, Any]
 

@@ -16,10 +16,10 @@ from rich.text import Text
 
 from jupyter_containers.api.models import Phase
 from jupyter_containers.cli import render, timefmt
+from jupyter_containers.cli.cluster import Kube, api_errors
 from jupyter_containers.cli.errors import CliError
-from jupyter_containers.cli.kube import Kube, api_errors
 from jupyter_containers.cli.options import ObjectOutputOpt, cluster_options, state_of
-from jupyter_containers.kube import JupyterContainer
+from jupyter_containers.shell.resources import JupyterContainer
 
 Obj = dict[str, Any]
 DELETED = "DELETED"

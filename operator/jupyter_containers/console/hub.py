@@ -21,7 +21,7 @@ from lightkube import AsyncClient
 from lightkube.config.kubeconfig import SingleConfig
 
 from jupyter_containers.console import views
-from jupyter_containers.kube import JupyterContainer
+from jupyter_containers.shell.resources import JupyterContainer
 
 log = logging.getLogger(__name__)
 

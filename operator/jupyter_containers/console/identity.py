@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from jupyter_containers.console.settings import ConsoleSettings
+from jupyter_containers.console.config import ConsoleSettings
 
 SESSION_COOKIE = "jc_console_dev_user"
 

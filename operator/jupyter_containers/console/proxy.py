@@ -27,15 +27,15 @@ from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.core_v1 import Secret
 from lightkube.types import PatchType
 
-from jupyter_containers import naming
 from jupyter_containers.api import rules
 from jupyter_containers.cli import selection
-from jupyter_containers.console.kube import own_client
-from jupyter_containers.console.settings import Upstream
-from jupyter_containers.kube import JupyterContainer
+from jupyter_containers.console.config import Upstream
+from jupyter_containers.console.userkube import own_client
+from jupyter_containers.core import naming
+from jupyter_containers.shell.resources import JupyterContainer
 
 if TYPE_CHECKING:
-    from jupyter_containers.console.app import Console
+    from jupyter_containers.console.server import Console
 
 OPEN_CHECK_ANNOTATION = "console.jupytercontainers.io/open-check"
 EndpointSlice = create_namespaced_resource(

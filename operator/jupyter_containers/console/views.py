@@ -1,6 +1,6 @@
 """Page data from Kubernetes objects: pure functions, unit-tested without a cluster.
 
-The rules come from the plugin's pure helpers (`cli.selection`, `cli.logs`, `cli.lifecycle`,
+The rules come from the plugin's pure helpers (`cli.selection`, `cli.logs`, `cli.start_stop`,
 `cli.timefmt`); this module only shapes them for the templates. Every value here is plain
 text: the templates escape it (jinja2 autoescape), so markup in a name, tag, env value or
 event message is shown, never rendered.
@@ -15,9 +15,9 @@ from typing import Any
 
 from jupyter_containers.api import rules
 from jupyter_containers.api.models import Phase
-from jupyter_containers.cli import lifecycle, render, selection, timefmt
+from jupyter_containers.cli import render, selection, start_stop, timefmt
 from jupyter_containers.cli.cost import CostLine
-from jupyter_containers.validation import Identity
+from jupyter_containers.core.validation import Identity
 
 Obj = Mapping[str, Any]
 
@@ -79,7 +79,7 @@ class Row:
 
 def row(jc: Obj) -> Row:
     meta = jc.get("metadata") or {}
-    phase = str(lifecycle.effective_phase(dict(jc)) or "")
+    phase = str(start_stop.effective_phase(dict(jc)) or "")
     message = (jc.get("status") or {}).get("message")
     return Row(
         domain=str(meta.get("namespace", "")),
@@ -90,8 +90,8 @@ def row(jc: Obj) -> Row:
         instance=selection.instance_text(jc),
         namespace=selection.deployment_namespace(jc),
         url=detail_url(str(meta.get("namespace", "")), str(meta.get("name", ""))),
-        can_start=phase in lifecycle.STARTABLE,
-        can_terminate=phase in lifecycle.TERMINABLE,
+        can_start=phase in start_stop.STARTABLE,
+        can_terminate=phase in start_stop.TERMINABLE,
         can_configure=phase in CONFIGURABLE,
     )
 

@@ -1,6 +1,6 @@
 """The lifecycle of one start attempt: observed Deployment/pods/PVC in, a Verdict out.
 
-Pure: no clock reads (`Observed.now`), no I/O. The shell calls `decide` on every
+Pure: no clock reads (`AttemptFacts.now`), no I/O. The shell calls `decide` on every
 watch event of the container's objects and, when a Verdict has `recheck_after`,
 once more at that time, because only a deadline can change the answer then.
 
@@ -36,9 +36,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from jupyter_containers import naming
 from jupyter_containers.api.models import Phase, Reason
-from jupyter_containers.settings import Settings
+from jupyter_containers.core import naming
+from jupyter_containers.core.settings import LifecycleSettings
 
 MSG_STOPPED = "Terminated: Deployment and Service deleted; configuration, volume and token kept."
 MSG_READY = "JupyterLab is running and ready."
@@ -67,7 +67,7 @@ class Verdict:
 
 
 @dataclass(frozen=True)
-class Observed:
+class AttemptFacts:
     running: bool
     """spec.running."""
     attempt_started_at: datetime | None
@@ -126,7 +126,7 @@ def _seconds(value: float) -> str:
     return f"{value:g} s"
 
 
-def _container_name(o: Observed) -> str:
+def _container_name(o: AttemptFacts) -> str:
     """The JupyterContainer's name, from the labels of its objects (for command hints)."""
     for obj in (*o.pods, o.deployment, o.pvc):
         name = _get(obj, "metadata", "labels", naming.NAME_LABEL)
@@ -191,9 +191,9 @@ def _is_volume_message(message: str) -> bool:
 
 
 @dataclass(frozen=True)
-class _Ctx:
-    o: Observed
-    s: Settings
+class _Judging:
+    o: AttemptFacts
+    s: LifecycleSettings
     name: str
     was_active: bool
 
@@ -218,7 +218,7 @@ def _starting(reason: Reason, message: str, recheck: float | None) -> Verdict:
     return Verdict(Phase.STARTING, reason, _clip(message), recheck)
 
 
-def _pod_failure(ctx: _Ctx, pod: Mapping[str, Any]) -> Verdict | None:
+def _pod_failure(ctx: _Judging, pod: Mapping[str, Any]) -> Verdict | None:
     pod_name = _get(pod, "metadata", "name") or "?"
     if _get(pod, "status", "phase") == "Failed":
         why = _get(pod, "status", "reason") or "Failed"
@@ -235,15 +235,25 @@ def _pod_failure(ctx: _Ctx, pod: Mapping[str, Any]) -> Verdict | None:
     return None
 
 
-def _container_failure(ctx: _Ctx, pod: Mapping[str, Any], cs: Mapping[str, Any]) -> Verdict | None:
+def _container_failure(
+    ctx: _Judging, pod: Mapping[str, Any], cs: Mapping[str, Any]
+) -> Verdict | None:
     cname = cs.get("name") or "?"
     spec = _spec_container(pod, cname)
     image = spec.get("image") or cs.get("image") or "?"
     which = "JupyterLab" if cname == naming.CONTAINER_NAME else f"Container {cname}"
     waiting = _get(cs, "state", "waiting") or {}
     reason = waiting.get("reason")
-    k8s = _quote(waiting.get("message"))
+    verdict = _waiting_failure(ctx, pod, which, image, reason, _quote(waiting.get("message")))
+    if verdict is not None:
+        return verdict
+    return _crash_failure(ctx, cs, spec, which, reason)
 
+
+def _waiting_failure(
+    ctx: _Judging, pod: Mapping[str, Any], which: str, image: str, reason: Any, k8s: str
+) -> Verdict | None:
+    """A container that cannot start: its image, its configuration, the runtime."""
     if reason == "InvalidImageName":
         return _failed(
             Reason.INVALID_IMAGE,
@@ -272,7 +282,13 @@ def _container_failure(ctx: _Ctx, pod: Mapping[str, Any], cs: Mapping[str, Any])
             "Check that the image is a Jupyter Docker Stacks image (it runs start-notebook.py) "
             "and fix spec.image or spec.args, then start the container again.",
         )
+    return None
 
+
+def _crash_failure(
+    ctx: _Judging, cs: Mapping[str, Any], spec: Mapping[str, Any], which: str, reason: Any
+) -> Verdict | None:
+    """Error exits, once `crash_restart_threshold` of them are reached."""
     term = _get(cs, "state", "terminated")
     last = _get(cs, "lastState", "terminated")
     crashing = reason == "CrashLoopBackOff" or _is_error_exit(term) or _is_error_exit(last)
@@ -307,7 +323,7 @@ def _container_failure(ctx: _Ctx, pod: Mapping[str, Any], cs: Mapping[str, Any])
     )
 
 
-def _create_failure(ctx: _Ctx) -> Verdict | None:
+def _create_failure(ctx: _Judging) -> Verdict | None:
     """The Deployment's pods were refused (ReplicaFailure/FailedCreate), if for good."""
     dep = ctx.o.deployment
     if dep is None:
@@ -339,7 +355,7 @@ def _create_failure(ctx: _Ctx) -> Verdict | None:
     return None
 
 
-def _volume_wait(ctx: _Ctx, scheduler_message: str) -> Verdict:
+def _volume_wait(ctx: _Judging, scheduler_message: str) -> Verdict:
     pvc = ctx.o.pvc
     pvc_name = _get(pvc, "metadata", "name")
     since = _latest(ctx.o.attempt_started_at, _time(_get(pvc, "metadata", "creationTimestamp")))
@@ -364,7 +380,7 @@ def _volume_wait(ctx: _Ctx, scheduler_message: str) -> Verdict:
     )
 
 
-def _unschedulable(ctx: _Ctx, cond: Mapping[str, Any]) -> Verdict:
+def _unschedulable(ctx: _Judging, cond: Mapping[str, Any]) -> Verdict:
     since = _latest(ctx.o.attempt_started_at, _time(cond.get("lastTransitionTime")))
     waited = ctx.elapsed(since)
     k8s = _quote(cond.get("message")) or "no message from the scheduler"
@@ -384,11 +400,11 @@ def _unschedulable(ctx: _Ctx, cond: Mapping[str, Any]) -> Verdict:
     )
 
 
-def _pvc_bound(o: Observed) -> bool:
+def _pvc_bound(o: AttemptFacts) -> bool:
     return not o.pvc_required or _get(o.pvc, "status", "phase") == "Bound"
 
 
-def _progress(ctx: _Ctx, live: Sequence[Mapping[str, Any]]) -> Verdict:
+def _progress(ctx: _Judging, live: Sequence[Mapping[str, Any]]) -> Verdict:
     o = ctx.o
     if o.pvc_required and _get(o.pvc, "status", "phase") == "Lost":
         return _failed(
@@ -398,38 +414,51 @@ def _progress(ctx: _Ctx, live: Sequence[Mapping[str, Any]]) -> Verdict:
             "choosing another volume creates a new, empty one.",
         )
     if not live:
-        if not _pvc_bound(o):
-            return _volume_wait(ctx, "")
-        if o.deployment is None and o.attempt_started_at is None:
-            return _starting(Reason.CREATED, "Created; the operator is deploying it.", None)
-        cond = _condition(o.deployment, "ReplicaFailure")
-        refused = (
-            f" Kubernetes refused the pod so far: {_quote(cond.get('message'))}."
-            if cond and cond.get("status") == "True"
-            else ""
-        )
-        # One message whether or not the Deployment is observed yet: the step between the
-        # two is milliseconds long and would cost a status write per container.
-        return _starting(Reason.DEPLOYING, MSG_DEPLOYING + refused, ctx.recheck())
-
+        return _no_pod_yet(ctx)
     pod = live[0]
     scheduled_cond = _condition(pod, "PodScheduled")
     scheduled = bool(_get(pod, "spec", "nodeName")) or (
         scheduled_cond is not None and scheduled_cond.get("status") == "True"
     )
     if not scheduled:
-        message = str((scheduled_cond or {}).get("message") or "")
-        unschedulable = (scheduled_cond or {}).get("reason") == "Unschedulable"
-        if (unschedulable and _is_volume_message(message)) or (
-            not unschedulable and not _pvc_bound(o)
-        ):
-            return _volume_wait(ctx, message)
-        if unschedulable and scheduled_cond is not None:
-            return _unschedulable(ctx, scheduled_cond)
-        return _starting(
-            Reason.SCHEDULING, "Waiting for the scheduler to place the pod.", ctx.recheck()
-        )
+        return _not_scheduled(ctx, scheduled_cond)
+    return _on_its_node(ctx, pod)
 
+
+def _no_pod_yet(ctx: _Judging) -> Verdict:
+    o = ctx.o
+    if not _pvc_bound(o):
+        return _volume_wait(ctx, "")
+    if o.deployment is None and o.attempt_started_at is None:
+        return _starting(Reason.CREATED, "Created; the operator is deploying it.", None)
+    cond = _condition(o.deployment, "ReplicaFailure")
+    refused = (
+        f" Kubernetes refused the pod so far: {_quote(cond.get('message'))}."
+        if cond and cond.get("status") == "True"
+        else ""
+    )
+    # One message whether or not the Deployment is observed yet: the step between the
+    # two is milliseconds long and would cost a status write per container.
+    return _starting(Reason.DEPLOYING, MSG_DEPLOYING + refused, ctx.recheck())
+
+
+def _not_scheduled(ctx: _Judging, scheduled_cond: Mapping[str, Any] | None) -> Verdict:
+    message = str((scheduled_cond or {}).get("message") or "")
+    unschedulable = (scheduled_cond or {}).get("reason") == "Unschedulable"
+    if (unschedulable and _is_volume_message(message)) or (
+        not unschedulable and not _pvc_bound(ctx.o)
+    ):
+        return _volume_wait(ctx, message)
+    if unschedulable and scheduled_cond is not None:
+        return _unschedulable(ctx, scheduled_cond)
+    return _starting(
+        Reason.SCHEDULING, "Waiting for the scheduler to place the pod.", ctx.recheck()
+    )
+
+
+def _on_its_node(ctx: _Judging, pod: Mapping[str, Any]) -> Verdict:
+    """Progress of a scheduled pod: pulling, restarting, waiting, starting."""
+    o = ctx.o
     node = _get(pod, "spec", "nodeName")
     on_node = f" on node {node}" if node else ""
     cs = _main_status(pod)
@@ -472,14 +501,14 @@ def _progress(ctx: _Ctx, live: Sequence[Mapping[str, Any]]) -> Verdict:
     )
 
 
-def decide(observed: Observed, settings: Settings) -> Verdict:
+def decide(observed: AttemptFacts, settings: LifecycleSettings) -> Verdict:
     """The phase, reason and message of the current start attempt (see the module docstring)."""
     o = observed
     if not o.running:
         return Verdict(Phase.STOPPED, Reason.STOPPED, MSG_STOPPED)
     if o.previous is not None and o.previous.phase == Phase.FAILED:
         return replace(o.previous, recheck_after=None)
-    ctx = _Ctx(
+    ctx = _Judging(
         o=o,
         s=settings,
         name=_container_name(o),
@@ -520,49 +549,3 @@ def decide(observed: Observed, settings: Settings) -> Verdict:
             f"{ctx.name}`, then start the container again.",
         )
     return progress
-
-
-# ---------------------------------------------------------------- conditions
-
-MANAGED_CONDITIONS = frozenset({"Ready", "Reconciling", "Stalled"})
-
-
-def ready_condition(
-    verdict: Verdict,
-    generation: int,
-    now_iso: str,
-    previous_conditions: Sequence[Mapping[str, Any]],
-) -> list[dict[str, Any]]:
-    """kstatus-compatible conditions for a verdict.
-
-    `Ready` is always present (True only when Active and ready), so `kubectl wait
-    --for=condition=Ready` works; `Reconciling` is present only while Starting (or
-    Active and recovering), `Stalled` only when Failed: both are abnormal-true
-    conditions, absent means False. Other condition types are kept as they are.
-    lastTransitionTime changes only when a condition's status changes.
-    """
-    ready = verdict.phase == Phase.ACTIVE and verdict.reason == Reason.READY
-    wanted: list[tuple[str, str]] = [("Ready", "True" if ready else "False")]
-    if verdict.phase == Phase.STARTING or (verdict.phase == Phase.ACTIVE and not ready):
-        wanted.append(("Reconciling", "True"))
-    if verdict.phase == Phase.FAILED:
-        wanted.append(("Stalled", "True"))
-    before = {c.get("type"): c for c in previous_conditions}
-    out: list[dict[str, Any]] = []
-    for type_, status in wanted:
-        old = before.get(type_)
-        since = (old or {}).get("lastTransitionTime")
-        out.append(
-            {
-                "type": type_,
-                "status": status,
-                "reason": str(verdict.reason),
-                "message": verdict.message,
-                "observedGeneration": generation,
-                "lastTransitionTime": since
-                if old and old.get("status") == status and since
-                else now_iso,
-            }
-        )
-    out.extend(dict(c) for c in previous_conditions if c.get("type") not in MANAGED_CONDITIONS)
-    return out

@@ -1,6 +1,6 @@
 """The console server (aiohttp): thin handlers; the rules are the API server's.
 
-Every request about containers is sent as the signed-in user (console/kube.py), so RBAC,
+Every request about containers is sent as the signed-in user (console/userkube.py), so RBAC,
 the CRD rules and the admission webhooks decide; the console adds no rule of its own.
 Its own identity is used only to watch containers (fanned out per user, hub.py), to list
 namespaces (which ones a user may use is then asked of the API server as the user), and
@@ -33,13 +33,13 @@ from jupyter_containers.cli.checks import Checker
 from jupyter_containers.cli.containers import Containers
 from jupyter_containers.cli.errors import CliError, UsageError, api_messages
 from jupyter_containers.console import identity, views
+from jupyter_containers.console.config import ConsoleSettings
 from jupyter_containers.console.hub import Hub
 from jupyter_containers.console.identity import Principal
-from jupyter_containers.console.kube import UserKube, load_config, own_client
-from jupyter_containers.console.settings import ConsoleSettings
-from jupyter_containers.kube import JupyterContainer, Namespace, ResourceBundle
-from jupyter_containers.settings import Settings
-from jupyter_containers.validation import Identity
+from jupyter_containers.console.userkube import UserKube, load_config, own_client
+from jupyter_containers.core.settings import Settings
+from jupyter_containers.core.validation import Identity
+from jupyter_containers.shell.resources import JupyterContainer, Namespace, ResourceBundle
 
 log = logging.getLogger("jupyter_containers.console")
 HERE = Path(__file__).parent
@@ -488,7 +488,7 @@ async def check_tab(request: web.Request) -> web.StreamResponse:
         spec_dict = {}
 
     def work(kube: UserKube, repo: Containers) -> dict[str, list[str]]:
-        from jupyter_containers import validation
+        from jupyter_containers.core import validation
 
         checker = Checker(repo)
         errors: dict[str, list[str]] = {}

@@ -24,7 +24,7 @@ from lightkube.resources.authorization_v1 import SelfSubjectAccessReview
 
 from jupyter_containers.cli import render
 from jupyter_containers.cli.errors import CliError, from_api_error
-from jupyter_containers.validation import Identity
+from jupyter_containers.core.validation import Identity
 
 FIELD_MANAGER = "kubectl-jupyter"
 # RFC 7234 warn-code, agent, quoted text: the API server sends `299 - "text"`.

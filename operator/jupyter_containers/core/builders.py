@@ -10,25 +10,20 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
-from lightkube.utils.quantity import parse_quantity
-
-from jupyter_containers import naming
 from jupyter_containers.api import jupyterlab_policy, rules
 from jupyter_containers.api.models import (
-    ALLOWED_VOLUME_TYPES,
     InstanceTypeSpec,
     JupyterContainerSpec,
-    Reason,
     VolumeSpec,
     VolumeType,
 )
-from jupyter_containers.settings import Settings
+from jupyter_containers.core import naming
+from jupyter_containers.core.catalog import CatalogError, resources
+from jupyter_containers.core.settings import JupyterLabSettings
 
 logger = logging.getLogger(__name__)
 
@@ -60,22 +55,9 @@ RUN_AS_USER = 1000
 RUN_AS_GROUP = 100
 REVISION_HISTORY_LIMIT = 2
 
-_MIB = 1024**2
-_BINARY_SUFFIXES = (("Ti", 1024**4), ("Gi", 1024**3), ("Mi", _MIB), ("Ki", 1024))
-_DECIMAL_SUFFIXES = (("T", 10**12), ("G", 10**9), ("M", 10**6), ("k", 10**3))
-
-
-class CatalogError(Exception):
-    """The container cannot be built as configured; `message` says which field and the fix."""
-
-    def __init__(self, message: str, reason: Reason = Reason.INVALID_CONFIGURATION) -> None:
-        super().__init__(message)
-        self.message = message
-        self.reason = reason
-
 
 @dataclass(frozen=True)
-class Target:
+class BuildInputs:
     """Everything needed to build the objects of one container."""
 
     name: str
@@ -86,7 +68,7 @@ class Target:
     instance_type: InstanceTypeSpec
     volume_name: str | None
     volume: VolumeSpec | None
-    settings: Settings
+    settings: JupyterLabSettings
     #: Start attempt; on the pod template, so a new attempt rolls out a fresh pod.
     attempt: int
 
@@ -115,151 +97,6 @@ class Target:
         return self.spec.image or self.settings.jupyter_image
 
 
-# ---------------------------------------------------------------- catalog
-
-
-def parse_catalog(specs: Mapping[str, Iterable[Mapping[str, Any]]], model: Any) -> dict[str, Any]:
-    """Catalog entries by name (`name -> [spec]`, as a kopf index holds them) parsed with
-    `model`; an invalid entry is left out with a warning, as if it did not exist."""
-    out: dict[str, Any] = {}
-    for name in list(specs):
-        for spec in specs.get(name, []):
-            try:
-                out[name] = model.model_validate(spec)
-            except ValueError:
-                logger.warning("ignoring invalid catalog entry %s %s", model.__name__, name)
-    return out
-
-
-def resolve_instance_type(
-    requested: str | None, catalog: Mapping[str, InstanceTypeSpec]
-) -> tuple[str, InstanceTypeSpec]:
-    """The InstanceType to use: the requested one, or the first available by (order, name)."""
-    available = sorted(
-        (name for name, it in catalog.items() if it.available),
-        key=lambda name: (catalog[name].order, name),
-    )
-    offer = ", ".join(available) or "none; ask an administrator to create an InstanceType"
-    if requested is None:
-        if not available:
-            raise CatalogError(
-                "spec.instanceType: no InstanceType is available; "
-                "ask an administrator to create one."
-            )
-        return available[0], catalog[available[0]]
-    if requested not in catalog:
-        raise CatalogError(
-            f"spec.instanceType: InstanceType {requested!r} does not exist; "
-            f"choose one of the available ones ({offer})."
-        )
-    if not catalog[requested].available:
-        raise CatalogError(
-            f"spec.instanceType: InstanceType {requested!r} is not available; "
-            f"choose one of the available ones ({offer})."
-        )
-    return requested, catalog[requested]
-
-
-def resolve_volume(
-    requested: str | None, catalog: Mapping[str, VolumeSpec]
-) -> tuple[str | None, VolumeSpec | None]:
-    """The Volume to mount, or (None, None) for none. Only OnDemandPVC and NFS are allowed."""
-    if requested is None:
-        return None, None
-    if requested not in catalog:
-        usable = sorted(n for n, v in catalog.items() if v.type in ALLOWED_VOLUME_TYPES)
-        offer = ", ".join(usable) or "none"
-        raise CatalogError(
-            f"spec.volume: Volume {requested!r} does not exist; choose one of the "
-            f"On Demand PVC or NFS volumes ({offer}) or remove spec.volume."
-        )
-    volume = catalog[requested]
-    if volume.type not in ALLOWED_VOLUME_TYPES:
-        raise CatalogError(rules.MSG_INVALID_VOLUME_TYPE)
-    if volume.type == VolumeType.ON_DEMAND_PVC and not volume.maxSize:
-        raise CatalogError(f"Volume {requested!r}: {rules.MSG_VOLUME_MAX_SIZE_REQUIRED}")
-    if volume.type == VolumeType.NFS and volume.nfs is None:
-        raise CatalogError(f"Volume {requested!r}: {rules.MSG_VOLUME_NFS_REQUIRED}")
-    return requested, volume
-
-
-# ---------------------------------------------------------------- quantities
-
-
-def _quantity(value: str, where: str) -> Decimal:
-    try:
-        parsed = parse_quantity(value)
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed <= 0:
-        raise CatalogError(
-            f"{where} {value!r} is not a positive Kubernetes quantity, e.g. '500m', '2' or '4Gi'."
-        )
-    return parsed
-
-
-def format_cpu(cores: Decimal) -> str:
-    """Canonical CPU quantity: whole cores as '2', else millicores as '500m' (rounded up)."""
-    millis = math.ceil(cores * 1000)
-    return str(millis // 1000) if millis % 1000 == 0 else f"{millis}m"
-
-
-def format_bytes(n: int) -> str:
-    """Canonical memory quantity: the largest exact suffix ('2Gi', '1500M'), else bytes."""
-    for suffix, unit in (*_BINARY_SUFFIXES, *_DECIMAL_SUFFIXES):
-        if n >= unit and n % unit == 0:
-            return f"{n // unit}{suffix}"
-    return str(n)
-
-
-def resources(name: str, it: InstanceTypeSpec) -> dict[str, dict[str, str]]:
-    """Limits from the InstanceType; requests = limits x requestRatio, never above the limits.
-
-    CPU requests round up to a millicore, memory requests up to a whole MiB: the
-    scheduler reserves at least the ratio asked for.
-    """
-    cpu = _quantity(it.cpu, f"InstanceType {name!r}: spec.cpu")
-    memory = _quantity(it.memory, f"InstanceType {name!r}: spec.memory")
-    ratio = Decimal(str(it.requestRatio))
-    cpu_limit_millis = math.ceil(cpu * 1000)
-    cpu_request_millis = min(math.ceil(cpu * ratio * 1000), cpu_limit_millis)
-    memory_limit = math.ceil(memory)
-    memory_request = min(math.ceil(memory * ratio / _MIB) * _MIB, memory_limit)
-    return {
-        "limits": {
-            "cpu": format_cpu(Decimal(cpu_limit_millis) / 1000),
-            "memory": format_bytes(memory_limit),
-        },
-        "requests": {
-            "cpu": format_cpu(Decimal(cpu_request_millis) / 1000),
-            "memory": format_bytes(memory_request),
-        },
-    }
-
-
-# ---------------------------------------------------------------- display
-
-
-def instance_display(name: str, it: InstanceTypeSpec) -> str:
-    """For lists: e.g. 'small (1 CPU, 2Gi)'."""
-    limits = resources(name, it)["limits"]
-    cores = _quantity(limits["cpu"], f"InstanceType {name!r}: spec.cpu")
-    return f"{it.displayName or name} ({format(cores.normalize(), 'f')} CPU, {limits['memory']})"
-
-
-def volume_display(name: str | None, v: VolumeSpec | None) -> str:
-    """For lists: 'No volume', 'home (On Demand PVC, 10Gi)' or 'data (NFS nfs.example:/x)'."""
-    if name is None or v is None:
-        return "No volume"
-    label = v.displayName or name
-    if v.type == VolumeType.ON_DEMAND_PVC:
-        return f"{label} (On Demand PVC, {v.maxSize})"
-    if v.type == VolumeType.NFS and v.nfs is not None:
-        mode = ", read-only" if v.nfs.readOnly else ""
-        return f"{label} (NFS {v.nfs.server}:{v.nfs.path}{mode})"
-    return f"{label} ({v.type})"
-
-
 # ---------------------------------------------------------------- hashing
 
 
@@ -283,7 +120,9 @@ def _with_hash(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
-def _metadata(t: Target, name: str, annotations: Mapping[str, str] | None = None) -> dict[str, Any]:
+def _metadata(
+    t: BuildInputs, name: str, annotations: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     return {
         "name": name,
         "namespace": t.deploy_namespace,
@@ -306,7 +145,7 @@ def tag_annotations(tags: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def container_args(t: Target) -> list[str]:
+def container_args(t: BuildInputs) -> list[str]:
     """Platform arguments first, then the user's; a user argument never sets a platform one."""
     platform = [
         "--ip=0.0.0.0",
@@ -328,7 +167,7 @@ def container_args(t: Target) -> list[str]:
     return [*platform, *t.spec.args]
 
 
-def container_env(t: Target) -> list[dict[str, Any]]:
+def container_env(t: BuildInputs) -> list[dict[str, Any]]:
     """Token from its Secret, the platform variables, then the user's variables."""
     env: list[dict[str, Any]] = [
         {
@@ -362,7 +201,7 @@ def container_env(t: Target) -> list[dict[str, Any]]:
     return env
 
 
-def _volume_source(t: Target) -> dict[str, Any] | None:
+def _volume_source(t: BuildInputs) -> dict[str, Any] | None:
     v = t.volume
     if v is None:
         return None
@@ -378,7 +217,7 @@ def _volume_source(t: Target) -> dict[str, Any] | None:
     raise CatalogError(rules.MSG_INVALID_VOLUME_TYPE)
 
 
-def pod_spec(t: Target) -> dict[str, Any]:
+def pod_spec(t: BuildInputs) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
         "image": t.image,
@@ -434,7 +273,7 @@ def pod_spec(t: Target) -> dict[str, Any]:
 # ---------------------------------------------------------------- objects
 
 
-def build_deployment(t: Target) -> dict[str, Any]:
+def build_deployment(t: BuildInputs) -> dict[str, Any]:
     tags = tag_annotations(t.spec.tags)
     # Hook (rules.pod_tags): tags stay on the Deployment; the pod gets only the simulation key.
     pod_annotations = {**rules.pod_tags(tags), naming.ATTEMPT_ANNOTATION: str(t.attempt)}
@@ -457,7 +296,7 @@ def build_deployment(t: Target) -> dict[str, Any]:
     return _with_hash(obj)
 
 
-def build_service(t: Target) -> dict[str, Any]:
+def build_service(t: BuildInputs) -> dict[str, Any]:
     obj: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Service",
@@ -482,7 +321,7 @@ def build_service(t: Target) -> dict[str, Any]:
 NFS_NOMINAL_SIZE = "1Gi"
 
 
-def build_nfs_pv(t: Target) -> dict[str, Any] | None:
+def build_nfs_pv(t: BuildInputs) -> dict[str, Any] | None:
     """The PersistentVolume for an NFS Volume, pre-bound to the container's PVC.
 
     Reclaim policy Retain: deleting the PV and PVC objects never touches the share.
@@ -516,7 +355,7 @@ def build_nfs_pv(t: Target) -> dict[str, Any] | None:
     return _with_hash(obj)
 
 
-def build_pvc(t: Target) -> dict[str, Any] | None:
+def build_pvc(t: BuildInputs) -> dict[str, Any] | None:
     """The container's PVC: On Demand (provisioned), or bound to its NFS PV; None without."""
     v = t.volume
     if v is None or t.volume_name is None:
@@ -557,7 +396,7 @@ def build_pvc(t: Target) -> dict[str, Any] | None:
     return _with_hash(obj)
 
 
-def build_token_secret(t: Target, token: str) -> dict[str, Any]:
+def build_token_secret(t: BuildInputs, token: str) -> dict[str, Any]:
     if not token:
         # An empty token would open JupyterLab to anyone who reaches the Service.
         raise ValueError("the JupyterLab token must not be empty")

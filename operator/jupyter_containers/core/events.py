@@ -36,6 +36,3 @@ class EventLedger:
     def counts(self, pod_uids: Iterable[str]) -> dict[str, int]:
         kinds = [kind for pod in pod_uids for kind in self._events.get(pod, {}).values()]
         return {"warnings": kinds.count("Warning"), "total": len(kinds)}
-
-    def forget(self, pod_uid: str) -> None:
-        self._events.pop(pod_uid, None)

@@ -16,7 +16,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from jupyter_containers import builders, naming
 from jupyter_containers.api import rules
 from jupyter_containers.api.models import (
     LOCKED_PHASES,
@@ -28,7 +27,8 @@ from jupyter_containers.api.models import (
     VolumeType,
     configuration_changes,
 )
-from jupyter_containers.settings import Settings
+from jupyter_containers.core import catalog, naming
+from jupyter_containers.core.settings import Settings
 
 #: Members of this group may do anything in the cluster; refusing them protects nothing.
 MASTERS_GROUP = "system:masters"
@@ -359,12 +359,12 @@ def resolve_catalog(
     instance: tuple[str, InstanceTypeSpec] | None = None
     volume: tuple[str | None, VolumeSpec | None] = (None, None)
     try:
-        instance = builders.resolve_instance_type(spec.instanceType, instance_types)
-    except builders.CatalogError as err:
+        instance = catalog.resolve_instance_type(spec.instanceType, instance_types)
+    except catalog.CatalogError as err:
         problems.append(Problem(err.message))
     try:
-        volume = builders.resolve_volume(spec.volume, volumes)
-    except builders.CatalogError as err:
+        volume = catalog.resolve_volume(spec.volume, volumes)
+    except catalog.CatalogError as err:
         problems.append(Problem(err.message))
     return instance, volume, problems
 
@@ -604,10 +604,14 @@ def shape_problems(obj: Mapping[str, Any] | None, kind: str) -> list[Problem]:
     Only what the webhooks read; absent or null fields are left to the schema."""
     if obj is None:
         return []
-    found: list[str | None] = []
-    meta = obj.get("metadata")
-    if meta is not None:
-        found.append(_shape("metadata", meta, dict))
+    found = [*_meta_shapes(obj.get("metadata")), *_spec_shapes(obj.get("spec"), kind)]
+    return [Problem(m) for m in found if m is not None]
+
+
+def _meta_shapes(meta: Any) -> list[str | None]:
+    if meta is None:
+        return []
+    found = [_shape("metadata", meta, dict)]
     if isinstance(meta, Mapping):
         for key, expected in _META_SHAPES.items():
             if meta.get(key) is not None:
@@ -619,9 +623,13 @@ def shape_problems(obj: Mapping[str, Any] | None, kind: str) -> list[Problem]:
                 for k, v in annotations.items()
                 if v is not None
             ]
-    spec = obj.get("spec")
-    if spec is not None:
-        found.append(_shape("spec", spec, dict))
+    return found
+
+
+def _spec_shapes(spec: Any, kind: str) -> list[str | None]:
+    if spec is None:
+        return []
+    found = [_shape("spec", spec, dict)]
     if isinstance(spec, Mapping):
         for key, expected in _SPEC_SHAPES.get(kind, {}).items():
             if spec.get(key) is not None:
@@ -632,4 +640,4 @@ def shape_problems(obj: Mapping[str, Any] | None, kind: str) -> list[Problem]:
             spec.get("grants") if isinstance(spec.get("grants"), list) else []
         ):
             found.append(_shape(f"spec.grants[{i}]", item, dict))
-    return [Problem(m) for m in found if m is not None]
+    return found

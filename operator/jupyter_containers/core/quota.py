@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 from typing import Any
 
-from lightkube.utils.quantity import parse_quantity
-
-from jupyter_containers import builders
 from jupyter_containers.api.models import InstanceTypeSpec, VolumeSpec, VolumeType
+from jupyter_containers.core import catalog
+from jupyter_containers.core.catalog import format_quantity
+from jupyter_containers.core.catalog import quantity as _quantity
 
 #: Resource names a quota can hold for one container's pod, and what they measure.
-CPU_KEYS = ("limits.cpu", "requests.cpu", "cpu")
-MEMORY_KEYS = ("limits.memory", "requests.memory", "memory")
+CPU_KEYS = catalog.CPU_KEYS
+MEMORY_KEYS = catalog.MEMORY_KEYS
 #: Objects one start creates (Deployment, its ReplicaSet, the pod, the Service).
 START_OBJECT_KEYS = (
     "pods",
@@ -34,51 +34,6 @@ STORAGE_KEYS = ("requests.storage",)
 PVC_COUNT_KEYS = ("persistentvolumeclaims", "count/persistentvolumeclaims")
 _STORAGE_CLASS_SUFFIX = ".storageclass.storage.k8s.io/"
 
-#: Units for showing byte quantities, largest first.
-_BINARY_UNITS = (
-    ("Ei", 2**60),
-    ("Pi", 2**50),
-    ("Ti", 2**40),
-    ("Gi", 2**30),
-    ("Mi", 2**20),
-    ("Ki", 2**10),
-)
-
-
-def _quantity(value: str | int | float) -> Decimal:
-    parsed = parse_quantity(str(value))
-    if parsed is None:
-        raise ValueError(f"not a Kubernetes quantity: {value!r}")
-    return parsed
-
-
-def _round_up(value: Decimal, step: Decimal) -> Decimal:
-    return (value / step).to_integral_value(rounding=ROUND_CEILING) * step
-
-
-def format_quantity(value: Decimal, resource: str) -> str:
-    """A quantity as a person reads it: '4', '500m', '1.5Gi', '3'."""
-    if _is_cpu(resource):
-        if value == value.to_integral_value():
-            return str(int(value))
-        return f"{int(_round_up(value * 1000, Decimal(1)))}m"
-    if _is_bytes(resource):
-        magnitude = abs(value)
-        for suffix, size in _BINARY_UNITS:
-            if magnitude >= size:
-                shown = (value / size).quantize(Decimal("0.01")).normalize()
-                return f"{shown:f}{suffix}"
-        return str(int(value))
-    return str(int(value)) if value == value.to_integral_value() else f"{value.normalize():f}"
-
-
-def _is_cpu(resource: str) -> bool:
-    return resource in CPU_KEYS
-
-
-def _is_bytes(resource: str) -> bool:
-    return resource in MEMORY_KEYS or resource.endswith("requests.storage")
-
 
 def demand(
     instance_type_name: str,
@@ -90,14 +45,14 @@ def demand(
 ) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
     """What one start adds to a namespace's quota usage: (pod resources, volume resources).
 
-    Raises `builders.CatalogError` when the instance type's quantities are invalid.
+    Raises `catalog.CatalogError` when the instance type's quantities are invalid.
 
     `include_volume`: the start creates the On Demand PVC (false when it exists already).
     `storage_class`: the PVC's class when the Volume names none (settings.default_storage_class),
     for class-scoped quota keys.
     """
     # The same limits and requests the pod gets, so this math and the quota controller agree.
-    res = builders.resources(instance_type_name, instance_type)
+    res = catalog.resources(instance_type_name, instance_type)
     cpu_limit, memory_limit = _quantity(res["limits"]["cpu"]), _quantity(res["limits"]["memory"])
     cpu_request = _quantity(res["requests"]["cpu"])
     memory_request = _quantity(res["requests"]["memory"])

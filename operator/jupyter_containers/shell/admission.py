@@ -1,8 +1,9 @@
 """Admission webhooks (kopf), served by the operator and called by the API server.
 
 This module only gathers facts through the API (the bundle, the catalog, the
-namespace, its quotas, secrets, SubjectAccessReviews) and hands them to the pure
-rules in `validation` and `quota`. Failure policy and the rest: docs/admission.md.
+namespace, its quotas, secrets, SubjectAccessReviews), each when the pure judge
+(`core.judge`, on the rules of `validation` and `quota`) asks for it. Failure policy and
+the rest: docs/admission.md.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,19 +24,20 @@ from lightkube.resources.authentication_v1 import SelfSubjectReview
 from lightkube.resources.authorization_v1 import SubjectAccessReview
 from pydantic import ValidationError
 
-from jupyter_containers import bounds, naming, quota, secret_policy, validation
 from jupyter_containers.api.models import (
     GROUP,
     VERSION,
     InstanceTypeSpec,
-    JupyterContainerSpec,
-    Permission,
     ResourceBundleSpec,
     VolumeSpec,
-    VolumeType,
 )
-from jupyter_containers.builders import parse_catalog
-from jupyter_containers.kube import (
+from jupyter_containers.core import judge, validation
+from jupyter_containers.core.catalog import parse_catalog
+from jupyter_containers.core.judge import ContainerRequest, Lookup
+from jupyter_containers.core.settings import Settings
+from jupyter_containers.core.validation import Identity, Problem
+from jupyter_containers.shell.context import context_of
+from jupyter_containers.shell.resources import (
     InstanceType,
     JupyterContainer,
     Namespace,
@@ -42,12 +45,8 @@ from jupyter_containers.kube import (
     ResourceQuota,
     Secret,
     Volume,
-    close_shared_client,
-    shared_client,
 )
-from jupyter_containers.settings import Settings, load_settings
-from jupyter_containers.validation import Identity, Problem
-from jupyter_containers.webhook_certs import ensure as ensure_certificates
+from jupyter_containers.shell.webhook_certs import ensure as ensure_certificates
 
 logger = logging.getLogger(__name__)
 
@@ -68,15 +67,17 @@ MUTATE_BUNDLE = "mutate-resourcebundle"
 _WEBHOOK = {"persistent": False, "side_effects": False, "ignore_failures": False}
 
 
-class AdmissionState:
-    settings: Settings
-    client: AsyncClient
-    operator_user: str | None = None
-    cert_dir: Path | None = None
-    temporary_cert_dir: bool = False
+@dataclass(frozen=True)
+class AdmissionIdentity:
+    """Who the operator is (so its own writes are never refused) and where its webhook
+    certificates are; made once at start-up (`start_webhooks`)."""
 
+    operator_user: str | None
+    cert_dir: Path
+    temporary_cert_dir: bool
 
-state = AdmissionState()
+    def is_operator(self, identity: Identity) -> bool:
+        return self.operator_user is not None and identity.username == self.operator_user
 
 
 # ---------------------------------------------------------------- start-up
@@ -93,17 +94,12 @@ async def _whoami(client: AsyncClient) -> str | None:
     return user.username if user else None
 
 
-def _webhook_server(cfg: Settings) -> kopf.WebhookServer:
+def _webhook_server(cfg: Settings, cert_dir: Path) -> kopf.WebhookServer:
     host = cfg.webhook_host or cfg.webhook_listen_address
     names = [host]
     if cfg.webhook_listen_address not in ("0.0.0.0", "::", host):
         names.append(cfg.webhook_listen_address)
-    if cfg.webhook_cert_dir:
-        state.cert_dir = Path(cfg.webhook_cert_dir)
-    else:
-        state.cert_dir = Path(tempfile.mkdtemp(prefix="jupyter-containers-webhook-"))
-        state.temporary_cert_dir = True
-    certs = ensure_certificates(state.cert_dir, names)
+    certs = ensure_certificates(cert_dir, names)
     return kopf.WebhookServer(
         addr=cfg.webhook_listen_address,
         port=cfg.webhook_port,
@@ -114,32 +110,33 @@ def _webhook_server(cfg: Settings) -> kopf.WebhookServer:
     )
 
 
-@kopf.on.startup()
-async def configure_admission(settings: kopf.OperatorSettings, **_: Any) -> None:
-    state.settings = load_settings()
-    state.client = shared_client(state.settings.field_manager)
-    state.operator_user = await _whoami(state.client)
-    settings.admission.server = _webhook_server(state.settings)
-    if state.settings.webhook_managed:
+async def start_webhooks(
+    settings: kopf.OperatorSettings, cfg: Settings, client: AsyncClient
+) -> AdmissionIdentity:
+    """Configure kopf's webhook server (called once, by `shell.startup`)."""
+    temporary = not cfg.webhook_cert_dir
+    cert_dir = (
+        Path(tempfile.mkdtemp(prefix="jupyter-containers-webhook-"))
+        if temporary
+        else Path(str(cfg.webhook_cert_dir))
+    )
+    identity = AdmissionIdentity(await _whoami(client), cert_dir, temporary)
+    settings.admission.server = _webhook_server(cfg, cert_dir)
+    if cfg.webhook_managed:
         settings.admission.managed = WEBHOOK_CONFIGURATION
     logger.info(
         "admission webhooks on %s:%s (managed: %s); operator identity %s",
-        state.settings.webhook_listen_address,
-        state.settings.webhook_port,
-        state.settings.webhook_managed,
-        state.operator_user,
+        cfg.webhook_listen_address,
+        cfg.webhook_port,
+        cfg.webhook_managed,
+        identity.operator_user,
     )
+    return identity
 
 
-@kopf.on.cleanup()
-async def close_admission(**_: Any) -> None:
-    await close_shared_client()
-    if state.temporary_cert_dir and state.cert_dir is not None:
-        shutil.rmtree(state.cert_dir, ignore_errors=True)
-
-
-def _is_operator(identity: Identity) -> bool:
-    return state.operator_user is not None and identity.username == state.operator_user
+def stop_webhooks(identity: AdmissionIdentity) -> None:
+    if identity.temporary_cert_dir:
+        shutil.rmtree(identity.cert_dir, ignore_errors=True)
 
 
 def _refuse(problem: Problem | None) -> None:
@@ -320,219 +317,36 @@ class Lookups:
 # ---------------------------------------------------------------- JupyterContainer
 
 
-def _phase(obj: Mapping[str, Any] | None) -> str | None:
-    return ((obj or {}).get("status") or {}).get("phase")
+async def _look_up(look: Lookups, request: ContainerRequest, lookup: Lookup) -> Any:
+    if lookup.what == judge.BUNDLE:
+        return await look.bundle(lookup.namespace, str(lookup.names[0]))
+    if lookup.what == judge.CATALOG:
+        return await look.catalog(*lookup.names)
+    if lookup.what == judge.NAMESPACE:
+        return await look.namespace_labels(lookup.namespace)
+    if lookup.what == judge.POD_ACCESS:
+        return await look.may_create_pods(request.identity, lookup.namespace)
+    if lookup.what == judge.QUOTAS:
+        return await look.quotas(lookup.namespace)
+    if lookup.what == judge.SECRET_KEYS:
+        return await look.secret_keys(lookup.namespace, {str(n) for n in lookup.names})
+    if lookup.what == judge.SECRET_LABELS:
+        return await look.secret_labels(lookup.namespace, {str(n) for n in lookup.names})
+    if lookup.what == judge.SECRET_ACCESS:
+        return await look.may_get_secret(request.identity, lookup.namespace, str(lookup.names[0]))
+    raise ValueError(f"unknown lookup {lookup.what!r}")
 
 
 async def review_container(
-    look: Lookups,
-    cfg: Settings,
-    operation: str,
-    identity: Identity,
-    domain: str,
-    name: str,
-    new: Mapping[str, Any] | None,
-    old: Mapping[str, Any] | None,
-    *,
-    operator: bool = False,
-) -> tuple[Problem | None, list[str]]:
-    """The refusal (or None) and the warnings for one request on a JupyterContainer.
-
-    `operator`: the request is the operator's own (finalizer removal): never refused for
-    access. The rules on the spec still hold; the operator does not change it.
-    """
-    admin_groups = cfg.admin_groups
-    if operation == "DELETE":
-        if operator or identity.username in validation.KUBERNETES_DELETERS or old is None:
-            return None, []
-        old_meta = old.get("metadata") or {}
-        bundle_name = str((old.get("spec") or {}).get("bundle") or "")
-        bundle = await look.bundle(domain, bundle_name) if bundle_name else None
-        return validation.access_problem(
-            identity,
-            {Permission.DELETE},
-            container=name,
-            bundle_name=bundle_name,
-            bundle=bundle,
-            created_by=(old_meta.get("annotations") or {}).get(naming.CREATED_BY_ANNOTATION),
-            admin_groups=admin_groups,
-        ), []
-
-    assert new is not None
-    new_meta = new.get("metadata") or {}
-    # Like CRD validation ratcheting: a spec the request leaves as it was is not judged
-    # again, so objects stored before a rule existed can still be stopped and deleted.
-    unchanged = old is not None and (old.get("spec") or {}) == (new.get("spec") or {})
-    spec, problems = validation.spec_problems(new.get("spec") or {})
-    if operation == "CREATE":
-        problems += validation.name_problems(name)
-    if problems and not unchanged:
-        return validation.refusal(problems), []
-    # Hook (bounds): the annotations the operator reads, when the request sets them.
-    annotation_problems = bounds.annotation_problems(
-        new_meta, None if old is None else old.get("metadata") or {}
-    )
-    if annotation_problems:
-        return validation.refusal(Problem(m) for m in annotation_problems), []
-
-    # Who may do this, before anything about the request is looked at further.
-    old_spec: JupyterContainerSpec | None = None
-    access: Problem | None = None
-    if operation == "CREATE":
-        assert spec is not None
-        bundle = await look.bundle(domain, spec.bundle)
-        if bundle is None:
-            return validation.missing_bundle_problem(spec.bundle, domain), []
-        access = validation.create_access_problem(
-            identity, bundle_name=spec.bundle, bundle=bundle, admin_groups=admin_groups
-        )
-    else:
-        assert old is not None
-        old_meta = old.get("metadata") or {}
-        old_spec, _ = validation.spec_problems(old.get("spec") or {})
-        needed = validation.required_permissions(old, new)
-        if needed and not operator:
-            bundle_name = str((old.get("spec") or {}).get("bundle") or "")
-            access = validation.access_problem(
-                identity,
-                needed,
-                container=name,
-                bundle_name=bundle_name,
-                bundle=await look.bundle(domain, bundle_name) if bundle_name else None,
-                created_by=(old_meta.get("annotations") or {}).get(naming.CREATED_BY_ANNOTATION),
-                admin_groups=admin_groups,
-            )
-    forged = (
-        None
-        if operator
-        else validation.created_by_problem(
-            operation, identity, new_meta, None if old is None else old.get("metadata") or {}
-        )
-    )
-    if access is not None or forged is not None:
-        return validation.refusal(p for p in (access, forged) if p is not None), []
-    if spec is None:  # unchanged and invalid: nothing more to judge
-        return None, []
-
-    problems = []
-    if old_spec is not None:
-        problems += validation.configure_problems(old_spec, spec, _phase(old))
-    if problems:
-        return validation.refusal(problems), []
-
-    warnings: list[str] = []
-    instance_types, volumes = await look.catalog(spec.instanceType, spec.volume)
-    deploy_ns = spec.namespace or domain
-    old_ns = (old_spec.namespace or domain) if old_spec is not None else None
-    creating = operation == "CREATE"
-
-    catalog_changed = old_spec is None or (old_spec.instanceType, old_spec.volume) != (
-        spec.instanceType,
-        spec.volume,
-    )
-    if creating or catalog_changed:
-        instance, (volume_name, volume), catalog_problems = validation.resolve_catalog(
-            spec, instance_types, volumes
-        )
-        problems += catalog_problems
-    else:
-        instance, volume_name, volume = None, None, None
-
-    if creating or deploy_ns != old_ns:
-        labels = await look.namespace_labels(deploy_ns)
-        ns_problem = validation.namespace_problem(
-            domain, deploy_ns, exists=labels is not None, labels=labels or {}, settings=cfg
-        )
-        if (
-            ns_problem is None
-            and validation.needs_pod_access_check(domain, deploy_ns)
-            and not await look.may_create_pods(identity, deploy_ns)
-        ):
-            ns_problem = validation.pod_access_problem(identity, deploy_ns)
-        if ns_problem is not None:
-            problems.append(ns_problem)
-
-    if creating and spec.running and instance is not None and not problems:
-        message = quota.check_quota(
-            await look.quotas(deploy_ns),
-            instance[0],
-            instance[1],
-            volume_name,
-            volume,
-            include_volume=volume is not None and volume.type == VolumeType.ON_DEMAND_PVC,
-            namespace=deploy_ns,
-            storage_class=cfg.default_storage_class,
-        )
-        if message is not None:
-            problems.append(Problem(message, validation.Code.FORBIDDEN))
-
-    # Hook (secret_policy): Secrets the env refers to.
-    problems += await _secret_ref_problems(look, operation, identity, spec, old_spec, deploy_ns)
-
-    if problems:
-        return validation.refusal(problems), []
-
-    if old_spec is not None:
-        warnings += validation.data_loss_warnings(
-            name,
-            domain,
-            old_spec,
-            spec,
-            volumes,
-            old_pvc=((old or {}).get("status") or {}).get("pvcName"),
-        )
-    refs = validation.secret_references(spec)
-    if refs and (
-        creating
-        or old_spec is None
-        or old_spec.env != spec.env
-        or deploy_ns != old_ns
-        or validation.is_start(operation, old_spec, spec)
-    ):
-        keys = await look.secret_keys(deploy_ns, {secret for _, secret, _ in refs})
-        warnings += validation.secret_warnings(spec, deploy_ns, keys)
-    return None, warnings
-
-
-async def _secret_ref_problems(
-    look: Lookups,
-    operation: str,
-    identity: Identity,
-    spec: JupyterContainerSpec,
-    old_spec: JupyterContainerSpec | None,
-    deploy_ns: str,
-) -> list[Problem]:
-    """secret_policy's rules for the env's Secret references (HTTP 403).
-
-    Operator-owned Secrets: on every write that sets or starts the references. Whether the
-    user may read them: when the user writes them (CREATE, an env or namespace change), as
-    the request's user and groups; a start by a grantee is not asked for the creator's
-    Secrets here: the operator asks for the creator at every start (reconciler).
-    """
-    refs = secret_policy.secret_refs(spec)
-    if not refs:
-        return []
-    written = (
-        operation == "CREATE"
-        or old_spec is None
-        or old_spec.env != spec.env
-        or (old_spec.namespace or "") != (spec.namespace or "")
-    )
-    if not (written or validation.is_start(operation, old_spec, spec)):
-        return []
-    names = {ref.secret for ref in refs}
-    messages = secret_policy.operator_secret_problems(
-        refs, await look.secret_labels(deploy_ns, names)
-    )
-    if not messages and written:
-        readable = {
-            name: await look.may_get_secret(identity, deploy_ns, name)
-            for name in sorted(secret_policy.needs_access_review(refs))
-        }
-        messages = secret_policy.unreadable_secret_problems(
-            refs, readable, identity.username, deploy_ns
-        )
-    return [Problem(m, validation.Code.FORBIDDEN) for m in messages]
+    look: Lookups, cfg: Settings, request: ContainerRequest
+) -> judge.Verdict:
+    """Ask the pure judge; look up each fact it asks for, once, until it can answer."""
+    facts: dict[Lookup, Any] = {}
+    while True:
+        outcome = judge.judge_container(request, facts, cfg)
+        if isinstance(outcome, judge.Verdict):
+            return outcome
+        facts[outcome.lookup] = await _look_up(look, request, outcome.lookup)
 
 
 def _body(obj: Any) -> dict[str, Any] | None:
@@ -585,8 +399,10 @@ async def validate_container(
     warnings: list[str],
     dryrun: bool,
     logger: kopf.Logger,
+    memo: kopf.Memo,
     **kwargs: Any,
 ) -> None:
+    ctx = context_of(memo)
     identity = Identity.from_userinfo(userinfo)
     # Hook (validation.shape_problems): the schema has been checked by now; defence in depth.
     _refuse(validation.refusal(validation.shape_problems(new, "JupyterContainer")))
@@ -598,18 +414,18 @@ async def validate_container(
         if "instance_types" in kwargs and "volumes" in kwargs
         else None
     )
-    problem, advice = await review_container(
-        Lookups(state.client, watched),
-        state.settings,
-        operation,
-        identity,
-        str(meta.get("namespace") or ""),
-        str(meta.get("name") or ""),
-        _body(new),
-        _body(old),
-        operator=_is_operator(identity),
+    request = ContainerRequest(
+        operation=operation,
+        identity=identity,
+        domain=str(meta.get("namespace") or ""),
+        name=str(meta.get("name") or ""),
+        new=_body(new),
+        old=_body(old),
+        operator=ctx.admission.is_operator(identity),
     )
-    warnings.extend(advice)
+    verdict = await review_container(Lookups(ctx.client, watched), ctx.settings, request)
+    warnings.extend(verdict.warnings)
+    problem = verdict.problem
     if problem is not None:
         logger.info(
             "refused %s%s by %s: %s",
@@ -653,10 +469,12 @@ async def validate_bundle(
     old: kopf.Body | None,
     new: kopf.Body | None,
     userinfo: Mapping[str, Any],
+    memo: kopf.Memo,
     **_: Any,
 ) -> None:
+    ctx = context_of(memo)
     identity = Identity.from_userinfo(userinfo)
-    if _is_operator(identity):
+    if ctx.admission.is_operator(identity):
         return
     # Hook (validation.shape_problems): the schema has been checked by now; defence in depth.
     _refuse(validation.refusal(validation.shape_problems(new, "ResourceBundle")))
@@ -671,9 +489,9 @@ async def validate_bundle(
     if not (operation == "DELETE" and identity.username in validation.KUBERNETES_DELETERS):
         _refuse(
             validation.bundle_change_problem(
-                operation, identity, name, new_spec, old_spec, state.settings.admin_groups
+                operation, identity, name, new_spec, old_spec, ctx.settings.admin_groups
             )
         )
     if operation == "DELETE":
-        members = await Lookups(state.client).bundle_members(namespace, name)
+        members = await Lookups(ctx.client).bundle_members(namespace, name)
         _refuse(validation.bundle_in_use_problem(name, namespace, members))

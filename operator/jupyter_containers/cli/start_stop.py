@@ -14,10 +14,10 @@ from rich.text import Text
 
 from jupyter_containers.api.models import Phase
 from jupyter_containers.cli import render, selection, timefmt
+from jupyter_containers.cli.cluster import Kube
 from jupyter_containers.cli.confirm import confirm
 from jupyter_containers.cli.containers import Containers
 from jupyter_containers.cli.errors import CliError, NotFoundError
-from jupyter_containers.cli.kube import Kube
 from jupyter_containers.cli.options import (
     NameArg,
     ObjectOutputOpt,

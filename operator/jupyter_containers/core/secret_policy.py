@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from jupyter_containers import naming
 from jupyter_containers.api.models import JupyterContainerSpec
+from jupyter_containers.core import naming
 
 
 @dataclass(frozen=True)

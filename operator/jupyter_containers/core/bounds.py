@@ -18,8 +18,8 @@ from typing import Any, get_args, get_origin
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from jupyter_containers import naming
 from jupyter_containers.api.models import JupyterContainerStatus
+from jupyter_containers.core import naming
 
 TRUNCATION_MARKER = "… [truncated]"
 

@@ -1,4 +1,5 @@
-"""Kubernetes resource classes for lightkube: the project's kinds and the built-ins it manages."""
+"""Kubernetes resource classes for lightkube (the project's kinds and the built-ins it manages),
+and the operator's API client."""
 
 from __future__ import annotations
 
@@ -44,29 +45,16 @@ MANAGED_KINDS = {
 #: these wait in the pool's queue.
 CONNECTIONS = 32
 
-_shared: AsyncClient | None = None
 
-
-def shared_client(field_manager: str) -> AsyncClient:
-    """The process's one lightkube client (one connection pool, one TLS context)."""
-    global _shared
-    if _shared is None:
-        config = KubeConfig.from_env().get()
-        transport = httpx2.AsyncHTTPTransport(
-            verify=verify_cluster(config.cluster, config.user, config.abs_file),
-            limits=httpx2.Limits(
-                max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS
-            ),
-        )
-        _shared = AsyncClient(config, field_manager=field_manager, transport=transport)
-    return _shared
-
-
-async def close_shared_client() -> None:
-    global _shared
-    client, _shared = _shared, None
-    if client is not None:
-        await client.close()
+def operator_client(field_manager: str) -> AsyncClient:
+    """The operator's lightkube client (one connection pool, one TLS context); the process
+    makes one at start-up (`shell.startup`) and closes it at cleanup."""
+    config = KubeConfig.from_env().get()
+    transport = httpx2.AsyncHTTPTransport(
+        verify=verify_cluster(config.cluster, config.user, config.abs_file),
+        limits=httpx2.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS),
+    )
+    return AsyncClient(config, field_manager=field_manager, transport=transport)
 
 
 __all__ = [

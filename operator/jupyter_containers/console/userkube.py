@@ -15,7 +15,7 @@ import httpx2
 from lightkube import Client, KubeConfig
 from lightkube.config.kubeconfig import SingleConfig
 
-from jupyter_containers.cli.kube import _WARNING, ClusterOptions, Kube
+from jupyter_containers.cli.cluster import _WARNING, ClusterOptions, Kube
 from jupyter_containers.console.identity import Principal
 
 FIELD_MANAGER = "jupyter-containers-console"

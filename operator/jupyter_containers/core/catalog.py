@@ -1,0 +1,229 @@
+"""The catalog (InstanceTypes, Volumes) and Kubernetes quantities.
+
+Pure: catalog entries by name in; the entry a container uses, the pod resources of an
+instance type, and the one parser and formatters of quantities out. Used by the
+reconciler's plan, the admission rules, the quota arithmetic and the CLI's checks.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Mapping
+from decimal import ROUND_CEILING, Decimal
+from typing import Any
+
+from lightkube.utils.quantity import parse_quantity
+
+from jupyter_containers.api import rules
+from jupyter_containers.api.models import (
+    ALLOWED_VOLUME_TYPES,
+    InstanceTypeSpec,
+    Reason,
+    VolumeSpec,
+    VolumeType,
+)
+
+logger = logging.getLogger(__name__)
+
+MIB = 1024**2
+_BINARY_SUFFIXES = (("Ti", 1024**4), ("Gi", 1024**3), ("Mi", MIB), ("Ki", 1024))
+_DECIMAL_SUFFIXES = (("T", 10**12), ("G", 10**9), ("M", 10**6), ("k", 10**3))
+#: CPU and byte resource names (ResourceQuota keys), for `format_quantity`.
+CPU_KEYS = ("limits.cpu", "requests.cpu", "cpu")
+MEMORY_KEYS = ("limits.memory", "requests.memory", "memory")
+#: Units for showing byte quantities, largest first.
+_BINARY_UNITS = (
+    ("Ei", 2**60),
+    ("Pi", 2**50),
+    ("Ti", 2**40),
+    ("Gi", 2**30),
+    ("Mi", 2**20),
+    ("Ki", 2**10),
+)
+
+
+class CatalogError(Exception):
+    """The container cannot be built as configured; `message` says which field and the fix."""
+
+    def __init__(self, message: str, reason: Reason = Reason.INVALID_CONFIGURATION) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
+
+
+# ---------------------------------------------------------------- catalog
+
+
+def parse_catalog(specs: Mapping[str, Iterable[Mapping[str, Any]]], model: Any) -> dict[str, Any]:
+    """Catalog entries by name (`name -> [spec]`, as a kopf index holds them) parsed with
+    `model`; an invalid entry is left out with a warning, as if it did not exist."""
+    out: dict[str, Any] = {}
+    for name in list(specs):
+        for spec in specs.get(name, []):
+            try:
+                out[name] = model.model_validate(spec)
+            except ValueError:
+                logger.warning("ignoring invalid catalog entry %s %s", model.__name__, name)
+    return out
+
+
+def resolve_instance_type(
+    requested: str | None, catalog: Mapping[str, InstanceTypeSpec]
+) -> tuple[str, InstanceTypeSpec]:
+    """The InstanceType to use: the requested one, or the first available by (order, name)."""
+    available = sorted(
+        (name for name, it in catalog.items() if it.available),
+        key=lambda name: (catalog[name].order, name),
+    )
+    offer = ", ".join(available) or "none; ask an administrator to create an InstanceType"
+    if requested is None:
+        if not available:
+            raise CatalogError(
+                "spec.instanceType: no InstanceType is available; "
+                "ask an administrator to create one."
+            )
+        return available[0], catalog[available[0]]
+    if requested not in catalog:
+        raise CatalogError(
+            f"spec.instanceType: InstanceType {requested!r} does not exist; "
+            f"choose one of the available ones ({offer})."
+        )
+    if not catalog[requested].available:
+        raise CatalogError(
+            f"spec.instanceType: InstanceType {requested!r} is not available; "
+            f"choose one of the available ones ({offer})."
+        )
+    return requested, catalog[requested]
+
+
+def resolve_volume(
+    requested: str | None, catalog: Mapping[str, VolumeSpec]
+) -> tuple[str | None, VolumeSpec | None]:
+    """The Volume to mount, or (None, None) for none. Only OnDemandPVC and NFS are allowed."""
+    if requested is None:
+        return None, None
+    if requested not in catalog:
+        usable = sorted(n for n, v in catalog.items() if v.type in ALLOWED_VOLUME_TYPES)
+        offer = ", ".join(usable) or "none"
+        raise CatalogError(
+            f"spec.volume: Volume {requested!r} does not exist; choose one of the "
+            f"On Demand PVC or NFS volumes ({offer}) or remove spec.volume."
+        )
+    volume = catalog[requested]
+    if volume.type not in ALLOWED_VOLUME_TYPES:
+        raise CatalogError(rules.MSG_INVALID_VOLUME_TYPE)
+    if volume.type == VolumeType.ON_DEMAND_PVC and not volume.maxSize:
+        raise CatalogError(f"Volume {requested!r}: {rules.MSG_VOLUME_MAX_SIZE_REQUIRED}")
+    if volume.type == VolumeType.NFS and volume.nfs is None:
+        raise CatalogError(f"Volume {requested!r}: {rules.MSG_VOLUME_NFS_REQUIRED}")
+    return requested, volume
+
+
+# ---------------------------------------------------------------- quantities
+
+
+def quantity(value: str | int | float) -> Decimal:
+    """A Kubernetes quantity ('500m', '2', '4Gi') as a number; ValueError when it is none."""
+    try:
+        parsed = parse_quantity(str(value))
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise ValueError(f"not a Kubernetes quantity: {value!r}")
+    return parsed
+
+
+def positive_quantity(value: str, where: str) -> Decimal:
+    """A quantity that must be above zero; CatalogError naming `where` otherwise."""
+    try:
+        parsed: Decimal | None = quantity(value)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed <= 0:
+        raise CatalogError(
+            f"{where} {value!r} is not a positive Kubernetes quantity, e.g. '500m', '2' or '4Gi'."
+        )
+    return parsed
+
+
+def format_cpu(cores: Decimal) -> str:
+    """Canonical CPU quantity: whole cores as '2', else millicores as '500m' (rounded up)."""
+    millis = math.ceil(cores * 1000)
+    return str(millis // 1000) if millis % 1000 == 0 else f"{millis}m"
+
+
+def format_bytes(n: int) -> str:
+    """Canonical memory quantity: the largest exact suffix ('2Gi', '1500M'), else bytes."""
+    for suffix, unit in (*_BINARY_SUFFIXES, *_DECIMAL_SUFFIXES):
+        if n >= unit and n % unit == 0:
+            return f"{n // unit}{suffix}"
+    return str(n)
+
+
+def _round_up(value: Decimal, step: Decimal) -> Decimal:
+    return (value / step).to_integral_value(rounding=ROUND_CEILING) * step
+
+
+def format_quantity(value: Decimal, resource: str) -> str:
+    """A quantity as a person reads it: '4', '500m', '1.5Gi', '3' (messages, the CLI)."""
+    if resource in CPU_KEYS:
+        if value == value.to_integral_value():
+            return str(int(value))
+        return f"{int(_round_up(value * 1000, Decimal(1)))}m"
+    if resource in MEMORY_KEYS or resource.endswith("requests.storage"):
+        magnitude = abs(value)
+        for suffix, size in _BINARY_UNITS:
+            if magnitude >= size:
+                shown = (value / size).quantize(Decimal("0.01")).normalize()
+                return f"{shown:f}{suffix}"
+        return str(int(value))
+    return str(int(value)) if value == value.to_integral_value() else f"{value.normalize():f}"
+
+
+def resources(name: str, it: InstanceTypeSpec) -> dict[str, dict[str, str]]:
+    """Limits from the InstanceType; requests = limits x requestRatio, never above the limits.
+
+    CPU requests round up to a millicore, memory requests up to a whole MiB: the
+    scheduler reserves at least the ratio asked for.
+    """
+    cpu = positive_quantity(it.cpu, f"InstanceType {name!r}: spec.cpu")
+    memory = positive_quantity(it.memory, f"InstanceType {name!r}: spec.memory")
+    ratio = Decimal(str(it.requestRatio))
+    cpu_limit_millis = math.ceil(cpu * 1000)
+    cpu_request_millis = min(math.ceil(cpu * ratio * 1000), cpu_limit_millis)
+    memory_limit = math.ceil(memory)
+    memory_request = min(math.ceil(memory * ratio / MIB) * MIB, memory_limit)
+    return {
+        "limits": {
+            "cpu": format_cpu(Decimal(cpu_limit_millis) / 1000),
+            "memory": format_bytes(memory_limit),
+        },
+        "requests": {
+            "cpu": format_cpu(Decimal(cpu_request_millis) / 1000),
+            "memory": format_bytes(memory_request),
+        },
+    }
+
+
+# ---------------------------------------------------------------- display
+
+
+def instance_display(name: str, it: InstanceTypeSpec) -> str:
+    """For lists: e.g. 'small (1 CPU, 2Gi)'."""
+    limits = resources(name, it)["limits"]
+    cores = positive_quantity(limits["cpu"], f"InstanceType {name!r}: spec.cpu")
+    return f"{it.displayName or name} ({format(cores.normalize(), 'f')} CPU, {limits['memory']})"
+
+
+def volume_display(name: str | None, v: VolumeSpec | None) -> str:
+    """For lists: 'No volume', 'home (On Demand PVC, 10Gi)' or 'data (NFS nfs.example:/x)'."""
+    if name is None or v is None:
+        return "No volume"
+    label = v.displayName or name
+    if v.type == VolumeType.ON_DEMAND_PVC:
+        return f"{label} (On Demand PVC, {v.maxSize})"
+    if v.type == VolumeType.NFS and v.nfs is not None:
+        mode = ", read-only" if v.nfs.readOnly else ""
+        return f"{label} (NFS {v.nfs.server}:{v.nfs.path}{mode})"
+    return f"{label} ({v.type})"

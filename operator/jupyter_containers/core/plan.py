@@ -1,0 +1,685 @@
+"""What one reconcile of a JupyterContainer should do: a snapshot in, a `Plan` out.
+
+Pure: the snapshot is what the watches hold about the container (see `shell.world`),
+`now` is an input, and the result is a list of writes for the shell to make
+(`shell.reconciler` applies a Plan and nothing else). Each case of the manual's
+lifecycle table and each failure reason is a row of tests/unit/test_plan.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from jupyter_containers.api.models import (
+    InstanceTypeSpec,
+    JupyterContainerSpec,
+    Phase,
+    Reason,
+    VolumeSpec,
+    VolumeType,
+)
+from jupyter_containers.core import bounds, naming, secret_policy, validation
+from jupyter_containers.core.builders import (
+    BuildInputs,
+    build_deployment,
+    build_nfs_pv,
+    build_pvc,
+    build_service,
+)
+from jupyter_containers.core.catalog import (
+    CatalogError,
+    instance_display,
+    resolve_instance_type,
+    resolve_volume,
+    volume_display,
+)
+from jupyter_containers.core.lifecycle import AttemptFacts, Verdict, decide
+from jupyter_containers.core.quota import check_quota
+from jupyter_containers.core.settings import Settings
+from jupyter_containers.core.status import StatusInputs, build_status, iso, parse_iso
+
+#: (kind, namespace or "" when cluster-scoped, name): how plans name an object.
+Ref = tuple[str, str, str]
+
+#: Kinds whose objects outlive terminate and are deleted only when this operator made them.
+STORAGE_KINDS = frozenset({"PersistentVolumeClaim", "PersistentVolume"})
+
+
+@dataclass(frozen=True)
+class ContainerSnapshot:
+    """What the watches hold about one JupyterContainer (`shell.world.observe` builds it)."""
+
+    container: Mapping[str, Any] | None
+    """The JupyterContainer (metadata, spec, status); None when it is gone."""
+    objects: Sequence[Mapping[str, Any]]
+    """Its Deployments, Services, PVCs and PVs (labelled with its domain and name)."""
+    pods: Sequence[Mapping[str, Any]]
+    instance_types: Mapping[str, InstanceTypeSpec]
+    volumes: Mapping[str, VolumeSpec]
+    pod_events: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    """Event counts ({"warnings", "total"}) by pod uid."""
+    quotas: Mapping[str, Iterable[Mapping[str, Any]]] = field(default_factory=dict)
+    """ResourceQuotas by namespace."""
+
+
+@dataclass(frozen=True)
+class DesiredObject:
+    """An object to server-side apply; `up_to_date`: the watch shows it with this spec hash."""
+
+    body: Mapping[str, Any]
+    up_to_date: bool
+
+    @property
+    def ref(self) -> Ref:
+        return ref_of(self.body)
+
+    @property
+    def spec_hash(self) -> str:
+        return str(self.body["metadata"]["annotations"][naming.SPEC_HASH_ANNOTATION])
+
+
+@dataclass(frozen=True)
+class TokenAction:
+    """Create the token Secret (never rotate it); `known_absent`: no need to look first."""
+
+    build: BuildInputs
+    name: str
+    known_absent: bool
+
+
+#: SecretLookup.what: the labels of the Secrets (name -> labels; a Secret that does not
+#: exist is left out) and whether the creator may get them (name -> bool, SubjectAccessReviews).
+SECRET_LABELS = "labels"
+SECRET_ACCESS = "access"
+
+
+@dataclass(frozen=True)
+class SecretLookup:
+    """Facts about the Secrets a new attempt's env refers to: the shell reads them and
+    plans again with the answers (`SecretFacts`)."""
+
+    what: str  # SECRET_LABELS or SECRET_ACCESS
+    namespace: str
+    names: tuple[str, ...]
+    user: str = ""
+    """SECRET_ACCESS: the creator (created-by) and the groups recorded at creation."""
+    groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SecretFacts:
+    """The answers to the SecretLookups so far (None: not asked yet)."""
+
+    labels: Mapping[str, Mapping[str, str] | None] | None = None
+    readable: Mapping[str, bool] | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The writes of one reconcile, in the order the shell makes them.
+
+    `needs`: the plan cannot be made without these facts; nothing else is set, the shell
+    answers and plans again."""
+
+    needs: SecretLookup | None = None
+
+    add_finalizer: bool = False
+    delete: tuple[Ref, ...] = ()
+    token: TokenAction | None = None
+    apply: tuple[DesiredObject, ...] = ()
+    blocked: frozenset[Ref] = frozenset()
+    """Desired objects still held by a predecessor being deleted: nothing is applied yet."""
+    verdict: Verdict | None = None
+    status: dict[str, Any] | None = None
+    recheck_after: float | None = None
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    number: int
+    is_new: bool
+    started_at: datetime | None
+
+
+def plan(
+    container: Mapping[str, Any],
+    snapshot: ContainerSnapshot,
+    settings: Settings,
+    now: datetime,
+    *,
+    status: Mapping[str, Any] | None = None,
+    secrets: SecretFacts | None = None,
+) -> Plan:
+    """The Plan for a container that is not being deleted.
+
+    `status`: the status as stored, when the shell knows a later one than the snapshot's
+    (its own write the watch has not delivered yet); default: the container's.
+    `secrets`: the answers to the `Plan.needs` of earlier calls with the same inputs.
+    """
+    meta = container["metadata"]
+    stored: Mapping[str, Any] = status if status is not None else container.get("status") or {}
+    add_finalizer = naming.FINALIZER not in (meta.get("finalizers") or [])
+    domain = meta["namespace"]
+    try:
+        spec = JupyterContainerSpec.model_validate(container.get("spec") or {})
+    except ValidationError as exc:
+        return _invalid(container, now, validation_message(exc), domain, add_finalizer)
+    deploy_ns = naming.deployment_namespace(domain, spec)
+    try:
+        it_name, it = resolve_instance_type(spec.instanceType, snapshot.instance_types)
+        vol_name, vol = resolve_volume(spec.volume, snapshot.volumes)
+    except CatalogError as exc:
+        return _invalid(container, now, exc.message, deploy_ns, add_finalizer)
+    attempt = _attempt(container, spec, stored, now)
+    build = BuildInputs(
+        name=meta["name"],
+        domain=domain,
+        uid=meta["uid"],
+        spec=spec,
+        instance_type_name=it_name,
+        instance_type=it,
+        volume_name=vol_name,
+        volume=vol,
+        settings=settings,
+        attempt=attempt.number,
+    )
+    secret_problem = _secret_gate(container, build, stored, attempt, secrets or SecretFacts())
+    if isinstance(secret_problem, SecretLookup):
+        return Plan(needs=secret_problem)
+    return _converge(
+        container, snapshot, stored, build, attempt, now, add_finalizer, secret_problem
+    )
+
+
+def _attempt(
+    container: Mapping[str, Any],
+    spec: JupyterContainerSpec,
+    stored: Mapping[str, Any],
+    now: datetime,
+) -> _Attempt:
+    """A new attempt on first start, on start after Stopped, on an explicit start request
+    (annotation), and on a configuration saved while Failed."""
+    phase = stored.get("phase")
+    # An invalid value (the webhook bypassed) is ignored, not copied cut (bounds).
+    start_request = _start_request(container)
+    new = spec.running and (
+        phase in (None, Phase.STOPPED)
+        or (start_request is not None and start_request != stored.get("startRequest"))
+        or (phase == Phase.FAILED and _generation(container) != stored.get("observedGeneration"))
+    )
+    number = int(stored.get("attempt") or 0)
+    if new:
+        return _Attempt(number + 1, True, now)
+    return _Attempt(number, False, parse_iso(stored.get("startedAt")))
+
+
+def _converge(
+    container: Mapping[str, Any],
+    snapshot: ContainerSnapshot,
+    stored: Mapping[str, Any],
+    build: BuildInputs,
+    attempt: _Attempt,
+    now: datetime,
+    add_finalizer: bool,
+    secret_problem: str | None,
+) -> Plan:
+    spec, uid = build.spec, build.uid
+    desired_pvc = build_pvc(build)
+    # Storage (an NFS Volume's PV, then the PVC) outlives terminate; it goes with the
+    # container, with its volume or namespace. An On Demand PVC's data goes with it,
+    # an NFS share's never (its PV is Retain).
+    storage = [o for o in (build_nfs_pv(build), desired_pvc) if o is not None]
+    observed = [o for o in snapshot.objects if not is_deleting(o)]
+    quota_problem = _quota_gate(build, snapshot, stored, attempt, observed, desired_pvc)
+    deploy = spec.running and quota_problem is None and secret_problem is None
+    desired = [*storage, build_deployment(build), build_service(build)] if deploy else []
+    # Terminate keeps the storage.
+    keep = {ref_of(o) for o in (desired if deploy else storage)}
+    deletions, blocked = _deletions(snapshot, build, keep)
+    token, token_secret = _token(build, stored, attempt, deploy)
+    apply: tuple[DesiredObject, ...] = ()
+    if deploy and not blocked:
+        apply = _applies(desired, observed)
+    pods = _attempt_pods(snapshot.pods, uid, attempt.number, build.deploy_namespace)
+    verdict = _verdict(build, stored, attempt, observed, desired_pvc, pods, now)
+    if quota_problem is not None:
+        verdict = Verdict(Phase.FAILED, Reason.QUOTA_EXCEEDED, quota_problem)
+    if secret_problem is not None:
+        verdict = Verdict(Phase.FAILED, Reason.SECRET_NOT_ALLOWED, secret_problem)
+    new_status = _status(
+        container,
+        stored,
+        build,
+        attempt,
+        verdict,
+        now,
+        events=_event_counts(snapshot.pod_events, pods),
+        pod_name=_newest(pods),
+        pvc_name=desired_pvc["metadata"]["name"] if desired_pvc is not None else None,
+        deployed=deploy,
+        token_secret=token_secret,
+    )
+    return Plan(
+        add_finalizer=add_finalizer,
+        delete=deletions,
+        token=token,
+        apply=apply,
+        blocked=frozenset(blocked),
+        verdict=verdict,
+        status=new_status,
+        recheck_after=verdict.recheck_after,
+    )
+
+
+def _status(
+    container: Mapping[str, Any],
+    stored: Mapping[str, Any],
+    build: BuildInputs,
+    attempt: _Attempt,
+    verdict: Verdict,
+    now: datetime,
+    *,
+    events: Mapping[str, int],
+    pod_name: str | None,
+    pvc_name: str | None,
+    deployed: bool,
+    token_secret: str | None,
+) -> dict[str, Any]:
+    return build_status(
+        StatusInputs(
+            verdict=verdict,
+            generation=_generation(container),
+            now_iso=iso(now),
+            attempt=attempt.number,
+            started_at=iso(attempt.started_at) if attempt.started_at else None,
+            start_request=_start_request(container),
+            deployment_namespace=build.deploy_namespace,
+            instance={
+                "name": build.instance_type_name,
+                "cpu": build.instance_type.cpu,
+                "memory": build.instance_type.memory,
+                "display": instance_display(build.instance_type_name, build.instance_type),
+            },
+            volume_display=volume_display(build.volume_name, build.volume),
+            created_by=_annotation(container, naming.CREATED_BY_ANNOTATION),
+            events=events,
+            pod_name=pod_name,
+            pvc_name=pvc_name,
+            service_name=build.base_name if deployed else None,
+            token_secret=token_secret,
+        ),
+        stored,
+    )
+
+
+def _quota_gate(
+    build: BuildInputs,
+    snapshot: ContainerSnapshot,
+    stored: Mapping[str, Any],
+    attempt: _Attempt,
+    observed: Sequence[Mapping[str, Any]],
+    desired_pvc: Mapping[str, Any] | None,
+) -> str | None:
+    """Why the start does not fit the namespace's quota, or None.
+
+    Checked before anything is created, so a start that cannot fit fails at once with the
+    numbers instead of leaving a ReplicaSet retrying. Only when nothing of this container
+    runs yet (its own pod would count twice).
+    """
+    existing = find(observed, "Deployment", build.deploy_namespace, build.base_name, build.uid)
+    if not build.spec.running or existing is not None:
+        return None
+    if not attempt.is_new:
+        if stored.get("phase") == Phase.FAILED and stored.get("reason") == Reason.QUOTA_EXCEEDED:
+            return stored.get("message") or "quota exceeded"
+        return None
+    quotas = list(snapshot.quotas.get(build.deploy_namespace, []))
+    if not quotas:
+        return None
+    has_pvc = desired_pvc is not None and any(ref_of(o) == ref_of(desired_pvc) for o in observed)
+    return check_quota(
+        quotas,
+        build.instance_type_name,
+        build.instance_type,
+        build.volume_name,
+        build.volume,
+        desired_pvc is not None and not has_pvc,
+        namespace=build.deploy_namespace,
+        storage_class=(build.volume.storageClassName if build.volume else None)
+        or build.settings.default_storage_class,
+    )
+
+
+def _secret_gate(
+    container: Mapping[str, Any],
+    build: BuildInputs,
+    stored: Mapping[str, Any],
+    attempt: _Attempt,
+    facts: SecretFacts,
+) -> str | SecretLookup | None:
+    """Why the env's Secret references refuse this start (secret_policy), the fact still
+    needed to decide, or None.
+
+    Every reconcile: the name rule (no lookup). A new attempt: also the labels of the
+    referenced Secrets and, when `start_secret_access_review`, whether the creator may
+    still get them. A refusal stays until the next attempt (a new start or a new spec).
+    """
+    refs = secret_policy.secret_refs(build.spec) if build.spec.running else []
+    if not refs:
+        return None
+    by_name = secret_policy.operator_secret_problems(refs, {})
+    if by_name:
+        return " ".join(by_name)
+    if not attempt.is_new:
+        return _kept_secret_refusal(stored)
+    ns = build.deploy_namespace
+    if facts.labels is None:
+        return SecretLookup(SECRET_LABELS, ns, tuple(sorted({ref.secret for ref in refs})))
+    problems = secret_policy.operator_secret_problems(refs, facts.labels)
+    annotations = container["metadata"].get("annotations") or {}
+    created_by = annotations.get(naming.CREATED_BY_ANNOTATION)
+    if not problems and build.settings.start_secret_access_review and created_by:
+        if facts.readable is None:
+            return SecretLookup(
+                SECRET_ACCESS,
+                ns,
+                tuple(sorted(secret_policy.needs_access_review(refs))),
+                user=created_by,
+                groups=tuple(validation.created_by_groups(annotations)),
+            )
+        problems = secret_policy.unreadable_secret_problems(refs, facts.readable, created_by, ns)
+    return " ".join(problems) or None
+
+
+def _kept_secret_refusal(stored: Mapping[str, Any]) -> str | None:
+    if stored.get("phase") == Phase.FAILED and stored.get("reason") == Reason.SECRET_NOT_ALLOWED:
+        return str(stored.get("message") or "a Secret reference is not allowed")
+    return None
+
+
+def _deletions(
+    snapshot: ContainerSnapshot, build: BuildInputs, keep: set[Ref]
+) -> tuple[tuple[Ref, ...], set[Ref]]:
+    """What goes, and which kept names are still held by a predecessor.
+
+    Anything of ours the desired state no longer has goes: objects in a former deployment
+    namespace, the PVC of a former volume, Deployment and Service of a terminated
+    container. An object that has a desired name but belongs to a former volume or to an
+    earlier container of the same name must be gone before its successor is created; its
+    deletion event wakes the reconciler up again.
+    """
+    deletions: list[Ref] = []
+    blocked: set[Ref] = set()
+    for obj in snapshot.objects:
+        ref = ref_of(obj)
+        current = _belongs_to(obj, build.uid, build.volume_name)
+        if ref in keep and current and not is_deleting(obj):
+            continue
+        if ref in keep:
+            blocked.add(ref)
+        if is_deleting(obj):
+            continue
+        if ref[0] in STORAGE_KINDS and not storage_is_ours(obj, build.uid, snapshot.volumes):
+            continue
+        deletions.append(ref)
+    deploy_ns = build.deploy_namespace
+    observed_namespaces = {
+        o["metadata"].get("namespace") for o in snapshot.objects if not is_deleting(o)
+    }
+    for ns in sorted(n for n in observed_namespaces if n is not None and n != deploy_ns):
+        deletions.append(_token_ref(build.name, build.domain, ns))
+    return tuple(deletions), blocked
+
+
+def _token(
+    build: BuildInputs, stored: Mapping[str, Any], attempt: _Attempt, deploy: bool
+) -> tuple[TokenAction | None, str | None]:
+    """The token Secret to ensure (if any), and the name status shows."""
+    name = naming.token_secret_name(build.base_name)
+    shown = stored.get("tokenSecret")
+    action = None
+    if deploy and (attempt.is_new or shown != name):
+        # Never made for this namespace before: create it straight away (a 409 means it
+        # exists). Otherwise it is there unless someone deleted it: look first.
+        action = TokenAction(build, name, known_absent=shown != name)
+    return action, name if deploy or shown == name else None
+
+
+def _applies(
+    desired: Sequence[Mapping[str, Any]], observed: Sequence[Mapping[str, Any]]
+) -> tuple[DesiredObject, ...]:
+    by_ref = {ref_of(o): o for o in observed}
+    out = []
+    for obj in desired:
+        ref = ref_of(obj)
+        if _waits_for_its_pv(obj, set(by_ref)):
+            # The PV controller binds a pre-bound claim at once only when it has seen the
+            # PV; otherwise at its next resync, 15 s later. The PV's watch event brings the
+            # reconciler back here.
+            continue
+        seen = by_ref.get(ref)
+        have = ((seen or {}).get("metadata", {}).get("annotations") or {}).get(
+            naming.SPEC_HASH_ANNOTATION
+        )
+        want = obj["metadata"]["annotations"][naming.SPEC_HASH_ANNOTATION]
+        # A PVC's or PV's source, size and class are immutable: once it exists it stays as
+        # made (a volume change makes a new one).
+        up_to_date = seen is not None and (have == want or ref[0] in STORAGE_KINDS)
+        out.append(DesiredObject(obj, up_to_date))
+    return tuple(out)
+
+
+def _verdict(
+    build: BuildInputs,
+    stored: Mapping[str, Any],
+    attempt: _Attempt,
+    observed: Sequence[Mapping[str, Any]],
+    desired_pvc: Mapping[str, Any] | None,
+    pods: Sequence[Mapping[str, Any]],
+    now: datetime,
+) -> Verdict:
+    ns, uid = build.deploy_namespace, build.uid
+    deployment = find(observed, "Deployment", ns, build.base_name, uid)
+    pvc = (
+        find(observed, "PersistentVolumeClaim", ns, desired_pvc["metadata"]["name"], uid)
+        if desired_pvc is not None
+        else None
+    )
+    phase = stored.get("phase")
+    previous = (
+        None
+        if attempt.is_new or phase is None
+        else Verdict(
+            Phase(phase),
+            Reason(stored.get("reason") or Reason.CREATED),
+            stored.get("message") or "",
+        )
+    )
+    running = build.spec.running
+    return decide(
+        AttemptFacts(
+            running=running,
+            attempt_started_at=attempt.started_at,
+            deployment=deployment if running else None,
+            pods=pods if running else [],
+            pvc=pvc,
+            pvc_required=desired_pvc is not None,
+            now=now,
+            previous=previous,
+        ),
+        build.settings,
+    )
+
+
+def _invalid(
+    container: Mapping[str, Any],
+    now: datetime,
+    message: str,
+    deploy_ns: str,
+    add_finalizer: bool,
+) -> Plan:
+    """A configuration that cannot be built: Failed, everything else as the container's
+    status has it (no attempt begins, so the shell's later write does not matter here)."""
+    stored: Mapping[str, Any] = container.get("status") or {}
+    verdict = Verdict(Phase.FAILED, Reason.INVALID_CONFIGURATION, message)
+    new_status = build_status(
+        StatusInputs(
+            verdict=verdict,
+            generation=_generation(container),
+            now_iso=iso(now),
+            attempt=int(stored.get("attempt") or 0),
+            started_at=stored.get("startedAt"),
+            start_request=_annotation(container, naming.START_REQUESTED_ANNOTATION),
+            deployment_namespace=deploy_ns,
+            instance=stored.get("instance"),
+            volume_display=stored.get("volume") or "No volume",
+            created_by=_annotation(container, naming.CREATED_BY_ANNOTATION),
+            events=stored.get("events") or {},
+            pod_name=stored.get("podName"),
+            pvc_name=stored.get("pvcName"),
+            service_name=stored.get("serviceName"),
+            token_secret=stored.get("tokenSecret"),
+        ),
+        stored,
+    )
+    return Plan(add_finalizer=add_finalizer, verdict=verdict, status=new_status)
+
+
+def finalize_deletions(container: Mapping[str, Any], snapshot: ContainerSnapshot) -> list[Ref]:
+    """What goes before the finalizer is removed: every object of this container (storage
+    only when this operator made it), and its token Secret in every namespace it used."""
+    meta = container["metadata"]
+    uid = meta["uid"]
+    deletions: list[Ref] = []
+    namespaces: set[str] = set()
+    for obj in snapshot.objects:
+        labels = obj["metadata"].get("labels") or {}
+        if labels.get(naming.UID_LABEL) != uid:
+            continue
+        if obj["metadata"].get("namespace"):
+            namespaces.add(obj["metadata"]["namespace"])
+        if obj["kind"] in STORAGE_KINDS and not storage_is_ours(obj, uid, snapshot.volumes):
+            continue
+        deletions.append(ref_of(obj))
+    stored = container.get("status") or {}
+    if stored.get("deploymentNamespace"):
+        namespaces.add(stored["deploymentNamespace"])
+    deletions += [_token_ref(meta["name"], meta["namespace"], ns) for ns in sorted(namespaces)]
+    return deletions
+
+
+# ---------------------------------------------------------------- readers
+
+
+def ref_of(obj: Mapping[str, Any]) -> Ref:
+    meta = obj["metadata"]
+    return (obj["kind"], meta.get("namespace") or "", meta["name"])
+
+
+def is_deleting(obj: Mapping[str, Any]) -> bool:
+    return bool(obj["metadata"].get("deletionTimestamp"))
+
+
+def find(
+    objects: Iterable[Mapping[str, Any]], kind: str, ns: str, name: str, uid: str
+) -> Mapping[str, Any] | None:
+    for o in objects:
+        meta = o["metadata"]
+        if (
+            o["kind"] == kind
+            and meta["namespace"] == ns
+            and meta["name"] == name
+            and (meta.get("labels") or {}).get(naming.UID_LABEL) == uid
+        ):
+            return o
+    return None
+
+
+def storage_is_ours(obj: Mapping[str, Any], uid: str, volumes: Mapping[str, VolumeSpec]) -> bool:
+    """Only a PVC or PV this operator created for this very container is ever deleted."""
+    meta = obj["metadata"]
+    labels = meta.get("labels") or {}
+    annotations = meta.get("annotations") or {}
+    if labels.get(naming.MANAGED_BY_LABEL) != naming.MANAGED_BY_VALUE:
+        return False
+    if labels.get(naming.UID_LABEL) != uid:
+        return False
+    volume = volumes.get(annotations.get(naming.VOLUME_ANNOTATION, ""))
+    # One whose catalog entry is gone was still made by us for an allowed type.
+    return volume is None or volume.type in (VolumeType.ON_DEMAND_PVC, VolumeType.NFS)
+
+
+def validation_message(exc: ValidationError) -> str:
+    return "; ".join(
+        f"spec.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+    )
+
+
+def _token_ref(name: str, domain: str, ns: str) -> Ref:
+    return ("Secret", ns, naming.token_secret_name(naming.base_name(name, domain, ns)))
+
+
+def _belongs_to(obj: Mapping[str, Any], uid: str, volume_name: str | None) -> bool:
+    """Whether an object is the current one of this container (same uid; same volume for PVCs)."""
+    meta = obj["metadata"]
+    if (meta.get("labels") or {}).get(naming.UID_LABEL) != uid:
+        return False
+    if obj["kind"] != "PersistentVolumeClaim":
+        return True
+    return (meta.get("annotations") or {}).get(naming.VOLUME_ANNOTATION) == volume_name
+
+
+def _waits_for_its_pv(obj: Mapping[str, Any], observed_refs: set[Ref]) -> bool:
+    volume_name = obj["spec"].get("volumeName") if obj["kind"] == "PersistentVolumeClaim" else None
+    if not volume_name or ref_of(obj) in observed_refs:
+        return False
+    return ("PersistentVolume", "", volume_name) not in observed_refs
+
+
+def _attempt_pods(
+    pods: Iterable[Mapping[str, Any]], uid: str, attempt: int, ns: str
+) -> list[Mapping[str, Any]]:
+    return [
+        p
+        for p in pods
+        if (p["metadata"].get("labels") or {}).get(naming.UID_LABEL) == uid
+        and (p["metadata"].get("annotations") or {}).get(naming.ATTEMPT_ANNOTATION) == str(attempt)
+        and p["metadata"].get("namespace") == ns
+    ]
+
+
+def _event_counts(
+    by_pod: Mapping[str, Mapping[str, int]], pods: Iterable[Mapping[str, Any]]
+) -> dict[str, int]:
+    """The current attempt's pods only: an earlier pod's events would count until that pod is
+    gone, and the count flap (a status write each way) on every start."""
+    counts = [by_pod.get(p["metadata"]["uid"], {}) for p in pods]
+    return {
+        "warnings": sum(c.get("warnings", 0) for c in counts),
+        "total": sum(c.get("total", 0) for c in counts),
+    }
+
+
+def _newest(pods: Sequence[Mapping[str, Any]]) -> str | None:
+    if not pods:
+        return None
+    newest = max(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "")
+    return newest["metadata"]["name"]
+
+
+def _generation(container: Mapping[str, Any]) -> int:
+    return int(container["metadata"].get("generation") or 1)
+
+
+def _annotation(container: Mapping[str, Any], key: str) -> str | None:
+    return (container["metadata"].get("annotations") or {}).get(key)
+
+
+def _start_request(container: Mapping[str, Any]) -> str | None:
+    """The start-requested annotation when valid (bounds), else None."""
+    return bounds.valid_start_request(_annotation(container, naming.START_REQUESTED_ANNOTATION))

@@ -1,0 +1,1 @@
+"""The imperative shell: kopf handlers, API reads and writes, the process context."""

@@ -1,0 +1,47 @@
+"""The operator process's one context: made once at start-up, kept in kopf's memo.
+
+`shell.startup` builds it (settings loaded once, one API client, the reconciler, the
+event ledger, the bundle writer, the admission identity) and closes it at cleanup.
+Handlers get it from the `memo` kopf passes them: no module keeps process state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lightkube import AsyncClient
+
+    from jupyter_containers.core.events import EventLedger
+    from jupyter_containers.core.settings import Settings
+    from jupyter_containers.shell.admission import AdmissionIdentity
+    from jupyter_containers.shell.bundles import BundleWriter
+    from jupyter_containers.shell.reconciler import Reconciler
+    from jupyter_containers.shell.world import Indexes
+
+#: The key of the context in kopf's memo (kopf copies the memo per object, shallowly:
+#: every copy refers to this one context).
+MEMO_KEY = "jupyter_containers"
+
+
+@dataclass
+class OperatorContext:
+    settings: Settings
+    client: AsyncClient
+    started_at: datetime
+    """A second before start-up: events older than this were mirrored by a previous process."""
+    indexes: Indexes
+    ledger: EventLedger
+    reconciler: Reconciler
+    bundles: BundleWriter
+    admission: AdmissionIdentity
+    pending_mirrors: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Pod warnings that arrived before their pod, by pod uid."""
+
+
+def context_of(memo: Mapping[str, Any]) -> OperatorContext:
+    """The context from a handler's `memo` (set by `shell.startup.start`)."""
+    return memo[MEMO_KEY]  # type: ignore[no-any-return]

@@ -1,0 +1,394 @@
+"""The imperative shell of a JupyterContainer: apply the Plan the pure core made.
+
+Triggered by watch events only (see `shell.watch`). `core.plan` decides; this module
+reads the facts a plan asks for (the Secrets a start refers to, SubjectAccessReviews for
+their creator), makes the writes of a Plan (finalizer, deletions, token Secret, applies,
+status) and remembers what it wrote, so a reconcile that runs before the watch delivered its own
+write does not write the same thing again. Every write is skipped when it would change
+nothing: that is what makes an operator restart over N existing containers write
+nothing at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import secrets
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from lightkube import AsyncClient
+from lightkube.core.exceptions import ApiError
+from lightkube.models.authorization_v1 import ResourceAttributes, SubjectAccessReviewSpec
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.authorization_v1 import SubjectAccessReview
+from lightkube.types import PatchType
+
+from jupyter_containers.api.models import API_VERSION, Phase
+from jupyter_containers.core import naming
+from jupyter_containers.core.builders import build_token_secret
+from jupyter_containers.core.plan import (
+    SECRET_LABELS,
+    ContainerSnapshot,
+    DesiredObject,
+    Plan,
+    Ref,
+    SecretFacts,
+    SecretLookup,
+    TokenAction,
+    finalize_deletions,
+    plan,
+)
+from jupyter_containers.core.settings import Settings
+from jupyter_containers.core.status import parse_iso, status_differs
+from jupyter_containers.shell import metrics
+from jupyter_containers.shell.resources import MANAGED_KINDS, JupyterContainer, Secret
+from jupyter_containers.shell.workqueue import KeyedWorkQueue
+
+logger = logging.getLogger(__name__)
+
+Key = tuple[str, str]  # (domain namespace, container name)
+
+#: How long a status change that keeps the phase (a progress message within Starting, event
+#: counts, the pod name) may wait, so that the changes of a burst go out in one write. Phase,
+#: attempt, observedGeneration and condition changes are written at once, as is everything
+#: pending with them.
+STATUS_DETAIL_DELAY = 1.0
+#: Reconciles in flight at once (each holds at most one API request at a time).
+RECONCILE_CONCURRENCY = 256
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+class Reconciler:
+    def __init__(
+        self,
+        client: AsyncClient,
+        settings: Settings,
+        observe: Callable[[Key], ContainerSnapshot],
+        *,
+        clock: Callable[[], datetime] = now_utc,
+        detail_delay: float = STATUS_DETAIL_DELAY,
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.observe = observe
+        self.clock = clock
+        # Reconciles mostly wait for the API server. With a small limit, a pod's readiness
+        # waited behind the creation work of hundreds of other containers (BENCHMARKS.md).
+        self.queue: KeyedWorkQueue[Key] = KeyedWorkQueue(
+            self.reconcile,
+            concurrency=RECONCILE_CONCURRENCY,
+            on_error=lambda _k, _e: metrics.reconcile_errors.inc(),
+        )
+        self.phases = metrics.PhaseTracker()
+        # What this process wrote last, so a reconcile that runs before the watch
+        # delivered our own write does not write the same thing again.
+        self._applied: dict[tuple[str, str, str], str] = {}
+        self._deleted: set[tuple[str, str, str]] = set()
+        # Our last status write per container, with the uid of the object it went to.
+        self._status_written: dict[Key, tuple[str, dict[str, Any]]] = {}
+        self.detail_delay = detail_delay
+        self._detail_since: dict[Key, float] = {}  # loop time a held-back change was first seen
+
+    # ------------------------------------------------------------ entry points
+
+    def trigger(self, key: Key) -> None:
+        self.queue.trigger(key)
+
+    async def reconcile(self, key: Key) -> None:
+        snapshot = self.observe(key)
+        jc = snapshot.container
+        if jc is None:
+            self.queue.forget(key)
+            self._forget(key)
+            return
+        if jc["metadata"].get("deletionTimestamp"):
+            await self._finalize(key, jc, snapshot)
+            return
+        now, stored = self.clock(), self._stored_status(key, jc)
+        facts = SecretFacts()
+        todo = plan(jc, snapshot, self.settings, now, status=stored, secrets=facts)
+        while todo.needs is not None:
+            facts = await self._answer(todo.needs, facts)
+            todo = plan(jc, snapshot, self.settings, now, status=stored, secrets=facts)
+        await self._apply_plan(key, jc, todo)
+
+    async def _apply_plan(self, key: Key, jc: Mapping[str, Any], todo: Plan) -> None:
+        if todo.add_finalizer:
+            await self._add_finalizer(jc)
+        for ref in todo.delete:
+            await self._delete(ref)
+        if todo.token is not None:
+            await self._ensure_token_secret(todo.token)
+        for desired in todo.apply:
+            await self._apply_if_changed(desired)
+        if todo.status is not None:
+            await self._write_status(key, jc, todo.status)
+        if todo.recheck_after is not None:
+            self.queue.trigger_after(key, todo.recheck_after)
+
+    # ------------------------------------------------------------ facts the plan asks for
+
+    async def _answer(self, lookup: SecretLookup, facts: SecretFacts) -> SecretFacts:
+        """`facts` with the answer to `lookup` (the env's Secrets at a new attempt)."""
+        if lookup.what == SECRET_LABELS:
+            labels: dict[str, Mapping[str, str] | None] = {}
+            for name in lookup.names:
+                try:
+                    secret = await self.client.get(Secret, name, namespace=lookup.namespace)
+                except ApiError as exc:
+                    if exc.status.code != 404:
+                        raise
+                    continue
+                labels[name] = dict(secret.metadata.labels or {}) if secret.metadata else {}
+            return dataclasses.replace(facts, labels=labels)
+        readable = {name: await self._may_get_secret(lookup, name) for name in lookup.names}
+        return dataclasses.replace(facts, readable=readable)
+
+    async def _may_get_secret(self, lookup: SecretLookup, name: str) -> bool:
+        """A SubjectAccessReview: may the creator (user and recorded groups) get the Secret."""
+        review = SubjectAccessReview(
+            spec=SubjectAccessReviewSpec(
+                user=lookup.user,
+                groups=list(lookup.groups) or None,
+                resourceAttributes=ResourceAttributes(
+                    namespace=lookup.namespace,
+                    verb="get",
+                    group="",
+                    resource="secrets",
+                    name=name,
+                ),
+            )
+        )
+        result = await self.client.create(review)
+        return bool(result.status and result.status.allowed)
+
+    def _forget(self, key: Key) -> None:
+        self.phases.set(key, None)
+        self._status_written.pop(key, None)
+        self._detail_since.pop(key, None)
+
+    # ------------------------------------------------------------ deletion
+
+    async def _finalize(self, key: Key, jc: Mapping[str, Any], snapshot: ContainerSnapshot) -> None:
+        meta = jc["metadata"]
+        finalizers = list(meta.get("finalizers") or [])
+        if naming.FINALIZER not in finalizers:
+            return
+        for ref in finalize_deletions(jc, snapshot):
+            await self._delete(ref)
+        finalizers.remove(naming.FINALIZER)
+        try:
+            await self.client.patch(
+                JupyterContainer,
+                meta["name"],
+                [
+                    {"op": "test", "path": "/metadata/finalizers", "value": meta["finalizers"]},
+                    {"op": "replace", "path": "/metadata/finalizers", "value": finalizers},
+                ],
+                namespace=meta["namespace"],
+                patch_type=PatchType.JSON,
+            )
+        except ApiError as exc:
+            if exc.status.code not in (404, 422):
+                raise
+            if exc.status.code == 422:  # the list changed under us: look again
+                self.queue.trigger_after(key, 0.5)
+                return
+        self._forget(key)
+
+    async def _add_finalizer(self, jc: Mapping[str, Any]) -> None:
+        meta = jc["metadata"]
+        await self.client.patch(
+            JupyterContainer,
+            meta["name"],
+            [{"op": "add", "path": "/metadata/finalizers/-", "value": naming.FINALIZER}]
+            if meta.get("finalizers")
+            else [{"op": "add", "path": "/metadata/finalizers", "value": [naming.FINALIZER]}],
+            namespace=meta["namespace"],
+            patch_type=PatchType.JSON,
+        )
+
+    # ------------------------------------------------------------ writes
+
+    async def _apply_if_changed(self, desired: DesiredObject) -> None:
+        ref, want = desired.ref, desired.spec_hash
+        if desired.up_to_date:
+            self._applied[ref] = want
+            return
+        if self._applied.get(ref) == want:
+            return
+        kind, ns, name = ref
+        await self.client.patch(
+            MANAGED_KINDS[kind],
+            name,
+            dict(desired.body),
+            namespace=ns or None,
+            patch_type=PatchType.APPLY,
+            field_manager=self.settings.field_manager,
+            force=True,
+        )
+        self._applied[ref] = want
+        self._deleted.discard(ref)
+
+    async def _delete(self, ref: Ref) -> None:
+        if ref in self._deleted:
+            return
+        kind, ns, name = ref
+        try:
+            await self.client.delete(MANAGED_KINDS[kind], name, namespace=ns or None)
+        except ApiError as exc:
+            if exc.status.code != 404:
+                raise
+        self._deleted.add(ref)
+        self._applied.pop(ref, None)
+
+    async def _ensure_token_secret(self, token: TokenAction) -> None:
+        """Create the token Secret once; never rotate it (open sessions keep working)."""
+        ns = token.build.deploy_namespace
+        if not token.known_absent:
+            try:
+                await self.client.get(Secret, token.name, namespace=ns)
+                return
+            except ApiError as exc:
+                if exc.status.code != 404:
+                    raise
+        body = build_token_secret(token.build, secrets.token_urlsafe(32))
+        try:
+            await self.client.create(Secret(**_secret_kwargs(body)), namespace=ns)
+        except ApiError as exc:
+            if exc.status.code != 409:
+                raise
+        self._deleted.discard(("Secret", ns, token.name))
+
+    def _last_written(self, key: Key, jc: Mapping[str, Any]) -> dict[str, Any] | None:
+        written = self._status_written.get(key)
+        if written is None or written[0] != jc["metadata"].get("uid"):
+            return None  # none yet, or written to an earlier container of the same name
+        return written[1]
+
+    def _stored_status(self, key: Key, jc: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The status as stored: the index's, or our own later write it has not seen yet.
+
+        Only the operator writes status, so an index entry that differs from our last write
+        to the same object predates that write. Deciding from it would begin the attempt
+        again (a new startedAt, so one more status write, and the quota and token Secret
+        checks repeated).
+        """
+        current: Mapping[str, Any] = jc.get("status") or {}
+        last = self._last_written(key, jc)
+        return last if last is not None and status_differs(current, last) else current
+
+    async def _write_status(
+        self, key: Key, jc: Mapping[str, Any], new_status: dict[str, Any]
+    ) -> None:
+        current: Mapping[str, Any] = jc.get("status") or {}
+        last = self._last_written(key, jc)
+        self.phases.set(key, new_status["phase"])
+        if not status_differs(current, new_status):
+            return
+        if last is not None and not status_differs(last, new_status):
+            return  # the index has not seen our own last write yet
+        if self._hold_back(key, last or current, new_status):
+            return
+        self._detail_since.pop(key, None)
+        old_phase = (last or current).get("phase")
+        meta = jc["metadata"]
+        # The whole status, not a diff against a possibly stale view: a partial patch
+        # computed from an old index entry could mix two verdicts (phase of one,
+        # reason of the other).
+        await self.client.patch(
+            JupyterContainer.Status,
+            meta["name"],
+            {"status": new_status},
+            namespace=meta["namespace"],
+            patch_type=PatchType.MERGE,
+        )
+        self._status_written[key] = (str(meta.get("uid")), new_status)
+        if new_status["phase"] != old_phase:
+            self._record_transition(jc, old_phase, new_status)
+
+    def _hold_back(
+        self, key: Key, stored: Mapping[str, Any], new_status: Mapping[str, Any]
+    ) -> bool:
+        """Whether to delay a detail-only change (see STATUS_DETAIL_DELAY); schedules the write."""
+        if self.detail_delay <= 0 or not stored or _milestone(stored) != _milestone(new_status):
+            return False
+        now = asyncio.get_running_loop().time()
+        wait = self._detail_since.setdefault(key, now) + self.detail_delay - now
+        if wait <= 0:
+            return False
+        self.queue.trigger_after(key, wait)
+        return True
+
+    def _record_transition(
+        self, jc: Mapping[str, Any], old_phase: str | None, new_status: Mapping[str, Any]
+    ) -> None:
+        phase, reason, message = new_status["phase"], new_status["reason"], new_status["message"]
+        metrics.transitions.labels(phase=phase).inc()
+        if phase == Phase.FAILED:
+            metrics.failures.labels(reason=reason).inc()
+        if phase == Phase.ACTIVE:
+            started, ready = (
+                parse_iso(new_status.get("startedAt")),
+                parse_iso(new_status.get("readyAt")),
+            )
+            if started and ready:
+                metrics.time_to_active.observe(max((ready - started).total_seconds(), 0.0))
+        if phase == Phase.STARTING:
+            # Entering Starting is the answer to the user's own request (create, start, a
+            # saved configuration); status shows it at once. An Event is posted for the
+            # outcome (Active or Failed, naming the phase it came from), one write per start.
+            return
+        kopf.event(
+            object_ref(jc),
+            type="Warning" if phase == Phase.FAILED else "Normal",
+            reason=str(reason),
+            message=f"{old_phase or '(new)'} -> {phase}: {message}",
+        )
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def object_ref(jc: Mapping[str, Any]) -> dict[str, Any]:
+    """Enough of a JupyterContainer for kopf to post an Event about it."""
+    meta = jc["metadata"]
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "JupyterContainer",
+        "metadata": {"name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"]},
+    }
+
+
+def _milestone(status: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What clients wait for (phase, kstatus conditions, observedGeneration): never held back."""
+    conditions = sorted(
+        (str(c.get("type")), str(c.get("status"))) for c in status.get("conditions") or []
+    )
+    return (
+        status.get("phase"),
+        status.get("attempt"),
+        status.get("observedGeneration"),
+        tuple(conditions),
+    )
+
+
+def _secret_kwargs(body: Mapping[str, Any]) -> dict[str, Any]:
+    meta = body["metadata"]
+    return {
+        "metadata": ObjectMeta(
+            name=meta["name"],
+            namespace=meta["namespace"],
+            labels=meta.get("labels"),
+            annotations=meta.get("annotations"),
+        ),
+        "type": body.get("type", "Opaque"),
+        "stringData": body.get("stringData"),
+    }

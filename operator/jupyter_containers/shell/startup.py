@@ -1,0 +1,57 @@
+"""The operator's one start-up and one cleanup (kopf activities).
+
+Start-up loads the settings once, makes the one API client, configures kopf (watches,
+persistence, webhook server), asks who the operator is, and builds the reconciler,
+the event ledger and the bundle writer into one `OperatorContext` kept in kopf's memo.
+Cleanup closes all of it. Importing this module registers every handler of the shell.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import kopf
+
+from jupyter_containers.core.events import EventLedger
+from jupyter_containers.core.settings import load_settings
+from jupyter_containers.shell import bundles, watch, world
+from jupyter_containers.shell.admission import start_webhooks, stop_webhooks
+from jupyter_containers.shell.bundles import BundleWriter
+from jupyter_containers.shell.context import MEMO_KEY, OperatorContext
+from jupyter_containers.shell.reconciler import Reconciler, now_utc
+from jupyter_containers.shell.resources import operator_client
+
+__all__ = ["bundles", "start", "stop", "watch"]  # imported for their handlers
+
+
+@kopf.on.startup()
+async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    cfg = load_settings()
+    started_at = now_utc() - timedelta(seconds=1)
+    watch.configure_kopf(settings)
+    client = operator_client(cfg.field_manager)
+    identity = await start_webhooks(settings, cfg, client)
+    indexes = world.Indexes()
+    ledger = EventLedger()
+    memo[MEMO_KEY] = OperatorContext(
+        settings=cfg,
+        client=client,
+        started_at=started_at,
+        indexes=indexes,
+        ledger=ledger,
+        reconciler=Reconciler(client, cfg, lambda key: world.observe(indexes, ledger, key)),
+        bundles=BundleWriter(client),
+        admission=identity,
+    )
+
+
+@kopf.on.cleanup()
+async def stop(memo: kopf.Memo, **_: Any) -> None:
+    ctx: OperatorContext | None = memo.get(MEMO_KEY)
+    if ctx is None:
+        return
+    ctx.reconciler.queue.close()
+    ctx.bundles.close()
+    await ctx.client.close()
+    stop_webhooks(ctx.admission)

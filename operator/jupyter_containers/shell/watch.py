@@ -1,0 +1,144 @@
+"""Watch handlers: every watch event only says which container to look at again.
+
+Only `on.event` handlers (with the indexes of `shell.world`): kopf then stores nothing
+on the objects (no diff-base, no progress annotations), so watching costs no writes.
+A pod's warning Events are also mirrored onto its JupyterContainer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import kopf
+
+from jupyter_containers.api.models import GROUP, VERSION
+from jupyter_containers.core import naming
+from jupyter_containers.core.status import parse_iso
+from jupyter_containers.shell import kopf_fixes
+from jupyter_containers.shell.context import OperatorContext, context_of
+from jupyter_containers.shell.reconciler import object_ref
+from jupyter_containers.shell.world import MANAGED, MANAGED_SELECTOR, Key, owner_key
+
+logger = logging.getLogger(__name__)
+
+
+@kopf.on.event(GROUP, VERSION, "jupytercontainers")
+async def container_changed(namespace: str, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
+    ctx = context_of(memo)
+    ctx.indexes.remember(kwargs)
+    ctx.reconciler.trigger((namespace, name))
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
+@kopf.on.event("v1", "services", labels=MANAGED)
+@kopf.on.event("v1", "persistentvolumeclaims", labels=MANAGED)
+@kopf.on.event("v1", "persistentvolumes", labels=MANAGED)
+@kopf.on.event("v1", "pods", labels=MANAGED)
+async def managed_changed(
+    labels: kopf.Labels, uid: str | None, type: str | None, memo: kopf.Memo, **kwargs: Any
+) -> None:
+    ctx = context_of(memo)
+    ctx.indexes.remember(kwargs)
+    key = owner_key(labels)
+    if key is None:
+        return
+    ctx.reconciler.trigger(key)
+    for event in ctx.pending_mirrors.pop(str(uid), []):
+        _mirror(ctx, key, event)
+    if type == "DELETED":
+        ctx.pending_mirrors.pop(str(uid), None)
+
+
+@kopf.on.event(GROUP, VERSION, "instancetypes")
+@kopf.on.event(GROUP, VERSION, "volumes")
+async def catalog_changed(type: str | None, memo: kopf.Memo, **kwargs: Any) -> None:
+    ctx = context_of(memo)
+    ctx.indexes.remember(kwargs)
+    if type is None:  # the initial listing: containers get their own events
+        return
+    # A catalog change can fix (or break) containers that reference it.
+    for key in list(ctx.indexes["containers"].keys()):
+        ctx.reconciler.trigger(key)
+
+
+@kopf.on.event("v1", "events")
+async def event_seen(body: kopf.Body, type: str | None, memo: kopf.Memo, **kwargs: Any) -> None:
+    ctx = context_of(memo)
+    ctx.indexes.remember(kwargs)
+    involved = body.get("involvedObject") or {}
+    # Field selector: only Pod events reach here. Ours are all named jc-...
+    if not str(involved.get("name", "")).startswith(naming.NAME_PREFIX):
+        return
+    pod_uid = str(involved.get("uid"))
+    deleted = type == "DELETED"
+    if not ctx.ledger.record(pod_uid, body, deleted=deleted):
+        return
+    mirror = not deleted and body.get("type") == "Warning" and _is_fresh(body, ctx.started_at)
+    owners = ctx.indexes["pod_owners"].get(pod_uid)
+    if not owners:
+        # A pod's first events can overtake the pod on another watch stream: keep the
+        # warning until the pod arrives (its arrival also recounts the events).
+        if mirror:
+            ctx.pending_mirrors.setdefault(pod_uid, []).append(dict(body))
+        return
+    key = next(iter(owners))
+    ctx.reconciler.trigger(key)
+    if mirror:
+        _mirror(ctx, key, body)
+
+
+def _mirror(ctx: OperatorContext, key: Key, event: Mapping[str, Any]) -> None:
+    """Post a pod's warning on the JupyterContainer, so `kubectl describe jc` shows it."""
+    container = ctx.indexes.container(key)
+    if container is None:
+        return
+    involved = event.get("involvedObject") or {}
+    kopf.event(
+        object_ref(container),
+        type="Warning",
+        reason=str(event.get("reason") or "PodWarning"),
+        message=f"pod {involved.get('name')}: {event.get('message') or ''}"[:1024],
+    )
+
+
+def _is_fresh(event: Mapping[str, Any], started_at: datetime) -> bool:
+    """Events older than this process were mirrored by the previous one (or are stale)."""
+    stamp = event.get("lastTimestamp") or event.get("eventTime") or ""
+    seen = parse_iso(str(stamp)) if stamp else None
+    return seen is not None and seen >= started_at
+
+
+# ---------------------------------------------------------------- start-up
+
+
+def configure_kopf(settings: kopf.OperatorSettings) -> None:
+    """kopf's settings for these watches (called once, by `shell.startup`)."""
+    # Our own prefix, should a kopf feature that stores state ever be used. Not our
+    # finalizer name: kopf removes "its" finalizer from objects without delete handlers.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
+        prefix="kopf.jupytercontainers.io"
+    )
+    # Without change-detecting handlers kopf's per-event essence (a deep copy) is unused.
+    diffbase = (
+        kopf.AnnotationsDiffBaseStorage
+        if kopf_fixes.has_changing_handlers(kopf.get_default_registry())
+        else kopf_fixes.EssenceFreeDiffBaseStorage
+    )
+    settings.persistence.diffbase_storage = diffbase(
+        prefix="kopf.jupytercontainers.io", key="last-handled-configuration"
+    )
+    # Initial listings in pages, as the API server recommends for large lists: bounded
+    # responses on both sides. (It did not lower the operator's own peak at a restart, which
+    # is kopf holding every listed body until the indexes are filled: see kopf_fixes.)
+    settings.watching.chunk_size = 200
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.label_selectors["pods"] = MANAGED_SELECTOR
+    settings.watching.label_selectors["deployments"] = MANAGED_SELECTOR
+    settings.watching.label_selectors["services"] = MANAGED_SELECTOR
+    settings.watching.label_selectors["persistentvolumeclaims"] = MANAGED_SELECTOR
+    settings.watching.label_selectors["persistentvolumes"] = MANAGED_SELECTOR
+    settings.watching.field_selectors["events"] = "involvedObject.kind=Pod"

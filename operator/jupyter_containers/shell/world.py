@@ -1,0 +1,219 @@
+"""The observed world: kopf indexes of what exists, and the snapshot of one container.
+
+Only indexes here (no writes): kopf fills them from its watches before any handler
+runs, so after a restart the operator sees the Deployments it made before it decides
+anything. `observe` reads them into the `ContainerSnapshot` that `core.plan` takes.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from jupyter_containers.api.models import GROUP, VERSION, InstanceTypeSpec, VolumeSpec
+from jupyter_containers.core import naming
+from jupyter_containers.core.catalog import parse_catalog
+from jupyter_containers.core.events import EventLedger
+from jupyter_containers.core.plan import ContainerSnapshot
+
+Key = tuple[str, str]  # (domain namespace, container name)
+
+MANAGED = {naming.MANAGED_BY_LABEL: naming.MANAGED_BY_VALUE}
+MANAGED_SELECTOR = f"{naming.MANAGED_BY_LABEL}={naming.MANAGED_BY_VALUE}"
+#: The index handlers below, by the name kopf passes each under to every handler.
+INDEX_NAMES = (
+    "containers",
+    "instance_types",
+    "volumes",
+    "quotas",
+    "deployments",
+    "services",
+    "pvcs",
+    "pvs",
+    "pods",
+    "pod_owners",
+)
+
+
+class Indexes:
+    """The kopf indexes of this module, kept from the first handler call that gets them.
+
+    kopf hands its indexes to handlers only; the reconciler runs outside them, so it
+    reads these live views (kopf updates them in place).
+    """
+
+    def __init__(self) -> None:
+        self._views: dict[str, kopf.Index[Any, Any]] = {}
+
+    def remember(self, handler_kwargs: Mapping[str, Any]) -> None:
+        if not self._views:
+            self._views = {name: handler_kwargs[name] for name in INDEX_NAMES}
+
+    def __getitem__(self, name: str) -> kopf.Index[Any, Any]:
+        return self._views[name]
+
+    def container(self, key: Key) -> Mapping[str, Any] | None:
+        return next(iter(self._views["containers"].get(key, [])), None)
+
+
+def observe(indexes: Indexes, ledger: EventLedger, key: Key) -> ContainerSnapshot:
+    """What the watches hold about one container, for `core.plan`."""
+    objects: list[Mapping[str, Any]] = []
+    for name in ("deployments", "services", "pvcs", "pvs"):
+        objects.extend(indexes[name].get(key, []))
+    pods = list(indexes["pods"].get(key, []))
+    return ContainerSnapshot(
+        container=indexes.container(key),
+        objects=objects,
+        pods=pods,
+        instance_types=parse_catalog(indexes["instance_types"], InstanceTypeSpec),
+        volumes=parse_catalog(indexes["volumes"], VolumeSpec),
+        pod_events={uid: ledger.counts([uid]) for uid in (p["metadata"]["uid"] for p in pods)},
+        quotas=indexes["quotas"],
+    )
+
+
+# ---------------------------------------------------------------- indexes
+
+
+def _meta(body: Mapping[str, Any], *, keep_annotations: bool = True) -> dict[str, Any]:
+    m = body["metadata"]
+    meta: dict[str, Any] = {
+        "name": m["name"],
+        "namespace": m.get("namespace"),
+        "uid": m.get("uid"),
+        "labels": dict(m.get("labels") or {}),
+        "creationTimestamp": m.get("creationTimestamp"),
+    }
+    if keep_annotations:
+        meta["annotations"] = {
+            k: v
+            for k, v in (m.get("annotations") or {}).items()
+            if k != "kubectl.kubernetes.io/last-applied-configuration"
+        }
+    for extra in ("generation", "deletionTimestamp", "finalizers", "resourceVersion"):
+        if m.get(extra) is not None:
+            meta[extra] = copy.deepcopy(m[extra])
+    return meta
+
+
+def owner_key(labels: Mapping[str, str]) -> Key | None:
+    domain, name = labels.get(naming.DOMAIN_LABEL), labels.get(naming.NAME_LABEL)
+    return (domain, name) if domain and name else None
+
+
+# The index functions do no I/O but are `async`: kopf runs plain functions in a thread pool,
+# which costs a thread hop (and GIL contention) for every watch event.
+
+
+@kopf.index(GROUP, VERSION, "jupytercontainers")
+async def containers(body: kopf.Body, namespace: str, name: str, **_: Any) -> dict[Key, Any]:
+    return {
+        (namespace, name): {
+            "metadata": _meta(body),
+            "spec": copy.deepcopy(dict(body.get("spec") or {})),
+            "status": copy.deepcopy(dict(body.get("status") or {})),
+        }
+    }
+
+
+@kopf.index(GROUP, VERSION, "instancetypes")
+async def instance_types(body: kopf.Body, name: str, **_: Any) -> dict[str, Any]:
+    return {name: copy.deepcopy(dict(body.get("spec") or {}))}
+
+
+@kopf.index(GROUP, VERSION, "volumes")
+async def volumes(body: kopf.Body, name: str, **_: Any) -> dict[str, Any]:
+    return {name: copy.deepcopy(dict(body.get("spec") or {}))}
+
+
+def _managed(kind: str, body: kopf.Body, labels: Mapping[str, str]) -> dict[Key, Any]:
+    key = owner_key(labels)
+    if key is None:
+        return {}
+    obj: dict[str, Any] = {"kind": kind, "metadata": _meta(body)}
+    if kind in ("Deployment", "PersistentVolumeClaim"):
+        obj["status"] = copy.deepcopy(dict(body.get("status") or {}))
+    return {key: obj}
+
+
+@kopf.index("v1", "resourcequotas")
+async def quotas(body: kopf.Body, namespace: str, name: str, **_: Any) -> dict[str, Any]:
+    # A watch instead of a LIST per start: starts are frequent, quota changes are rare.
+    return {
+        namespace: {
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": copy.deepcopy(dict(body.get("spec") or {})),
+            "status": copy.deepcopy(dict(body.get("status") or {})),
+        }
+    }
+
+
+@kopf.index("apps", "v1", "deployments", labels=MANAGED)
+async def deployments(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Key, Any]:
+    return _managed("Deployment", body, labels)
+
+
+@kopf.index("v1", "services", labels=MANAGED)
+async def services(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Key, Any]:
+    return _managed("Service", body, labels)
+
+
+@kopf.index("v1", "persistentvolumeclaims", labels=MANAGED)
+async def pvcs(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Key, Any]:
+    return _managed("PersistentVolumeClaim", body, labels)
+
+
+@kopf.index("v1", "persistentvolumes", labels=MANAGED)
+async def pvs(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Key, Any]:
+    return _managed("PersistentVolume", body, labels)
+
+
+@kopf.index("v1", "pods", labels=MANAGED)
+async def pods(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Key, Any]:
+    key = owner_key(labels)
+    if key is None:
+        return {}
+    status = dict(body.get("status") or {})
+    return {
+        key: {
+            "kind": "Pod",
+            "metadata": _meta(body),
+            "spec": _pod_spec_summary(body.get("spec") or {}),
+            "status": {
+                k: copy.deepcopy(status[k])
+                for k in (
+                    "phase",
+                    "reason",
+                    "message",
+                    "conditions",
+                    "containerStatuses",
+                    "initContainerStatuses",
+                    "startTime",
+                )
+                if k in status
+            },
+        }
+    }
+
+
+def _pod_spec_summary(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """What failure messages quote (image, limits); not the whole pod spec."""
+
+    def brief(c: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: copy.deepcopy(c[k]) for k in ("name", "image", "resources") if k in c}
+
+    return {
+        "nodeName": spec.get("nodeName"),
+        "containers": [brief(c) for c in spec.get("containers") or []],
+        "initContainers": [brief(c) for c in spec.get("initContainers") or []],
+    }
+
+
+@kopf.index("v1", "pods", labels=MANAGED)
+async def pod_owners(body: kopf.Body, labels: kopf.Labels, uid: str, **_: Any) -> dict[str, Key]:
+    key = owner_key(labels)
+    return {uid: key} if key is not None else {}

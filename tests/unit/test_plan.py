@@ -1,0 +1,652 @@
+"""core.plan: what one reconcile writes, one row per lifecycle case and per failure reason.
+
+The pod and Deployment shapes come from test_lifecycle's factories (as the kubelet and
+the controllers write them); the objects the operator made are the plan's own desired
+objects, as the watch would show them after the apply.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from jupyter_containers.api.models import (
+    InstanceTypeSpec,
+    NFSSource,
+    Phase,
+    Reason,
+    VolumeSpec,
+    VolumeType,
+)
+from jupyter_containers.core import naming
+from jupyter_containers.core.plan import (
+    SECRET_ACCESS,
+    SECRET_LABELS,
+    ContainerSnapshot,
+    Plan,
+    SecretFacts,
+    SecretLookup,
+    finalize_deletions,
+    plan,
+)
+from jupyter_containers.core.settings import Settings
+from tests.unit.test_lifecycle import (
+    LABELS,
+    NO_CPU,
+    PULL_MSG,
+    T0,
+    cond,
+    exited,
+    pod,
+    running,
+    terminated,
+    ts,
+    waiting,
+)
+
+UID = LABELS["jupytercontainers.io/uid"]
+DOMAIN, NAME = "team-a", "demo"
+SETTINGS = Settings()
+INSTANCE_TYPES = {"small": InstanceTypeSpec(cpu="1", memory="2Gi")}
+VOLUMES = {
+    "home": VolumeSpec(type=VolumeType.ON_DEMAND_PVC, maxSize="10Gi"),
+    "share": VolumeSpec(type=VolumeType.NFS, nfs=NFSSource(server="nfs.example", path="/x")),
+}
+TOKEN = "jc-demo-token"
+QUOTA = {
+    "metadata": {"name": "compute", "namespace": DOMAIN},
+    "spec": {"hard": {"limits.cpu": "2"}},
+    "status": {"hard": {"limits.cpu": "2"}, "used": {"limits.cpu": "1500m"}},
+}
+
+
+def container(
+    *,
+    running: bool = True,
+    status: Mapping[str, Any] | None = None,
+    generation: int = 1,
+    annotations: Mapping[str, str] | None = None,
+    finalizers: tuple[str, ...] = (naming.FINALIZER,),
+    **spec: Any,
+) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": NAME,
+            "namespace": DOMAIN,
+            "uid": UID,
+            "generation": generation,
+            "annotations": {naming.CREATED_BY_ANNOTATION: "alice", **(annotations or {})},
+            "finalizers": list(finalizers),
+        },
+        "spec": {"bundle": "team", "instanceType": "small", "running": running, **spec},
+        "status": dict(status or {}),
+    }
+
+
+def stored(phase: Phase, reason: Reason, attempt: int = 1, **extra: Any) -> dict[str, Any]:
+    """A status as an earlier reconcile of attempt `attempt` wrote it."""
+    return {
+        "phase": str(phase),
+        "reason": str(reason),
+        "message": "as recorded",
+        "attempt": attempt,
+        "observedGeneration": 1,
+        "startedAt": ts(0),
+        "tokenSecret": TOKEN,
+        **extra,
+    }
+
+
+def made(jc: Mapping[str, Any], **status: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The objects the operator applied for `jc` (first start), as its watch shows them;
+    `status` by kind (e.g. Deployment=...)."""
+    first, _ = run(jc, snapshot(), T0)
+    out = []
+    for desired in first.apply:
+        obj = copy.deepcopy(dict(desired.body))
+        if obj["kind"] in status:
+            obj["status"] = dict(status[obj["kind"]])
+        out.append(obj)
+    return out
+
+
+def snapshot(
+    objects: list[dict[str, Any]] | None = None,
+    pods: list[dict[str, Any]] | None = None,
+    **kw: Any,
+) -> ContainerSnapshot:
+    return ContainerSnapshot(
+        container=None,
+        objects=objects or [],
+        pods=[_with_uid(p, i) for i, p in enumerate(pods or [])],
+        instance_types=kw.pop("instance_types", INSTANCE_TYPES),
+        volumes=kw.pop("volumes", VOLUMES),
+        **kw,
+    )
+
+
+def _with_uid(p: dict[str, Any], i: int) -> dict[str, Any]:
+    p["metadata"].setdefault("uid", f"pod-uid-{i}")
+    return p
+
+
+DEPLOYMENT_STATUS = {
+    "observedGeneration": 1,
+    "replicas": 1,
+    "unavailableReplicas": 1,
+    "conditions": [cond("Progressing", True, reason="ReplicaSetUpdated")],
+}
+READY = running(ready=True)
+
+
+def kinds(refs: Any) -> set[str]:
+    return {r[0] for r in refs}
+
+
+@dataclass(frozen=True)
+class Row:
+    jc: dict[str, Any]
+    world: ContainerSnapshot
+    phase: Phase
+    reason: Reason
+    at: float = 1
+    attempt: int = 1
+    applies: set[str] = field(default_factory=set)
+    """Kinds applied because the watch does not show them as desired (not up to date)."""
+    deletes: set[str] = field(default_factory=set)
+    token: str | None = None  # "create" (known absent), "look" (get first) or None
+    says: str = ""
+    check: Callable[[Plan], bool] | None = None
+    secret_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Labels of the Secrets that exist in the deployment namespace."""
+    unreadable: frozenset[str] = frozenset()
+    """Secrets the creator may not get (SubjectAccessReview)."""
+    asked: list[str] | None = None  # the plan's Secret lookups, in order, when checked
+
+
+def run(
+    jc: Mapping[str, Any],
+    world: ContainerSnapshot,
+    now: Any,
+    *,
+    secret_labels: Mapping[str, Mapping[str, str]] | None = None,
+    unreadable: frozenset[str] = frozenset(),
+    settings: Settings = SETTINGS,
+) -> tuple[Plan, list[SecretLookup]]:
+    """Plan, answering the plan's Secret lookups the way shell.reconciler does."""
+    facts, asked = SecretFacts(), []
+    for _ in range(5):
+        result = plan(jc, world, settings, now, secrets=facts)
+        if result.needs is None:
+            return result, asked
+        lookup = result.needs
+        assert lookup not in asked
+        asked.append(lookup)
+        if lookup.what == SECRET_LABELS:
+            labels = {n: dict(secret_labels[n]) for n in lookup.names if n in (secret_labels or {})}
+            facts = SecretFacts(labels=labels, readable=facts.readable)
+        else:
+            readable = {n: n not in unreadable for n in lookup.names}
+            facts = SecretFacts(labels=facts.labels, readable=readable)
+    raise AssertionError("the plan keeps asking")
+
+
+def secret_env(secret: str = "s") -> list[dict[str, Any]]:
+    return [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": secret, "key": "k"}}}]
+
+
+OPERATOR_LABELS = {naming.MANAGED_BY_LABEL: naming.MANAGED_BY_VALUE}
+
+
+NEW = container()
+RUNNING = made(NEW, Deployment=DEPLOYMENT_STATUS)
+STOPPED_JC = container(running=False, status=stored(Phase.ACTIVE, Reason.READY))
+PVC_JC = container(volume="home")
+NFS_JC = container(volume="share")
+
+
+def _pvc_status(phase: str) -> dict[str, Any]:
+    return {"phase": phase}
+
+
+ROWS: dict[str, Row] = {
+    # ------------------------------------------------ the manual's lifecycle table
+    "create -> Starting: Secret, Deployment and Service made": Row(
+        NEW,
+        snapshot(),
+        Phase.STARTING,
+        Reason.DEPLOYING,
+        applies={"Deployment", "Service"},
+        token="create",
+        check=lambda p: p.recheck_after == SETTINGS.start_deadline_seconds,
+    ),
+    "Starting -> Active: nothing to apply, status only": Row(
+        container(status=stored(Phase.STARTING, Reason.CONTAINER_STARTING)),
+        snapshot(RUNNING, [pod(READY, phase="Running")]),
+        Phase.ACTIVE,
+        Reason.READY,
+        at=20,
+        check=lambda p: p.status is not None and p.status["podName"] == "jc-demo-6d5f8b7c9-x7k2p",
+    ),
+    "Starting -> Failed (pod fails to start)": Row(
+        container(status=stored(Phase.STARTING, Reason.PULLING_IMAGE)),
+        snapshot(RUNNING, [pod(waiting("ErrImagePull", PULL_MSG))]),
+        Phase.FAILED,
+        Reason.IMAGE_PULL_FAILED,
+        at=20,
+    ),
+    "Active -> Stopped: Deployment and Service deleted, Secret kept": Row(
+        STOPPED_JC,
+        snapshot(RUNNING, [pod(READY, phase="Running")]),
+        Phase.STOPPED,
+        Reason.STOPPED,
+        deletes={"Deployment", "Service"},
+        check=lambda p: p.status is not None and p.status["tokenSecret"] == TOKEN,
+    ),
+    "Active -> Stopped keeps the volume's PVC": Row(
+        container(volume="home", running=False, status=stored(Phase.ACTIVE, Reason.READY)),
+        snapshot(made(PVC_JC, PersistentVolumeClaim=_pvc_status("Bound"))),
+        Phase.STOPPED,
+        Reason.STOPPED,
+        deletes={"Deployment", "Service"},
+    ),
+    "Stopped -> Starting: a new attempt, the Secret looked up first": Row(
+        container(status=stored(Phase.STOPPED, Reason.STOPPED)),
+        snapshot(),
+        Phase.STARTING,
+        Reason.DEPLOYING,
+        attempt=2,
+        applies={"Deployment", "Service"},
+        token="look",
+    ),
+    "Failed -> Starting on a start request": Row(
+        container(
+            status=stored(Phase.FAILED, Reason.CRASH_LOOP, startRequest=ts(-60)),
+            annotations={naming.START_REQUESTED_ANNOTATION: ts(0)},
+        ),
+        snapshot(),
+        Phase.STARTING,
+        Reason.DEPLOYING,
+        attempt=2,
+        applies={"Deployment", "Service"},
+        token="look",
+        check=lambda p: p.status is not None and p.status["startRequest"] == ts(0),
+    ),
+    "Failed -> Starting on a configuration saved while Failed": Row(
+        container(generation=2, status=stored(Phase.FAILED, Reason.CRASH_LOOP)),
+        snapshot(),
+        Phase.STARTING,
+        Reason.DEPLOYING,
+        attempt=2,
+        applies={"Deployment", "Service"},
+        token="look",
+    ),
+    "Failed is sticky within its attempt": Row(
+        container(status=stored(Phase.FAILED, Reason.CRASH_LOOP)),
+        snapshot(RUNNING, [pod(READY, phase="Running")]),
+        Phase.FAILED,
+        Reason.CRASH_LOOP,
+        at=30,
+    ),
+    "terminate while Starting": Row(
+        container(running=False, status=stored(Phase.STARTING, Reason.PULLING_IMAGE)),
+        snapshot(RUNNING, [pod(waiting("ContainerCreating"))]),
+        Phase.STOPPED,
+        Reason.STOPPED,
+        deletes={"Deployment", "Service"},
+    ),
+    "create stopped: nothing made": Row(
+        container(running=False),
+        snapshot(),
+        Phase.STOPPED,
+        Reason.STOPPED,
+        attempt=0,
+        check=lambda p: p.status is not None and p.status["tokenSecret"] is None,
+    ),
+    # ------------------------------------------------ failure reasons
+    "ImagePullFailed": Row(
+        container(status=stored(Phase.STARTING, Reason.PULLING_IMAGE)),
+        snapshot(RUNNING, [pod(waiting("ImagePullBackOff", PULL_MSG))]),
+        Phase.FAILED,
+        Reason.IMAGE_PULL_FAILED,
+        at=20,
+    ),
+    "InvalidImageName": Row(
+        container(status=stored(Phase.STARTING, Reason.PULLING_IMAGE)),
+        snapshot(RUNNING, [pod(waiting("InvalidImageName", "couldn't parse image name"))]),
+        Phase.FAILED,
+        Reason.INVALID_IMAGE,
+        at=20,
+    ),
+    "CrashLoopBackOff": Row(
+        container(status=stored(Phase.STARTING, Reason.CONTAINER_STARTING)),
+        snapshot(
+            RUNNING,
+            [
+                pod(
+                    waiting(
+                        "CrashLoopBackOff",
+                        "back-off 10s",
+                        restarts=1,
+                        last=terminated(1, "Error"),
+                    ),
+                    phase="Running",
+                )
+            ],
+        ),
+        Phase.FAILED,
+        Reason.CRASH_LOOP,
+        at=20,
+    ),
+    "CreateContainerConfigError": Row(
+        container(status=stored(Phase.STARTING, Reason.CONTAINER_STARTING)),
+        snapshot(
+            RUNNING,
+            [pod(waiting("CreateContainerConfigError", 'secret "creds" not found'))],
+        ),
+        Phase.FAILED,
+        Reason.CONFIG_ERROR,
+        at=20,
+    ),
+    "OOMKilled": Row(
+        container(status=stored(Phase.STARTING, Reason.CONTAINER_STARTING)),
+        snapshot(RUNNING, [pod(exited(137, "OOMKilled"), phase="Running")]),
+        Phase.FAILED,
+        Reason.OOM_KILLED,
+        at=20,
+    ),
+    "ContainerExitedWithError": Row(
+        container(status=stored(Phase.STARTING, Reason.CONTAINER_STARTING)),
+        snapshot(RUNNING, [pod(exited(2, "Error"), phase="Running")]),
+        Phase.FAILED,
+        Reason.CONTAINER_ERROR,
+        at=20,
+    ),
+    "PodFailed": Row(
+        container(status=stored(Phase.STARTING, Reason.CONTAINER_STARTING)),
+        snapshot(RUNNING, [pod(phase="Failed", reason="Evicted", message="The node was low")]),
+        Phase.FAILED,
+        Reason.POD_FAILED,
+        at=20,
+    ),
+    "QuotaExceeded at start: nothing made": Row(
+        NEW,
+        snapshot(quotas={DOMAIN: [QUOTA]}),
+        Phase.FAILED,
+        Reason.QUOTA_EXCEEDED,
+        says="limits.cpu",
+        check=lambda p: p.token is None and p.status is not None and not p.status["tokenSecret"],
+    ),
+    "QuotaExceeded is sticky within its attempt": Row(
+        container(status=stored(Phase.FAILED, Reason.QUOTA_EXCEEDED, tokenSecret=None)),
+        snapshot(),
+        Phase.FAILED,
+        Reason.QUOTA_EXCEEDED,
+        says="as recorded",
+    ),
+    "SecretNotAllowed at start: a Secret labelled as the operator's, nothing made": Row(
+        container(env=secret_env()),
+        snapshot(),
+        Phase.FAILED,
+        Reason.SECRET_NOT_ALLOWED,
+        says="refers to Secret 's', which belongs to the platform",
+        secret_labels={"s": OPERATOR_LABELS},
+        asked=[SECRET_LABELS],
+        check=lambda p: p.token is None and p.status is not None and not p.status["tokenSecret"],
+    ),
+    "SecretNotAllowed at start: the creator may no longer get the Secret": Row(
+        container(env=secret_env()),
+        snapshot(),
+        Phase.FAILED,
+        Reason.SECRET_NOT_ALLOWED,
+        says="in namespace 'team-a', which alice may not read (get secrets)",
+        unreadable=frozenset({"s"}),
+        asked=[SECRET_LABELS, SECRET_ACCESS],
+    ),
+    "SecretNotAllowed at start: a token Secret's name, refused without a lookup": Row(
+        container(env=secret_env("jc-other-token")),
+        snapshot(),
+        Phase.FAILED,
+        Reason.SECRET_NOT_ALLOWED,
+        says="which belongs to the platform",
+        asked=[],
+    ),
+    "SecretNotAllowed is sticky within its attempt": Row(
+        container(env=secret_env(), status=stored(Phase.FAILED, Reason.SECRET_NOT_ALLOWED)),
+        snapshot(),
+        Phase.FAILED,
+        Reason.SECRET_NOT_ALLOWED,
+        says="as recorded",
+        asked=[],
+    ),
+    "a Secret the creator may get: the start goes ahead": Row(
+        container(env=secret_env()),
+        snapshot(),
+        Phase.STARTING,
+        Reason.DEPLOYING,
+        applies={"Deployment", "Service"},
+        token="create",
+        asked=[SECRET_LABELS, SECRET_ACCESS],
+    ),
+    "Secret references of a running attempt are not looked up again": Row(
+        container(env=secret_env(), status=stored(Phase.STARTING, Reason.CONTAINER_STARTING)),
+        snapshot(
+            made(container(env=secret_env()), Deployment=DEPLOYMENT_STATUS),
+            [pod(READY, phase="Running")],
+        ),
+        Phase.ACTIVE,
+        Reason.READY,
+        at=20,
+        unreadable=frozenset({"s"}),
+        asked=[],
+    ),
+    "a start-requested that is not RFC 3339 is ignored (no new attempt, not copied)": Row(
+        container(
+            status=stored(Phase.FAILED, Reason.CRASH_LOOP),
+            annotations={naming.START_REQUESTED_ANNOTATION: "x" * 100},
+        ),
+        snapshot(RUNNING),
+        Phase.FAILED,
+        Reason.CRASH_LOOP,
+        check=lambda p: p.status is not None and p.status.get("startRequest") is None,
+    ),
+    "Unschedulable past the grace": Row(
+        container(status=stored(Phase.STARTING, Reason.SCHEDULING)),
+        snapshot(RUNNING, [pod(unschedulable=NO_CPU, created=1)]),
+        Phase.FAILED,
+        Reason.UNSCHEDULABLE,
+        at=SETTINGS.unschedulable_grace_seconds + 5,
+    ),
+    "VolumeFailed (PVC Lost)": Row(
+        container(volume="home", status=stored(Phase.STARTING, Reason.WAITING_FOR_VOLUME)),
+        snapshot(
+            made(PVC_JC, Deployment=DEPLOYMENT_STATUS, PersistentVolumeClaim=_pvc_status("Lost"))
+        ),
+        Phase.FAILED,
+        Reason.VOLUME_FAILED,
+        at=20,
+    ),
+    "StartDeadlineExceeded": Row(
+        container(status=stored(Phase.STARTING, Reason.CONTAINER_STARTING)),
+        snapshot(RUNNING, [pod(running(), phase="Running")]),
+        Phase.FAILED,
+        Reason.START_DEADLINE_EXCEEDED,
+        at=SETTINGS.start_deadline_seconds + 1,
+    ),
+    "InvalidConfiguration (spec): status only": Row(
+        container(instanceType="x" * 300),
+        snapshot(),
+        Phase.FAILED,
+        Reason.INVALID_CONFIGURATION,
+        attempt=0,
+        says="spec.instanceType",
+    ),
+    "InvalidConfiguration (catalog): status only": Row(
+        container(instanceType="huge"),
+        snapshot(),
+        Phase.FAILED,
+        Reason.INVALID_CONFIGURATION,
+        attempt=0,
+        says="'huge' does not exist",
+    ),
+    # ------------------------------------------------ objects
+    "moved to another namespace: the old objects and token Secret go": Row(
+        container(namespace="team-b", status=stored(Phase.STOPPED, Reason.STOPPED)),
+        snapshot(RUNNING),
+        Phase.STARTING,
+        Reason.DEPLOYING,
+        attempt=2,
+        applies={"Deployment", "Service"},
+        deletes={"Deployment", "Service", "Secret"},
+        token="create",
+    ),
+    "a predecessor of the same name being deleted blocks the applies": Row(
+        NEW,
+        snapshot(
+            [
+                {
+                    **o,
+                    "metadata": {
+                        **o["metadata"],
+                        "labels": {**o["metadata"]["labels"], naming.UID_LABEL: "old-uid"},
+                        "deletionTimestamp": ts(0),
+                    },
+                }
+                for o in RUNNING
+            ]
+        ),
+        Phase.STARTING,
+        Reason.DEPLOYING,
+        token="create",
+        check=lambda p: kinds(p.blocked) == {"Deployment", "Service"},
+    ),
+    "the NFS PVC waits for its PV to be seen": Row(
+        NFS_JC,
+        snapshot(),
+        Phase.STARTING,
+        Reason.WAITING_FOR_VOLUME,
+        applies={"PersistentVolume", "Deployment", "Service"},
+        token="create",
+    ),
+    "a container without the finalizer gets it": Row(
+        container(finalizers=()),
+        snapshot(),
+        Phase.STARTING,
+        Reason.DEPLOYING,
+        applies={"Deployment", "Service"},
+        token="create",
+        check=lambda p: p.add_finalizer,
+    ),
+}
+
+
+@pytest.mark.parametrize("row", ROWS.values(), ids=ROWS.keys())
+def test_plan(row: Row) -> None:
+    result, asked = run(
+        row.jc,
+        row.world,
+        T0 + timedelta(seconds=row.at),
+        secret_labels=row.secret_labels,
+        unreadable=row.unreadable,
+    )
+    if row.asked is not None:
+        assert [lookup.what for lookup in asked] == row.asked
+    assert result.verdict is not None and result.status is not None
+    assert (result.verdict.phase, result.verdict.reason) == (row.phase, row.reason)
+    assert result.status["phase"] == row.phase
+    assert result.status["attempt"] == row.attempt
+    assert row.says in result.status["message"]
+    assert {d.ref[0] for d in result.apply if not d.up_to_date} == row.applies
+    assert kinds(result.delete) == row.deletes
+    token = None if result.token is None else "create" if result.token.known_absent else "look"
+    assert token == row.token
+    if row.check is not None:
+        assert row.check(result)
+    if naming.FINALIZER in row.jc["metadata"]["finalizers"]:
+        assert not result.add_finalizer
+
+
+def test_the_access_review_asks_as_the_creator_with_the_recorded_groups() -> None:
+    jc = container(
+        env=secret_env(), annotations={naming.CREATED_BY_GROUPS_ANNOTATION: '["team","x"]'}
+    )
+    _, asked = run(jc, snapshot(), T0)
+    assert asked[-1] == SecretLookup(SECRET_ACCESS, DOMAIN, ("s",), "alice", ("team", "x"))
+    assert asked[0] == SecretLookup(SECRET_LABELS, DOMAIN, ("s",))
+
+
+def test_without_start_secret_access_review_only_the_labels_are_checked() -> None:
+    settings = Settings(start_secret_access_review=False)
+    result, asked = run(
+        container(env=secret_env()), snapshot(), T0, unreadable=frozenset({"s"}), settings=settings
+    )
+    assert [lookup.what for lookup in asked] == [SECRET_LABELS]
+    assert result.verdict is not None and result.verdict.phase == Phase.STARTING
+
+
+def test_a_plan_that_needs_facts_writes_nothing() -> None:
+    result = plan(container(env=secret_env()), snapshot(), SETTINGS, T0)
+    assert result.needs is not None
+    assert result == Plan(needs=result.needs)
+
+
+def test_every_failure_reason_has_a_row() -> None:
+    failed = {r.reason for r in ROWS.values() if r.phase == Phase.FAILED}
+    starting_only = {
+        Reason.CREATED,
+        Reason.DEPLOYING,
+        Reason.PULLING_IMAGE,
+        Reason.WAITING_FOR_VOLUME,
+        Reason.SCHEDULING,
+        Reason.CONTAINER_STARTING,
+        Reason.READY,
+        Reason.STOPPED,
+    }
+    assert failed == set(Reason) - starting_only
+
+
+def test_a_second_reconcile_of_an_applied_start_writes_nothing_new() -> None:
+    jc = container(status=plan(NEW, snapshot(), SETTINGS, T0).status)
+    again = plan(jc, snapshot(RUNNING), SETTINGS, T0 + timedelta(seconds=1))
+    assert again.token is None
+    assert again.delete == ()
+    assert all(d.up_to_date for d in again.apply)
+
+
+def test_events_count_the_current_attempts_pods_only() -> None:
+    jc = container(status=stored(Phase.STARTING, Reason.CONTAINER_STARTING))
+    earlier = pod(running(), name="jc-demo-old")
+    earlier["metadata"]["annotations"] = {naming.ATTEMPT_ANNOTATION: "0"}
+    world = snapshot(
+        RUNNING,
+        [pod(running(), phase="Running"), earlier],
+        pod_events={"pod-uid-0": {"warnings": 1, "total": 3}, "pod-uid-1": {"total": 5}},
+    )
+    status = plan(jc, world, SETTINGS, T0 + timedelta(seconds=5)).status
+    assert status is not None and status["events"] == {"warnings": 1, "total": 3}
+
+
+def test_status_override_is_the_one_judged() -> None:
+    """The shell's own later write wins over the snapshot's older status."""
+    jc = container(status={})
+    later = stored(Phase.STARTING, Reason.DEPLOYING)
+    result = plan(jc, snapshot(RUNNING), SETTINGS, T0 + timedelta(seconds=2), status=later)
+    assert result.status is not None and result.status["attempt"] == 1
+    assert result.token is None
+
+
+def test_finalize_deletes_everything_but_storage_it_did_not_make() -> None:
+    jc = container(volume="home", status={"deploymentNamespace": "team-b"})
+    objects = made(PVC_JC)
+    foreign = copy.deepcopy(next(o for o in objects if o["kind"] == "PersistentVolumeClaim"))
+    foreign["metadata"]["name"] = "someone-elses"
+    foreign["metadata"]["labels"][naming.MANAGED_BY_LABEL] = "someone"
+    refs = finalize_deletions(jc, snapshot([*objects, foreign]))
+    assert ("PersistentVolumeClaim", DOMAIN, "someone-elses") not in refs
+    assert kinds(refs) == {"Deployment", "Service", "PersistentVolumeClaim", "Secret"}
+    assert {r[1] for r in refs if r[0] == "Secret"} == {DOMAIN, "team-b"}
