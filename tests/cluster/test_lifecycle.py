@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from jupyter_containers.api import jupyterlab_policy
-from tests.cluster.conftest import events_about, get_jc, scenario
+from tests.cluster.conftest import events_about, get_jc, jupyterlab_image, scenario
 
 pytestmark = pytest.mark.cluster
 
@@ -160,7 +160,7 @@ def test_new_container_goes_starting_then_active_with_all_its_objects(
     assert none.stdout.split() == []
 
 
-def test_no_volume_is_shown_as_no_volume_and_mounts_nothing(
+def test_no_volume_is_shown_as_no_volume_and_mounts_no_home(
     kubectl: Any, namespace: str, make_container: Make, wait_phase: Wait
 ) -> None:
     make_container("bare")
@@ -168,7 +168,10 @@ def test_no_volume_is_shown_as_no_volume_and_mounts_nothing(
     assert jc["status"]["volume"] == "No volume"
     assert objects(kubectl, namespace, "pvc") == []
     (deploy,) = objects(kubectl, namespace, "deployments")
-    assert not deploy["spec"]["template"]["spec"].get("volumes")
+    # Only the platform's read-only JupyterLab config directory (core/builders.py).
+    volumes = deploy["spec"]["template"]["spec"]["volumes"]
+    assert [v["name"] for v in volumes] == ["jupyter-config"]
+    assert "downwardAPI" in volumes[0]
 
 
 # ---------------------------------------------------------------- Active -> Stopped -> Starting
@@ -236,7 +239,8 @@ def test_created_with_running_false_is_stopped_and_deploys_nothing(
 FAILURES = [
     ("crashloop", "CrashLoopBackOff", "exit code 1"),
     ("oomkilled-at-start", "OOMKilled", "2Gi memory limit"),
-    ("errimagepull", "ImagePullFailed", "quay.io/jupyter/base-notebook"),
+    # The image the operator runs with (the local registry's JupyterLab; kwok pulls nothing).
+    ("errimagepull", "ImagePullFailed", jupyterlab_image().rsplit(":", 1)[0]),
     ("invalidimage", "InvalidImageName", "image"),
     ("configerror", "CreateContainerConfigError", "not found"),
     ("error-exit", "ContainerExitedWithError", "exit code 1"),
@@ -519,7 +523,8 @@ def test_nfs_volume_in_a_restricted_namespace_and_its_cleanup(
     jc = wait_phase("shared", "Active")
     assert jc["status"]["volume"].startswith("test-nfs")
     (deploy,) = objects(kubectl, namespace, "deployments")
-    (volume,) = deploy["spec"]["template"]["spec"]["volumes"]
+    volumes = deploy["spec"]["template"]["spec"]["volumes"]
+    (volume,) = [v for v in volumes if v["name"] == "home"]
     assert volume["persistentVolumeClaim"]["claimName"] == jc["status"]["pvcName"]
     (pvc,) = objects(kubectl, namespace, "pvc")
     assert pvc["status"]["phase"] == "Bound"

@@ -29,6 +29,7 @@ from tests.cluster.conftest import (
     container_manifest,
     events_about,
     get_jc,
+    jupyterlab_image,
     scenario,
 )
 
@@ -185,7 +186,8 @@ def test_killed_between_deployment_and_status_converges_without_duplicates(
         instance_type=InstanceTypeSpec.model_validate(small),
         volume_name=None,
         volume=None,
-        settings=Settings(),
+        # The operator's own settings: the test fixtures run it with the local image.
+        settings=Settings(jupyter_image=jupyterlab_image()),
         attempt=1,
     )
     objects = [
