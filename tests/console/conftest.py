@@ -90,6 +90,37 @@ def domain(cluster: Any, user_roles: None, operator: Any) -> Iterator[str]:
             ],
         }
     )
+    # alice may read the Secret `api` her create test refers to (admission asks, as her).
+    docs.append(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "read-api-secret"},
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["secrets"],
+                    "resourceNames": ["api"],
+                    "verbs": ["get"],
+                }
+            ],
+        }
+    )
+    docs.append(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "read-api-secret-alice"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "read-api-secret",
+            },
+            "subjects": [
+                {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}
+            ],
+        }
+    )
     docs.append(
         {
             "apiVersion": "v1",

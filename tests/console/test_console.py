@@ -366,8 +366,11 @@ def test_lifecycle_configure_and_delete(
     except Exception as exc:
         errors = alice.locator("[data-error-for]").all_inner_texts()
         raise AssertionError(f"Save did not finish; the form shows: {errors}") from exc
-    expect(alice.locator("[data-field='instance']")).to_contain_text("test-gpu-only")
-    expect(alice.locator("[data-field='volume']")).to_have_text("No volume")
+    # The Details show the status, which the operator writes after the update: a live update.
+    expect(alice.locator("[data-field='instance']")).to_contain_text(
+        "test-gpu-only", timeout=30_000
+    )
+    expect(alice.locator("[data-field='volume']")).to_have_text("No volume", timeout=30_000)
 
     # carol (view and start-stop) gets Cancel, not Delete, and may start it; bob may not.
     carol = sign_in("carol")
