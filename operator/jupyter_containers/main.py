@@ -13,11 +13,12 @@ from prometheus_client import start_http_server
 
 from jupyter_containers.core.settings import load_settings
 from jupyter_containers.shell import (
-    health,  # noqa: F401  (registers the liveness probe)
+    health,  # also registers the liveness probe
     kopf_fixes,
     metrics,
     startup,  # noqa: F401  (registers the start-up, cleanup, watch and admission handlers)
 )
+from jupyter_containers.shell.context import BOOT_KEY, Boot
 
 
 def _configure_logging(fmt: str, verbose: bool) -> None:
@@ -56,6 +57,8 @@ def main(argv: list[str] | None = None) -> None:
     _configure_logging(settings.log_format, args.verbose)
     namespaces = args.namespace or list(settings.watch_namespaces)
     kopf_fixes.install()
+    heartbeats = health.WatchHeartbeats()
+    health.install(heartbeats)
     if settings.metrics_port:
         start_http_server(settings.metrics_port, registry=metrics.registry)
     # uvloop, as kopf's own CLI does when it is installed: the operator is one event loop,
@@ -64,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         runner.run(
             kopf.operator(
                 standalone=True,
+                memo=kopf.Memo({BOOT_KEY: Boot(settings, heartbeats)}),
                 clusterwide=not namespaces,
                 namespaces=namespaces,
                 liveness_endpoint=f"http://0.0.0.0:{settings.health_port}/healthz"

@@ -479,9 +479,8 @@ def test_no_pod_disruption_budget_for_a_single_recreate_replica() -> None:
 
 def _settings_classes() -> list[type[Any]]:
     from jupyter_containers.core.settings import Settings
-    from jupyter_containers.shell.health import HealthSettings
 
-    return [Settings, HealthSettings]
+    return [Settings]
 
 
 def test_configmap_sets_every_operator_setting() -> None:
@@ -524,7 +523,7 @@ def test_configmap_is_valid_operator_settings(
             monkeypatch.delenv(var)
     for var, value in data.items():
         monkeypatch.setenv(var, value)
-    settings, health = (cls() for cls in _settings_classes())
+    (settings,) = (cls() for cls in _settings_classes())
     if sets:
         assert settings.watch_namespaces == ["team-a", "team-b"]
         assert settings.admin_groups == ["platform-admins"]
@@ -537,7 +536,7 @@ def test_configmap_is_valid_operator_settings(
         assert settings.default_storage_class is None
         assert settings.metrics_port == 8080 and settings.health_port == 8081
         assert settings.webhook_managed is False
-    assert health.watch_stall_seconds == 300
+    assert settings.watch_stall_seconds == 300
 
 
 def test_extra_settings_pass_through() -> None:

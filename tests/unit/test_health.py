@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 
 import kopf
@@ -12,7 +13,9 @@ import pytest
 from kopf._cogs.clients import watching
 from kopf._core.reactor import queueing
 
+from jupyter_containers.core.settings import Settings
 from jupyter_containers.shell import health
+from jupyter_containers.shell.context import MEMO_KEY
 
 
 class Clock:
@@ -89,12 +92,16 @@ def test_stuck_watch_is_a_permanent_error() -> None:
     assert issubclass(health.StuckWatch, kopf.PermanentError)
 
 
-def test_the_hook_is_installed_where_kopf_looks_it_up() -> None:
-    assert watching.infinite_watch.__jc_heartbeats__ is health.heartbeats  # type: ignore[attr-defined]
+def test_the_hook_is_installed_where_kopf_looks_it_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(watching, "infinite_watch", watching.infinite_watch)  # undone afterwards
+    first, second = health.WatchHeartbeats(), health.WatchHeartbeats()
+    health.install(first)
+    assert watching.infinite_watch.__jc_heartbeats__ is first  # type: ignore[attr-defined]
     # kopf's watcher resolves the function through the module on each call, so the wrapper
     # is what it runs (kopf 1.45.x); if this changes, health.py must follow.
     assert "watching.infinite_watch(" in inspect.getsource(queueing.watcher)
-    health.install(health.heartbeats)  # idempotent: no double wrapping
+    health.install(second)  # a second install swaps the heartbeats: no double wrapping
+    assert watching.infinite_watch.__jc_heartbeats__ is second  # type: ignore[attr-defined]
     assert watching.infinite_watch.__wrapped__.__name__ == "infinite_watch"  # type: ignore[attr-defined]
     assert not hasattr(watching.infinite_watch.__wrapped__, "__jc_heartbeats__")  # type: ignore[attr-defined]
 
@@ -136,22 +143,26 @@ def test_the_wrapper_beats_on_every_item_and_closes(monkeypatch: pytest.MonkeyPa
     assert beats.report()["streams"] == 0
 
 
-def test_probe_reports_and_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_probe_reports_and_fails() -> None:
     clock = Clock()
     beats = health.WatchHeartbeats(clock)
-    monkeypatch.setattr(health, "heartbeats", beats)
-    monkeypatch.setattr(health, "_settings", health.HealthSettings(watch_stall_seconds=60))
+    ctx = SimpleNamespace(heartbeats=beats, settings=Settings(watch_stall_seconds=60))
+    memo = kopf.Memo({MEMO_KEY: ctx})
     beats.beat(beats.opened("jupytercontainers cluster-wide"), bookmark=True)
     clock.now += 59
-    assert health.watch_streams()["silentSeconds"] == 59.0
+    assert health.watch_streams(memo=memo)["silentSeconds"] == 59.0
     clock.now += 2
     with pytest.raises(health.StuckWatch, match="JC_WATCH_STALL_SECONDS=60"):
-        health.watch_streams()
+        health.watch_streams(memo=memo)
+
+
+def test_probe_before_start_up_has_finished() -> None:
+    assert health.watch_streams(memo=kopf.Memo()) == {"streams": 0, "starting": True}
 
 
 def test_threshold_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JC_WATCH_STALL_SECONDS", "240")
-    assert health.HealthSettings().watch_stall_seconds == 240
+    assert Settings().watch_stall_seconds == 240
     monkeypatch.setenv("JC_WATCH_STALL_SECONDS", "0")
     with pytest.raises(ValueError, match="watch_stall_seconds"):
-        health.HealthSettings()
+        Settings()

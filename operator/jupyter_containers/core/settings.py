@@ -189,6 +189,20 @@ class WebhookSettings(BaseSettings):
     )
 
 
+class HealthSettings(BaseSettings):
+    """When the liveness probe fails (`shell.health`)."""
+
+    model_config = _FROM_ENV
+
+    watch_stall_seconds: float = Field(
+        default=300,
+        gt=0,
+        description="The liveness probe fails when a watch stream that gets bookmarks has "
+        "delivered no event and no bookmark for this long. Keep it well above 70 s (kopf's "
+        "reconnect after a silent stream) plus the API server's bookmark interval (about 60 s).",
+    )
+
+
 class ProcessSettings(BaseSettings):
     """The operator process: what it watches, how it writes, its ports and logs."""
 
@@ -223,7 +237,12 @@ class ProcessSettings(BaseSettings):
 
 
 class Settings(
-    JupyterLabSettings, LifecycleSettings, AccessSettings, WebhookSettings, ProcessSettings
+    JupyterLabSettings,
+    LifecycleSettings,
+    AccessSettings,
+    WebhookSettings,
+    HealthSettings,
+    ProcessSettings,
 ):
     """Every operator setting (all sections); the environment variable is `JC_` + the
     upper-case field name."""

@@ -19,12 +19,25 @@ if TYPE_CHECKING:
     from jupyter_containers.core.settings import Settings
     from jupyter_containers.shell.admission import AdmissionIdentity
     from jupyter_containers.shell.bundles import BundleWriter
+    from jupyter_containers.shell.health import WatchHeartbeats
     from jupyter_containers.shell.reconciler import Reconciler
     from jupyter_containers.shell.world import Indexes
 
 #: The key of the context in kopf's memo (kopf copies the memo per object, shallowly:
 #: every copy refers to this one context).
 MEMO_KEY = "jupyter_containers"
+#: The key of what `main` made before kopf started (`Boot`), in the memo it hands kopf.
+BOOT_KEY = "jupyter_containers_boot"
+
+
+@dataclass(frozen=True)
+class Boot:
+    """What the process made before kopf started: the settings, loaded once (logging, ports and
+    the watched namespaces need them before kopf runs), and the watch heartbeats (hooked in
+    before kopf opens its first stream)."""
+
+    settings: Settings
+    heartbeats: WatchHeartbeats
 
 
 @dataclass
@@ -38,6 +51,7 @@ class OperatorContext:
     reconciler: Reconciler
     bundles: BundleWriter
     admission: AdmissionIdentity
+    heartbeats: WatchHeartbeats
     pending_mirrors: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """Pod warnings that arrived before their pod, by pod uid."""
 

@@ -15,7 +15,8 @@ silence there is normal.
 kopf does not hand bookmarks to handlers, so this module wraps kopf's watch-stream
 generator (`kopf._cogs.clients.watching.infinite_watch`, looked up through its module by
 kopf's watcher on every call). kopf is pinned to 1.45.x; `install()` fails loudly if that
-function moves, and a unit test checks the hook.
+function moves, and a unit test checks the hook. `main` installs it before kopf opens any
+stream and keeps the heartbeats in the process context; nothing here is module state.
 """
 
 from __future__ import annotations
@@ -29,22 +30,8 @@ from typing import Any
 
 import kopf
 from kopf._cogs.clients import watching
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
-class HealthSettings(BaseSettings):
-    """Liveness settings, read from `JC_*` environment variables like the others."""
-
-    model_config = SettingsConfigDict(env_prefix="JC_", extra="ignore")
-
-    watch_stall_seconds: float = Field(
-        default=300,
-        gt=0,
-        description="The liveness probe fails when a watch stream that gets bookmarks has "
-        "delivered no event and no bookmark for this long. Keep it well above 70 s (kopf's "
-        "reconnect after a silent stream) plus the API server's bookmark interval (about 60 s).",
-    )
+from jupyter_containers.shell.context import MEMO_KEY, OperatorContext
 
 
 @dataclass
@@ -118,38 +105,43 @@ def _is_bookmark(item: Any) -> bool:
 
 
 def install(heartbeats: WatchHeartbeats) -> None:
-    """Route every kopf watch stream through `heartbeats` (idempotent)."""
-    original = watching.infinite_watch
-    if getattr(original, "__jc_heartbeats__", None) is not None:
+    """Route every kopf watch stream through `heartbeats`.
+
+    Installing again only swaps the heartbeats the one wrapper reports to, so a process
+    that runs the operator twice (tests) never wraps the wrapper.
+    """
+    current = watching.infinite_watch
+    if getattr(current, "__jc_heartbeats__", None) is not None:
+        current.__jc_heartbeats__ = heartbeats  # type: ignore[attr-defined]
         return
-    if not callable(original):
+    if not callable(current):
         raise RuntimeError(
             "kopf._cogs.clients.watching.infinite_watch is missing: the installed kopf is not the "
-            "pinned 1.45.x; update jupyter_containers/health.py for this kopf version"
+            "pinned 1.45.x; update jupyter_containers/shell/health.py for this kopf version"
         )
+    original = current
 
     @functools.wraps(original)
     async def infinite_watch(
         *, resource: Any, namespace: str | None, **kwargs: Any
     ) -> AsyncIterator[Any]:
-        token = heartbeats.opened(_describe(resource, namespace))
+        beats: WatchHeartbeats = infinite_watch.__jc_heartbeats__  # type: ignore[attr-defined]
+        token = beats.opened(_describe(resource, namespace))
         try:
             async for item in original(resource=resource, namespace=namespace, **kwargs):
-                heartbeats.beat(token, bookmark=_is_bookmark(item))
+                beats.beat(token, bookmark=_is_bookmark(item))
                 yield item
         finally:
-            heartbeats.closed(token)
+            beats.closed(token)
 
     infinite_watch.__jc_heartbeats__ = heartbeats  # type: ignore[attr-defined]
     watching.infinite_watch = infinite_watch  # type: ignore[assignment]
 
 
-heartbeats = WatchHeartbeats()
-install(heartbeats)
-_settings = HealthSettings()
-
-
 @kopf.on.probe(id="watch")
-def watch_streams(**_: Any) -> dict[str, Any]:
+def watch_streams(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
     """Served by kopf at the liveness endpoint (`/healthz` on JC_HEALTH_PORT)."""
-    return heartbeats.check(_settings.watch_stall_seconds)
+    ctx: OperatorContext | None = memo.get(MEMO_KEY)
+    if ctx is None:  # start-up has not finished: no stream is open yet to judge
+        return {"streams": 0, "starting": True}
+    return ctx.heartbeats.check(ctx.settings.watch_stall_seconds)

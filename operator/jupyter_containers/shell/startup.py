@@ -1,6 +1,7 @@
 """The operator's one start-up and one cleanup (kopf activities).
 
-Start-up loads the settings once, makes the one API client, configures kopf (watches,
+Start-up takes the settings `main` loaded once (from the memo it handed kopf), makes the one
+API client, configures kopf (watches,
 persistence, webhook server), asks who the operator is, and builds the reconciler,
 the event ledger and the bundle writer into one `OperatorContext` kept in kopf's memo.
 Cleanup closes all of it. Importing this module registers every handler of the shell.
@@ -14,11 +15,10 @@ from typing import Any
 import kopf
 
 from jupyter_containers.core.events import EventLedger
-from jupyter_containers.core.settings import load_settings
 from jupyter_containers.shell import bundles, watch, world
 from jupyter_containers.shell.admission import start_webhooks, stop_webhooks
 from jupyter_containers.shell.bundles import BundleWriter
-from jupyter_containers.shell.context import MEMO_KEY, OperatorContext
+from jupyter_containers.shell.context import BOOT_KEY, MEMO_KEY, Boot, OperatorContext
 from jupyter_containers.shell.reconciler import Reconciler, now_utc
 from jupyter_containers.shell.resources import operator_client
 
@@ -27,7 +27,8 @@ __all__ = ["bundles", "start", "stop", "watch"]  # imported for their handlers
 
 @kopf.on.startup()
 async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    cfg = load_settings()
+    boot: Boot = memo[BOOT_KEY]
+    cfg = boot.settings
     started_at = now_utc() - timedelta(seconds=1)
     watch.configure_kopf(settings)
     client = operator_client(cfg.field_manager)
@@ -43,6 +44,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         reconciler=Reconciler(client, cfg, lambda key: world.observe(indexes, ledger, key)),
         bundles=BundleWriter(client),
         admission=identity,
+        heartbeats=boot.heartbeats,
     )
 
 
