@@ -11,6 +11,12 @@ log=${JC_RUN_LOG:-$HOME/.cache/jupyter-containers/operator.log}
 
 kubectl apply --server-side --force-conflicts -f crds/ >/dev/null
 kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
+# A CRD just Established has its watch cache still initializing: a watch opened then is refused
+# (429) and, when retried, can miss the objects created meanwhile (the catalog applied below).
+# One short watch per kind, retried by kubectl on 429, returns once watches are served.
+for plural in jupytercontainers instancetypes volumes resourcebundles; do
+  kubectl get --raw "/apis/jupytercontainers.io/v1alpha1/$plural?watch=1&timeoutSeconds=1" >/dev/null
+done
 
 # The image the local registry serves (tools/realnode/images.sh built it with the cluster).
 export JC_JUPYTER_IMAGE=${JC_JUPYTER_IMAGE:-$(tools/realnode/images.sh ref jupyterlab)}

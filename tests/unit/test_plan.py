@@ -494,6 +494,28 @@ ROWS: dict[str, Row] = {
         attempt=0,
         says="'huge' does not exist",
     ),
+    "InvalidConfiguration, then the catalog entry arrives: a new attempt starts": Row(
+        container(
+            status=stored(
+                Phase.FAILED, Reason.INVALID_CONFIGURATION, attempt=0, startedAt=None, tokenSecret=None
+            )
+        ),
+        snapshot(),
+        Phase.STARTING,
+        Reason.DEPLOYING,
+        attempt=1,
+        applies={"Deployment", "Service"},
+        token="create",
+    ),
+    "InvalidConfiguration while it ran, the catalog entry back: a fresh attempt": Row(
+        container(status=stored(Phase.FAILED, Reason.INVALID_CONFIGURATION, attempt=3)),
+        snapshot(RUNNING),
+        Phase.STARTING,
+        Reason.DEPLOYING,
+        attempt=4,
+        applies={"Deployment"},  # the new attempt's pod template; the Service is as it was
+        token="look",
+    ),
     # ------------------------------------------------ objects
     "moved to another namespace: the old objects and token Secret go": Row(
         container(namespace="team-b", status=stored(Phase.STOPPED, Reason.STOPPED)),

@@ -203,7 +203,13 @@ def _attempt(
     now: datetime,
 ) -> _Attempt:
     """A new attempt on first start, on start after Stopped, on an explicit start request
-    (annotation), and on a configuration saved while Failed."""
+    (annotation), on a configuration saved while Failed, and when a configuration that could
+    not be built (InvalidConfiguration: a catalog entry missing or unavailable) builds again.
+
+    The last is no attempt's failure but a missing dependency, as a pod waiting for its
+    ConfigMap: containers applied before their catalog (GitOps, `make run` on a fresh cluster)
+    start once it arrives, instead of staying Failed while the plan deploys their pod.
+    """
     phase = stored.get("phase")
     # An invalid value (the webhook bypassed) is ignored, not copied cut (bounds).
     start_request = _start_request(container)
@@ -211,6 +217,7 @@ def _attempt(
         phase in (None, Phase.STOPPED)
         or (start_request is not None and start_request != stored.get("startRequest"))
         or (phase == Phase.FAILED and _generation(container) != stored.get("observedGeneration"))
+        or (phase == Phase.FAILED and stored.get("reason") == Reason.INVALID_CONFIGURATION)
     )
     number = int(stored.get("attempt") or 0)
     if new:
