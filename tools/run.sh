@@ -20,6 +20,8 @@ done
 
 # The image the local registry serves (tools/realnode/images.sh built it with the cluster).
 export JC_JUPYTER_IMAGE=${JC_JUPYTER_IMAGE:-$(tools/realnode/images.sh ref jupyterlab)}
+# Metrics off the console's port (both default to 8080 in their own deployments).
+export JC_METRICS_PORT=${JC_METRICS_PORT:-9090}
 python -m jupyter_containers.main >"$log" 2>&1 &
 op=$!
 trap 'kill $op 2>/dev/null; wait $op 2>/dev/null; echo; echo "operator stopped (cluster still up: make cluster-down)"' EXIT
@@ -61,10 +63,12 @@ JC_CONSOLE_KUBE_CONTEXT=kwok-jupyter-containers JC_CONSOLE_DEV_LOGIN=true JC_CON
 console=$!
 trap 'kill $op $console 2>/dev/null; wait $op $console 2>/dev/null; echo; echo "operator and console stopped (cluster still up: make cluster-down)"' EXIT
 for _ in $(seq 1 100); do
-  curl -fsS -o /dev/null "http://127.0.0.1:$console_port/" 2>/dev/null && break
   kill -0 $console 2>/dev/null || { echo "console exited; log: $console_log"; tail -30 "$console_log"; exit 1; }
+  [ "$(curl -fsS "http://127.0.0.1:$console_port/healthz" 2>/dev/null)" = ok ] && break
   sleep 0.3
 done
+[ "$(curl -fsS "http://127.0.0.1:$console_port/healthz" 2>/dev/null)" = ok ] \
+  || { echo "console did not answer on port $console_port; log: $console_log"; tail -30 "$console_log"; exit 1; }
 
 cat <<TXT
 
