@@ -497,7 +497,11 @@ ROWS: dict[str, Row] = {
     "InvalidConfiguration, then the catalog entry arrives: a new attempt starts": Row(
         container(
             status=stored(
-                Phase.FAILED, Reason.INVALID_CONFIGURATION, attempt=0, startedAt=None, tokenSecret=None
+                Phase.FAILED,
+                Reason.INVALID_CONFIGURATION,
+                attempt=0,
+                startedAt=None,
+                tokenSecret=None,
             )
         ),
         snapshot(),
