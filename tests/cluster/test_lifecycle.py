@@ -548,19 +548,15 @@ def test_missing_instance_type_is_a_clear_failure_not_a_crash(
 ) -> None:
     # The webhook refuses unknown names at admission; a catalog entry removed later
     # must still give a clear status, never a crashed operator.
-    kubectl(
-        "apply",
-        "-f",
-        "-",
-        input=yaml.safe_dump(
-            {
-                "apiVersion": "jupytercontainers.io/v1alpha1",
-                "kind": "InstanceType",
-                "metadata": {"name": f"{namespace}-temp"},
-                "spec": {"cpu": "1", "memory": "1Gi"},
-            }
-        ),
+    temp = yaml.safe_dump(
+        {
+            "apiVersion": "jupytercontainers.io/v1alpha1",
+            "kind": "InstanceType",
+            "metadata": {"name": f"{namespace}-temp"},
+            "spec": {"cpu": "1", "memory": "1Gi"},
+        }
     )
+    kubectl("apply", "-f", "-", input=temp)
     make_container("orphan", instanceType=f"{namespace}-temp", running=False)
     wait_phase("orphan", "Stopped")
     kubectl("delete", "instancetype", f"{namespace}-temp")
@@ -569,3 +565,13 @@ def test_missing_instance_type_is_a_clear_failure_not_a_crash(
     assert f"{namespace}-temp" in jc["status"]["message"]
     assert "spec.instanceType" in jc["status"]["message"]
     assert operator.proc is not None and operator.proc.poll() is None
+    failed_attempt = int(jc["status"].get("attempt") or 0)
+    assert names(kubectl, namespace, "deployments") == []  # nothing deployed while invalid
+
+    # The entry comes back: a missing dependency, not a failed attempt, so the container
+    # starts by itself (it deployed its pod but stayed Failed before).
+    kubectl("apply", "-f", "-", input=temp)
+    jc = wait_phase("orphan", "Active")
+    assert jc["status"]["attempt"] == failed_attempt + 1
+    kubectl("delete", "jupytercontainer", "orphan", "-n", namespace, "--timeout=60s")
+    kubectl("delete", "instancetype", f"{namespace}-temp")
