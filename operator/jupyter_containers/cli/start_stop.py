@@ -105,6 +105,33 @@ def wait_started(
     return jc
 
 
+def _look_up(ctx: typer.Context, name: str) -> tuple[Kube, Containers, Obj, str | None]:
+    """The cluster, the containers of the current namespace, the container and its phase."""
+    kube = state_of(ctx).kube()
+    repo = Containers(kube)
+    jc = repo.get(name)
+    return kube, repo, jc, effective_phase(jc)
+
+
+def _start_and_report(
+    kube: Kube, repo: Containers, name: str, *, wait: bool, timeout: float, output: Any, says: str
+) -> None:
+    """Start (a new attempt); with `wait`, until Active (or this attempt Failed)."""
+    jc, request = _start(repo, name)
+    if wait:
+        rv = jc["metadata"]["resourceVersion"]
+        jc = wait_started(kube, name, timeout, request=request, resource_version=rv)
+        _finish(jc, f"'{name}' is Active.", output)
+        return
+    _finish(jc, f"{says} Follow it with: kubectl jupyter watch {name}", output)
+
+
+def _terminate(repo: Containers, jc: Obj, *, yes: bool) -> Obj:
+    """Confirm with the manual's words, then set running false."""
+    confirm(_terminate_warning(jc), "Yes, terminate it", yes=yes)
+    return repo.set_running(jc["metadata"]["name"], False)
+
+
 def _finish(jc: Obj, message: str, output: Any) -> None:
     if output is not None:
         render.dump(jc, str(output))
@@ -127,24 +154,14 @@ def start(
     output: ObjectOutputOpt = None,
 ) -> None:
     """Start a Stopped or Failed container (a Failed one gets a fresh pod and image pull)."""
-    kube = state_of(ctx).kube()
-    repo = Containers(kube)
-    jc = repo.get(name)
-    phase = effective_phase(jc)
+    kube, repo, _jc, phase = _look_up(ctx, name)
     if phase not in STARTABLE:
         raise CliError(
             f"'{name}' is {phase}: only Stopped or Failed containers can be started.",
             hint=f"To start it again, restart it: kubectl jupyter restart {name}",
         )
-    jc, request = _start(repo, name)
-    if wait:
-        rv = jc["metadata"]["resourceVersion"]
-        jc = wait_started(kube, name, timeout, request=request, resource_version=rv)
-        _finish(jc, f"'{name}' is Active.", output)
-        return
-    _finish(
-        jc, f"Starting '{name}' (was {phase}). Follow it with: kubectl jupyter watch {name}", output
-    )
+    says = f"Starting '{name}' (was {phase})."
+    _start_and_report(kube, repo, name, wait=wait, timeout=timeout, output=output, says=says)
 
 
 TERMINATE_EPILOG = """Examples:
@@ -171,16 +188,12 @@ def terminate(
     output: ObjectOutputOpt = None,
 ) -> None:
     """Terminate an Active or Starting container (it becomes Stopped)."""
-    kube = state_of(ctx).kube()
-    repo = Containers(kube)
-    jc = repo.get(name)
-    phase = effective_phase(jc)
+    kube, repo, jc, phase = _look_up(ctx, name)
     if phase not in TERMINABLE:
         raise CliError(
             f"'{name}' is {phase}: only Active or Starting containers can be terminated."
         )
-    confirm(_terminate_warning(jc), "Yes, terminate it", yes=yes)
-    jc = repo.set_running(name, False)
+    jc = _terminate(repo, jc, yes=yes)
     if wait:
         jc = wait_for(kube, name, phase_is(Phase.STOPPED), timeout=timeout, describe="stop")
         _finish(jc, f"'{name}' is Stopped.", output)
@@ -204,26 +217,17 @@ def restart(
     output: ObjectOutputOpt = None,
 ) -> None:
     """Terminate then start again (Stopped before Starting, as in the console)."""
-    kube = state_of(ctx).kube()
-    repo = Containers(kube)
-    jc = repo.get(name)
-    phase = effective_phase(jc)
+    kube, repo, jc, phase = _look_up(ctx, name)
     out = render.console()
     if phase in TERMINABLE:
-        confirm(_terminate_warning(jc), "Yes, terminate it", yes=yes)
-        repo.set_running(name, False)
+        _terminate(repo, jc, yes=yes)
         out.print(f"Terminating '{name}'...")
         wait_for(kube, name, phase_is(Phase.STOPPED), timeout=timeout, describe="stop")
         out.print(f"'{name}' is Stopped; starting it.")
     else:
         out.print(f"'{name}' is {phase}; starting it.")
-    jc, request = _start(repo, name)
-    if wait:
-        rv = jc["metadata"]["resourceVersion"]
-        jc = wait_started(kube, name, timeout, request=request, resource_version=rv)
-        _finish(jc, f"'{name}' is Active.", output)
-        return
-    _finish(jc, f"Starting '{name}'. Follow it with: kubectl jupyter watch {name}", output)
+    says = f"Starting '{name}'."
+    _start_and_report(kube, repo, name, wait=wait, timeout=timeout, output=output, says=says)
 
 
 DELETE_EPILOG = """Examples:
