@@ -150,6 +150,7 @@ def test_events_badge_counts_warnings_of_total() -> None:
     ("message", "fields"),
     [
         (rules.MSG_DUPLICATE_NAME, ["name"]),
+        (f"metadata.name: {rules.MSG_DUPLICATE_NAME}", ["name"]),
         (rules.MSG_NAME_LENGTH, ["name"]),
         (rules.MSG_INVALID_VOLUME_TYPE, ["volume"]),
         (
@@ -174,6 +175,11 @@ def test_tabs_with_errors() -> None:
     errors = views.field_errors([rules.MSG_DUPLICATE_NAME, "spec.tags: bad", "spec.tags: bad"])
     assert errors == {"name": [rules.MSG_DUPLICATE_NAME], "tags": ["spec.tags: bad"]}
     assert views.tabs_with_errors(errors) == ["General", "Tags"]
+
+
+def test_the_webhooks_duplicate_name_refusal_shows_the_manuals_words_on_the_name_field() -> None:
+    errors = views.field_errors([f"metadata.name: {rules.MSG_DUPLICATE_NAME}"])
+    assert errors == {"name": [rules.MSG_DUPLICATE_NAME]}
 
 
 def test_form_to_spec() -> None:

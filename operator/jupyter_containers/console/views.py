@@ -294,10 +294,16 @@ def field_of(message: str) -> list[str]:
     return ["form"]
 
 
+#: The webhook's duplicate-name refusal names its field; on the Name field the manual's
+#: words stand alone.
+DUPLICATE_NAME_REFUSAL = f"metadata.name: {rules.MSG_DUPLICATE_NAME}"
+
+
 def field_errors(messages: Iterable[str]) -> dict[str, list[str]]:
     """Messages grouped by the field they name; the rest under 'form'."""
     grouped: dict[str, list[str]] = {}
-    for message in messages:
+    for raw in messages:
+        message = rules.MSG_DUPLICATE_NAME if raw.strip() == DUPLICATE_NAME_REFUSAL else raw
         for name in field_of(message):
             bucket = grouped.setdefault(name, [])
             if message not in bucket:
