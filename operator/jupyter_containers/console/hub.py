@@ -76,7 +76,7 @@ class Hub:
                     domain = str(data["metadata"].get("namespace", ""))
                     if not self.domain_filter(domain):
                         continue
-                    payload = views.row(data).as_json()
+                    payload = views.live_fields(data)
                     key = (domain, payload["name"])
                     if kind == "DELETED":
                         self.latest.pop(key, None)
