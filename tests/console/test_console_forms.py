@@ -68,6 +68,9 @@ def test_create_refused_by_the_webhook_for_a_taken_name_shows_it_on_the_name_fie
     fill_general(alice, "race")
     for _ in range(3):
         alice.get_by_role("button", name="Next").click()
+    alice.get_by_role("button", name="Previous").click()
+    expect(tab(alice, "Tags")).to_have_attribute("aria-selected", "true")
+    alice.get_by_role("button", name="Next").click()
     expect(alice.locator("#review").get_by_role("heading", name="Resource Summary")).to_be_visible()
     make("race", running=False)
     alice.get_by_role("button", name="Create").click()
@@ -105,6 +108,10 @@ def test_configure_warns_of_data_loss_on_a_namespace_or_volume_change(
     expect(namespace_warning).to_be_hidden()
     expect(volume_warning).to_be_hidden()
 
+    # Only namespaces available to alice: the domain and the one open to it where she may
+    # create pods (not, e.g., kube-system).
+    offered = alice.get_by_label("Namespace").locator("option").all_inner_texts()
+    assert domain in offered and away in offered and "kube-system" not in offered
     alice.get_by_label("Namespace").select_option(away)
     expect(namespace_warning).to_be_visible()
     expect(namespace_warning).to_have_attribute("role", "alert")
@@ -172,6 +179,8 @@ def test_keyboard_only_create_tabs_actions_and_confirmations(
 ) -> None:
     alice = sign_in("alice")
     open_list(alice, console)
+    nav = alice.get_by_role("navigation", name="Engine")
+    expect(nav.get_by_role("link", name="Jupyter Containers")).to_be_visible()
     assert_every_input_labelled(alice)
 
     # The create form: reached, filled and submitted with the keyboard only.
@@ -290,4 +299,13 @@ def test_markup_in_names_search_and_env_values_is_text(
     expect(error_of(alice, "name")).to_contain_text("Name must")
     assert alice.locator("img").count() == 0
     assert alice.evaluate("window.__pwned") is None
-    cluster.kubectl("delete", "jc", "marked", "-n", domain, "--wait=false")
+
+    # Delete from the detail page's More actions ("Yes, delete it"), then back to the list.
+    alice.goto(f"{console.url}/domains/{domain}/containers/marked")
+    alice.get_by_text("More actions").click()
+    alice.locator("#detail").get_by_role("menuitem", name="Delete").click()
+    expect(alice.locator("#confirm")).to_contain_text("This action cannot be undone.")
+    alice.get_by_role("button", name="Yes, delete it").click()
+    alice.wait_for_url(f"{console.url}/containers")
+    cluster.kubectl("wait", "--for=delete", "jc/marked", "-n", domain, "--timeout=30s", check=False)
+    assert cluster.kubectl("get", "jc", "marked", "-n", domain, check=False).returncode != 0

@@ -88,6 +88,9 @@ def test_details_follow_the_stream_and_a_lost_stream_reconnects(
     details = page.locator("dl.details")
     expect(details.locator("[data-field='volume']")).to_have_text(re.compile("^test-home"))
     expect(details.locator("[data-field='namespace']")).to_have_text(domain)
+    expect(details.locator("[data-field='created-by']")).to_have_text(
+        re.compile(r"^alice, (just now|\d+ (second|minute)s? ago)$")
+    )
 
     # Configured with kubectl (as an admin may): every Details field follows, no reload.
     patch(
