@@ -14,6 +14,9 @@ kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
 
 # The image the local registry serves (tools/realnode/images.sh built it with the cluster).
 export JC_JUPYTER_IMAGE=${JC_JUPYTER_IMAGE:-$(tools/realnode/images.sh ref jupyterlab)}
+# The operator's metrics default to 8080, the console's local port below: here they move to
+# 9090, so both run on this host.
+export JC_METRICS_PORT=${JC_METRICS_PORT:-9090}
 python -m jupyter_containers.main >"$log" 2>&1 &
 op=$!
 trap 'kill $op 2>/dev/null; wait $op 2>/dev/null; echo; echo "operator stopped (cluster still up: make cluster-down)"' EXIT
