@@ -71,7 +71,7 @@ TXT
 cat <<TXT
 
 The example container is Active: $where. In another shell:
-  export PATH=$HOME/.cache/jupyter-containers/venv/bin:$JC_BIN:\$PATH KUBECONFIG=$KUBECONFIG
+  export PATH=$(dirname "$(command -v python)"):$JC_BIN:\$PATH KUBECONFIG=$KUBECONFIG
   kubectl get jc -A -w                          # live status (Starting / Active / Stopped / Failed)
   kubectl describe jc -n team-a analysis
   kubectl jupyter list -n team-a                # the plugin: My Jupyter Containers
