@@ -34,7 +34,7 @@ from jupyter_containers.cli.containers import Containers
 from jupyter_containers.cli.errors import CliError, UsageError, api_messages
 from jupyter_containers.console import identity, views
 from jupyter_containers.console.config import ConsoleSettings
-from jupyter_containers.console.hub import Hub
+from jupyter_containers.console.hub import Hub, Subscriber
 from jupyter_containers.console.identity import Principal
 from jupyter_containers.console.userkube import UserKube, load_config, own_client
 from jupyter_containers.core.settings import Settings
@@ -767,10 +767,6 @@ async def stream(request: web.Request) -> web.StreamResponse:
     """Server-sent events: the one watch's changes for the domains this user may list."""
     console = request.app[CONSOLE]
     principal = _principal(request)
-    try:
-        domains: frozenset[str] | None = frozenset(await console.domains(principal))
-    except ApiDown:
-        domains = None
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -778,40 +774,48 @@ async def stream(request: web.Request) -> web.StreamResponse:
             "X-Accel-Buffering": "no",
         }
     )
-    await response.prepare(request)
-    await response.write(b"retry: 2000\n\n")
-    up = console.hub.api_up and domains is not None
-    await response.write(f"event: api\ndata: {json.dumps({'up': up})}\n\n".encode())
-    if domains is None:
-        # The browser reconnects after `retry` and asks again (a 200, so EventSource retries).
-        return response
-    shown = [
-        (part.partition("/")[0], part.partition("/")[2])
-        for part in request.query.get("shown", "").split(",")[:500]
-        if "/" in part
-    ]
-    with contextlib.suppress(ConnectionResetError):  # the browser went away
-        await _relay(response, console.hub, domains, shown)
+    # Subscribed before the user's domains are known (access reviews: slow with many
+    # namespaces), so a change meanwhile (a delete just clicked) is kept, not lost.
+    async with console.hub.subscribe(None) as sub:
+        try:
+            domains: frozenset[str] | None = frozenset(await console.domains(principal))
+        except ApiDown:
+            domains = None
+        shown = [
+            (part.partition("/")[0], part.partition("/")[2])
+            for part in request.query.get("shown", "").split(",")[:500]
+            if "/" in part
+        ]
+        with contextlib.suppress(ConnectionResetError):  # the browser went away
+            await response.prepare(request)
+            await response.write(b"retry: 2000\n\n")
+            up = console.hub.api_up and domains is not None
+            await response.write(f"event: api\ndata: {json.dumps({'up': up})}\n\n".encode())
+            # Without domains (API down) the browser reconnects after `retry` and asks again.
+            if domains is not None:
+                await _relay(response, console.hub, sub, domains, shown)
     return response
 
 
 async def _relay(
     response: web.StreamResponse,
     hub: Hub,
+    sub: Subscriber,
     domains: frozenset[str],
     shown: list[tuple[str, str]],
 ) -> None:
-    async with hub.subscribe(domains) as sub:
-        for message in hub.snapshot(shown, domains):
+    for message in hub.snapshot(shown, domains):
+        await response.write(f"event: container\ndata: {json.dumps(message)}\n\n".encode())
+    while True:
+        try:
+            message = await asyncio.wait_for(sub.queue.get(), timeout=15)
+        except TimeoutError:
+            await response.write(b": keep-alive\n\n")
+            continue
+        if message["type"] == "api":
+            await response.write(f"event: api\ndata: {json.dumps(message)}\n\n".encode())
+        elif message["container"]["domain"] in domains:
             await response.write(f"event: container\ndata: {json.dumps(message)}\n\n".encode())
-        while True:
-            try:
-                message = await asyncio.wait_for(sub.queue.get(), timeout=15)
-            except TimeoutError:
-                await response.write(b": keep-alive\n\n")
-                continue
-            kind = "api" if message["type"] == "api" else "container"
-            await response.write(f"event: {kind}\ndata: {json.dumps(message)}\n\n".encode())
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:
