@@ -20,7 +20,8 @@ done
 
 # The image the local registry serves (tools/realnode/images.sh built it with the cluster).
 export JC_JUPYTER_IMAGE=${JC_JUPYTER_IMAGE:-$(tools/realnode/images.sh ref jupyterlab)}
-# Metrics off the console's port (both default to 8080 in their own deployments).
+# The operator's metrics default to 8080, the console's local port below: here they move to
+# 9090, so both run on this host.
 export JC_METRICS_PORT=${JC_METRICS_PORT:-9090}
 python -m jupyter_containers.main >"$log" 2>&1 &
 op=$!
@@ -78,7 +79,7 @@ TXT
 cat <<TXT
 
 The example container is Active: $where. In another shell:
-  export PATH=$HOME/.cache/jupyter-containers/venv/bin:$JC_BIN:\$PATH KUBECONFIG=$KUBECONFIG
+  export PATH=$(dirname "$(command -v python)"):$JC_BIN:\$PATH KUBECONFIG=$KUBECONFIG
   kubectl get jc -A -w                          # live status (Starting / Active / Stopped / Failed)
   kubectl describe jc -n team-a analysis
   kubectl jupyter list -n team-a                # the plugin: My Jupyter Containers

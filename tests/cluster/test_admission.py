@@ -166,6 +166,27 @@ def test_forged_created_by_is_refused(users: Users) -> None:
     assert users.apply("alice", manifest).returncode == 0
 
 
+def test_kubectl_create_of_a_taken_name_gets_the_manuals_words(users: Users) -> None:
+    """`kubectl create` (not apply: that would update) of a name that exists: the webhook
+    answers before the API server's AlreadyExists, with the manual's words and the field."""
+    users.create("alice", "taken", running=False)
+    manifest = yaml.safe_dump(container_manifest("taken", running=False))
+    words = f"metadata.name: {rules.MSG_DUPLICATE_NAME}"
+    for extra in ((), ("--dry-run=server",)):
+        result = users.run("alice", "create", *extra, "-f", "-", input=manifest)
+        refused(result, words)
+        assert (
+            "AlreadyExists" not in result.stderr and '"taken" already exists' not in result.stderr
+        )
+    # Also for a user with no access to the bundle: the name is what the API server would
+    # have refused first too.
+    refused(users.run("carol", "create", "-f", "-", input=manifest), words)
+    # Deleted, the name is free again at once (the watch's lag never refuses it).
+    assert users.run("alice", "delete", "jc", "taken", "--wait=true").returncode == 0
+    result = users.run("alice", "create", "-f", "-", input=manifest)
+    assert result.returncode == 0, result.stderr
+
+
 def test_created_by_cannot_change(users: Users) -> None:
     users.create("alice", "mine", running=False)
     key = naming.CREATED_BY_ANNOTATION

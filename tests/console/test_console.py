@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -367,15 +366,14 @@ def test_lifecycle_configure_and_delete(
     except Exception as exc:
         errors = alice.locator("[data-error-for]").all_inner_texts()
         raise AssertionError(f"Save did not finish; the form shows: {errors}") from exc
-    # The Details show the status, which the operator writes just after the update; the page's
-    # live stream updates the badge, not these fields, so on a loaded machine reload to see it.
-    instance = alice.locator("[data-field='instance']")
-    deadline = time.monotonic() + 30
-    while "test-gpu-only" not in instance.inner_text() and time.monotonic() < deadline:
-        alice.wait_for_timeout(1000)
-        alice.reload()
-    expect(instance).to_contain_text("test-gpu-only")
-    expect(alice.locator("[data-field='volume']")).to_have_text("No volume")
+    # The Details show the status, which the operator writes just after the update: the
+    # page's live stream brings it (no reload).
+    no_reload_marker(alice)
+    expect(alice.locator("[data-field='instance']")).to_contain_text(
+        "test-gpu-only", timeout=30_000
+    )
+    expect(alice.locator("[data-field='volume']")).to_have_text("No volume", timeout=30_000)
+    assert_same_document(alice)
 
     # carol (view and start-stop) gets Cancel, not Delete, and may start it; bob may not.
     carol = sign_in("carol")

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from jupyter_containers.api import rules
+from jupyter_containers.cli.errors import UsageError
 from jupyter_containers.cli.selection import View
 from jupyter_containers.console import identity, views
 from jupyter_containers.console.config import ConsoleSettings, Upstream
@@ -150,6 +151,7 @@ def test_events_badge_counts_warnings_of_total() -> None:
     ("message", "fields"),
     [
         (rules.MSG_DUPLICATE_NAME, ["name"]),
+        (f"metadata.name: {rules.MSG_DUPLICATE_NAME}", ["name"]),
         (rules.MSG_NAME_LENGTH, ["name"]),
         (rules.MSG_INVALID_VOLUME_TYPE, ["volume"]),
         (
@@ -174,6 +176,11 @@ def test_tabs_with_errors() -> None:
     errors = views.field_errors([rules.MSG_DUPLICATE_NAME, "spec.tags: bad", "spec.tags: bad"])
     assert errors == {"name": [rules.MSG_DUPLICATE_NAME], "tags": ["spec.tags: bad"]}
     assert views.tabs_with_errors(errors) == ["General", "Tags"]
+
+
+def test_the_webhooks_duplicate_name_refusal_shows_the_manuals_words_on_the_name_field() -> None:
+    errors = views.field_errors([f"metadata.name: {rules.MSG_DUPLICATE_NAME}"])
+    assert errors == {"name": [rules.MSG_DUPLICATE_NAME]}
 
 
 def test_form_to_spec() -> None:
@@ -377,3 +384,129 @@ async def test_hub_fans_out_per_domain_and_snapshots_what_a_page_shows() -> None
         shown = [("d1", "a"), ("d2", "b"), ("d1", "gone")]
         assert [m["container"]["name"] for m in hub.snapshot(shown, frozenset({"d1"}))] == ["a"]
     assert not hub.subscribers
+
+
+@pytest.mark.parametrize(
+    ("rows", "env", "errors"),
+    [
+        ([], [], []),
+        ([{"name": "", "value": ""}], [], []),  # an empty row is skipped
+        ([{"name": " A ", "value": "1"}], [{"name": "A", "value": "1"}], []),
+        (
+            [{"name": "K", "kind": "secret", "secret": " s ", "key": " k "}],
+            [{"name": "K", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],
+            [],
+        ),
+        ([{"name": "", "value": "x"}], [], ["spec.env: variable 1 needs a name."]),
+        (
+            [{"name": "A", "value": "1"}, {"name": "K", "kind": "secret", "secret": "s"}],
+            [{"name": "A", "value": "1"}],
+            ["spec.env: 'K' is secret-backed: give the Secret's name and key."],
+        ),
+    ],
+)
+def test_env_spec(rows: list[dict[str, str]], env: list[dict[str, Any]], errors: list[str]) -> None:
+    assert views.env_spec(rows) == (env, errors)
+
+
+@pytest.mark.parametrize(
+    ("rows", "tags", "errors"),
+    [
+        ([], {}, []),
+        ([{"key": "", "value": ""}], {}, []),
+        ([{"key": " a ", "value": "<b>"}], {"a": "<b>"}, []),
+        ([{"key": "", "value": "x"}], {}, ["spec.tags: every tag needs a key."]),
+    ],
+)
+def test_tags_spec(rows: list[dict[str, str]], tags: dict[str, str], errors: list[str]) -> None:
+    assert views.tags_spec(rows) == (tags, errors)
+
+
+def test_live_fields_carry_what_the_details_show() -> None:
+    obj = jc("nb", phase="Failed", message="OOMKilled", volume="home", tags={"b": "2", "a": "1"})
+    live = views.live_fields(obj)
+    details = views.details(obj, NOW)
+    assert live["error"] == details.message == "OOMKilled"
+    assert (live["bundle"], live["volume"], live["namespace"], live["instance"]) == (
+        details.bundle,
+        details.volume,
+        details.row.namespace,
+        details.row.instance,
+    )
+    assert live["tags"] == [["a", "1"], ["b", "2"]] == [list(t) for t in details.tags]
+    assert views.live_fields(jc("nb"))["tags"] == []
+
+
+def test_configured_keeps_bundle_running_and_image() -> None:
+    current = jc("nb", phase="Stopped", running=False, image="x/y:1", volume="home")
+    form = views.Form.from_json(
+        {"name": "nb", "bundle": "other", "namespace": "d2", "instanceType": "big", "volume": ""}
+    )
+    obj = views.configured(current, form)
+    assert obj["metadata"] == current["metadata"]
+    assert obj["spec"] == {
+        "bundle": "team",
+        "running": False,
+        "image": "x/y:1",
+        "namespace": "d2",
+        "instanceType": "big",
+    }
+    assert current["spec"]["volume"] == "home"  # the object read is left as it was
+
+
+@pytest.mark.parametrize(
+    ("seen", "generation", "conflict"), [(None, 3, False), (3, 3, False), (2, 3, True)]
+)
+def test_changed_meanwhile(seen: int | None, generation: int, conflict: bool) -> None:
+    current = {"metadata": {"name": "nb", "generation": generation}}
+    message = views.changed_meanwhile("nb", seen, current)
+    assert (message is not None) == conflict
+    if conflict:
+        assert message == (
+            "Jupyter container 'nb' was changed by someone else meanwhile. "
+            "Reload the page to see the new configuration."
+        )
+
+
+def test_log_query() -> None:
+    params, until = views.log_query({"since": "5m", "follow": "1"}, NOW)
+    assert params["follow"] == "true" and params["sinceSeconds"] == 300 and until is None
+    params, until = views.log_query(
+        {"follow": "1", "download": "1", "until": "2026-01-01T11:00:00Z"}, NOW
+    )
+    assert "follow" not in params  # a download ends
+    assert until == datetime(2026, 1, 1, 11, 0, tzinfo=UTC)
+    with pytest.raises(UsageError, match="until"):
+        views.log_query({"until": "soon"}, NOW)
+
+
+@pytest.mark.parametrize(
+    ("named", "pods", "chosen"),
+    [
+        ("p2", ["p1", "p2"], "p2"),
+        ("gone", ["p1", "p2"], "p1"),
+        (None, ["p1"], "p1"),
+        ("p", [], None),
+    ],
+)
+def test_log_pod(named: str | None, pods: list[str], chosen: str | None) -> None:
+    obj = {"status": {"podName": named}} if named else {}
+    assert views.log_pod(obj, pods) == chosen
+
+
+def test_upstream_headers_carry_the_token_and_none_of_the_users_credentials() -> None:
+    from jupyter_containers.console.proxy import upstream_headers
+
+    incoming = {
+        "Accept": "text/html",
+        "cookie": "jc_console_dev_user=x",
+        "Authorization": "Bearer user-token",
+        "Connection": "keep-alive",
+        "Host": "console",
+        "X-XSRFToken": "abc",
+    }
+    assert upstream_headers(incoming, "t0k") == {
+        "Accept": "text/html",
+        "X-XSRFToken": "abc",
+        "Authorization": "token t0k",
+    }

@@ -65,8 +65,13 @@ class Cluster:
     secret_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     unreadable: frozenset[str] = frozenset()
     """Secrets the requesting user may not get (SubjectAccessReview)."""
+    containers: frozenset[str] = frozenset()
+    """The JupyterContainers that exist in the domain."""
 
     def answer(self, lookup: Lookup) -> Any:
+        if lookup.what == judge.NAME_TAKEN:
+            assert lookup.namespace == "team-a"
+            return str(lookup.names[0]) in self.containers
         if lookup.what == judge.BUNDLE:
             return self.bundles.get(str(lookup.names[0]))
         if lookup.what == judge.CATALOG:
@@ -152,8 +157,47 @@ class Row:
 
 ROWS: dict[str, Row] = {
     # ------------------------------------------------ 1. the spec
-    "invalid spec refused, nothing looked up": Row(
-        create(instanceType="x" * 300), False, "spec.instanceType", Code.INVALID, asked=[]
+    # ------------------------------------------------ 0. the name is taken (asked first)
+    "CREATE: a taken name gets the manual's words, naming metadata.name, nothing else asked": Row(
+        create(),
+        False,
+        f"metadata.name: {rules.MSG_DUPLICATE_NAME}",
+        Code.CONFLICT,
+        cluster=Cluster(containers=frozenset({"demo"})),
+        asked=[judge.NAME_TAKEN],
+    ),
+    "CREATE: a taken name is refused alone, before an invalid spec": Row(
+        create(instanceType="x" * 300),
+        False,
+        f"metadata.name: {rules.MSG_DUPLICATE_NAME}",
+        Code.CONFLICT,
+        cluster=Cluster(containers=frozenset({"demo"})),
+    ),
+    "CREATE: a taken name is refused before access (as the API server would)": Row(
+        create(BOB),
+        False,
+        rules.MSG_DUPLICATE_NAME,
+        cluster=Cluster(containers=frozenset({"demo"})),
+    ),
+    "CREATE: another name in the domain is free": Row(
+        create(name="other"), True, cluster=Cluster(containers=frozenset({"demo"}))
+    ),
+    "CREATE: a name the name rules refuse is not looked up": Row(
+        create(name="Bad_Name"), False, rules.MSG_NAME_PATTERN, asked=[]
+    ),
+    "UPDATE of an existing container is not a duplicate": Row(
+        update(jc(), jc(image="x/y:1")), True, cluster=Cluster(containers=frozenset({"demo"}))
+    ),
+    "DELETE asks nothing about the name": Row(
+        delete(ALICE), True, cluster=Cluster(containers=frozenset({"demo"})), asked=[judge.BUNDLE]
+    ),
+    # ------------------------------------------------ 1. the spec
+    "invalid spec refused, only the name looked up": Row(
+        create(instanceType="x" * 300),
+        False,
+        "spec.instanceType",
+        Code.INVALID,
+        asked=[judge.NAME_TAKEN],
     ),
     "CREATE: the name rules": Row(create(name="Bad_Name"), False, rules.MSG_NAME_PATTERN),
     "UPDATE leaving an invalid spec unchanged is not judged again (ratcheting)": Row(
@@ -167,7 +211,7 @@ ROWS: dict[str, Row] = {
         create(BOB), False, "bob may not create containers", Code.FORBIDDEN
     ),
     "CREATE by the bundle owner": Row(
-        create(), True, asked=[judge.BUNDLE, judge.CATALOG, judge.NAMESPACE]
+        create(), True, asked=[judge.NAME_TAKEN, judge.BUNDLE, judge.CATALOG, judge.NAMESPACE]
     ),
     "CREATE by an admin": Row(create(ADMIN), True),
     "UPDATE running needs start-stop: a grantee may": Row(
@@ -253,7 +297,7 @@ ROWS: dict[str, Row] = {
         create(namespace="shared"),
         True,
         cluster=Cluster(pod_access={"shared": True}),
-        asked=[judge.BUNDLE, judge.CATALOG, judge.NAMESPACE, judge.POD_ACCESS],
+        asked=[judge.NAME_TAKEN, judge.BUNDLE, judge.CATALOG, judge.NAMESPACE, judge.POD_ACCESS],
     ),
     "quota on CREATE of a running container": Row(
         create(running=True),
@@ -271,7 +315,13 @@ ROWS: dict[str, Row] = {
         False,
         "which belongs to the platform",
         Code.FORBIDDEN,
-        asked=[judge.BUNDLE, judge.CATALOG, judge.NAMESPACE, judge.SECRET_LABELS],
+        asked=[
+            judge.NAME_TAKEN,
+            judge.BUNDLE,
+            judge.CATALOG,
+            judge.NAMESPACE,
+            judge.SECRET_LABELS,
+        ],
     ),
     "a Secret labelled as the operator's is refused": Row(
         create(env=secret_env()),
@@ -287,6 +337,7 @@ ROWS: dict[str, Row] = {
         Code.FORBIDDEN,
         cluster=Cluster(unreadable=frozenset({"s"})),
         asked=[
+            judge.NAME_TAKEN,
             judge.BUNDLE,
             judge.CATALOG,
             judge.NAMESPACE,
@@ -363,6 +414,7 @@ def test_the_judge_asks_for_each_fact_once_and_then_answers() -> None:
     )
     _, asked = run(request, Cluster(pod_access={"shared": True}))
     assert asked == [
+        judge.NAME_TAKEN,
         judge.BUNDLE,
         judge.CATALOG,
         judge.NAMESPACE,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from enum import StrEnum
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -37,6 +37,11 @@ class ConsoleSettings(BaseSettings):
     dev_users: str = Field(
         default="alice,bob,carol",
         description="Users offered by the development sign-in (user or user:group1|group2).",
+    )
+    session_secret: SecretStr | None = Field(
+        default=None,
+        description="Key that signs the development sign-in's session cookie. Unset: a random "
+        "key per process, so a restart signs everyone out (the event streams then stop).",
     )
     proxy_user_header: str = Field(
         default="X-Forwarded-User", description="Header naming the user, set by the proxy."

@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(eq=False)  # one per browser stream, kept in a set by identity
 class Subscriber:
-    domains: frozenset[str]
+    #: The domains whose changes it gets; None: every change (the stream filters them, once
+    #: it knows the user's domains).
+    domains: frozenset[str] | None
     queue: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(1000))
 
 
@@ -54,7 +56,7 @@ class Hub:
 
     def _publish(self, message: dict[str, Any], domain: str | None = None) -> None:
         for sub in list(self.subscribers):
-            if domain is not None and domain not in sub.domains:
+            if domain is not None and sub.domains is not None and domain not in sub.domains:
                 continue
             with contextlib.suppress(asyncio.QueueFull):
                 sub.queue.put_nowait(message)
@@ -76,7 +78,7 @@ class Hub:
                     domain = str(data["metadata"].get("namespace", ""))
                     if not self.domain_filter(domain):
                         continue
-                    payload = views.row(data).as_json()
+                    payload = views.live_fields(data)
                     key = (domain, payload["name"])
                     if kind == "DELETED":
                         self.latest.pop(key, None)
@@ -107,7 +109,7 @@ class Hub:
             yield kind, obj
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, domains: frozenset[str]) -> AsyncIterator[Subscriber]:
+    async def subscribe(self, domains: frozenset[str] | None) -> AsyncIterator[Subscriber]:
         sub = Subscriber(domains)
         self.subscribers.add(sub)
         try:

@@ -18,6 +18,7 @@ import asyncio
 import base64
 import contextlib
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -88,13 +89,30 @@ def upstream_url(
 
 
 def add_routes(app: web.Application, console: Console) -> None:
-    access: dict[str, float] = {}
+    proxy = LabProxy(app, console)
 
-    async def may_open(request: web.Request, domain: str, name: str) -> str | None:
+    async def on_startup(_: web.Application) -> None:
+        app[SESSION] = aiohttp.ClientSession(auto_decompress=True)
+
+    app.on_startup.append(on_startup)
+    app.router.add_route("*", "/jupyter/{domain}/{name}/{tail:.*}", proxy.handle)
+
+
+class LabProxy:
+    """The route's handler: the user's right to open, the upstream and its token, the relay."""
+
+    def __init__(self, app: web.Application, console: Console) -> None:
+        self.app = app
+        self.console = console
+        #: When each (user, container) was last judged allowed to open: reused for a while, so
+        #: a page's many requests cost one access check.
+        self.access: dict[str, float] = {}
+
+    async def may_open(self, request: web.Request, domain: str, name: str) -> str | None:
         """None when the API server lets the user update (so open) the container; else why not."""
         principal = request["principal"]
         key = f"{principal.key}:{domain}:{name}"
-        if time.monotonic() - access.get(key, 0) < ACCESS_SECONDS:
+        if time.monotonic() - self.access.get(key, 0) < ACCESS_SECONDS:
             return None
 
         def work(kube: Any, repo: Any) -> str | None:
@@ -114,85 +132,88 @@ def add_routes(app: web.Application, console: Console) -> None:
                 return "; ".join(api_messages(exc))
             return None
 
-        refused = await console.as_user(principal, domain, work)
+        refused = await self.console.as_user(principal, domain, work)
         if refused is None:
-            access[key] = time.monotonic()
+            self.access[key] = time.monotonic()
         return refused
 
-    async def target(domain: str, name: str) -> Target | str:
-        settings = console.settings
+    async def target(self, domain: str, name: str) -> Target | str:
+        """Where the container's JupyterLab answers, with its token (the console's identity)."""
+        return await asyncio.to_thread(self._target, domain, name)
 
-        def work() -> Target | str:
-            client = own_client(console.config, settings.request_timeout)
-            try:
-                jc = client.get(JupyterContainer, name, namespace=domain)
-                data = jc if isinstance(jc, dict) else jc.to_dict()
-                if (data.get("status") or {}).get("phase") != "Active":
-                    return f"Jupyter container '{name}' is not Active; start it first."
-                namespace = selection.deployment_namespace(data)
-                base = naming.base_name(name, domain, namespace)
-                secret = client.get(Secret, naming.token_secret_name(base), namespace=namespace)
-                token = base64.b64decode((secret.data or {}).get("token", "")).decode()
-                slices = [
-                    s if isinstance(s, dict) else s.to_dict()
-                    for s in client.list(
-                        EndpointSlice,
-                        namespace=namespace,
-                        labels={"kubernetes.io/service-name": base},
-                    )
-                ]
-            except ApiError as exc:
-                return f"JupyterLab of '{name}' cannot be reached: {exc.status.message}"
-            finally:
-                client.close()
-            url = upstream_url(
-                settings.upstream,
-                base,
-                namespace,
-                rules.JUPYTER_PORT,
-                slices,
-                settings.cluster_domain,
-            )
-            if url is None:
-                return f"JupyterLab of '{name}' has no ready endpoint yet."
-            return Target(url, token)
+    def _target(self, domain: str, name: str) -> Target | str:
+        settings = self.console.settings
+        client = own_client(self.console.config, settings.request_timeout)
+        try:
+            jc = client.get(JupyterContainer, name, namespace=domain)
+            data = jc if isinstance(jc, dict) else jc.to_dict()
+            if (data.get("status") or {}).get("phase") != "Active":
+                return f"Jupyter container '{name}' is not Active; start it first."
+            namespace = selection.deployment_namespace(data)
+            base = naming.base_name(name, domain, namespace)
+            secret = client.get(Secret, naming.token_secret_name(base), namespace=namespace)
+            token = base64.b64decode((secret.data or {}).get("token", "")).decode()
+            slices = [
+                s if isinstance(s, dict) else s.to_dict()
+                for s in client.list(
+                    EndpointSlice,
+                    namespace=namespace,
+                    labels={"kubernetes.io/service-name": base},
+                )
+            ]
+        except ApiError as exc:
+            return f"JupyterLab of '{name}' cannot be reached: {exc.status.message}"
+        finally:
+            client.close()
+        url = upstream_url(
+            settings.upstream, base, namespace, rules.JUPYTER_PORT, slices, settings.cluster_domain
+        )
+        if url is None:
+            return f"JupyterLab of '{name}' has no ready endpoint yet."
+        return Target(url, token)
 
-        return await asyncio.to_thread(work)
-
-    async def handle(request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
         domain, name = request.match_info["domain"], request.match_info["name"]
-        refused = await may_open(request, domain, name)
+        refused = await self.may_open(request, domain, name)
         if refused is not None:
             return web.Response(status=403, text=refused, content_type="text/plain")
-        found = await target(domain, name)
+        found = await self.target(domain, name)
         if isinstance(found, str):
             return web.Response(status=502, text=found, content_type="text/plain")
         upstream = found.url + request.rel_url.raw_path_qs
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
-        headers["Authorization"] = f"token {found.token}"
-        headers.pop("Cookie", None)
-        session = app[SESSION]
+        headers = upstream_headers(request.headers, found.token)
+        session = self.app[SESSION]
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return await _websocket(request, session, upstream, headers)
-        body = await request.read()
-        async with session.request(
-            request.method, upstream, headers=headers, data=body, allow_redirects=False
-        ) as resp:
-            out = web.StreamResponse(status=resp.status)
-            for key, value in resp.headers.items():
-                if key.lower() not in HOP_HEADERS and key.lower() != "content-encoding":
-                    out.headers.add(key, value)
-            await out.prepare(request)
-            async for chunk in resp.content.iter_any():
-                await out.write(chunk)
-            await out.write_eof()
-            return out
+        return await _http(request, session, upstream, headers)
 
-    async def on_startup(_: web.Application) -> None:
-        app[SESSION] = aiohttp.ClientSession(auto_decompress=True)
 
-    app.on_startup.append(on_startup)
-    app.router.add_route("*", "/jupyter/{domain}/{name}/{tail:.*}", handle)
+def upstream_headers(incoming: Mapping[str, str], token: str) -> dict[str, str]:
+    """The request's headers for JupyterLab: no hop-by-hop ones, none of the user's own
+    credentials (cookie, authorization), and the container's token added here."""
+    headers = {
+        k: v for k, v in incoming.items() if k.lower() not in HOP_HEADERS and k.lower() != "cookie"
+    }
+    headers["Authorization"] = f"token {token}"
+    return headers
+
+
+async def _http(
+    request: web.Request, session: aiohttp.ClientSession, upstream: str, headers: dict[str, str]
+) -> web.StreamResponse:
+    body = await request.read()
+    async with session.request(
+        request.method, upstream, headers=headers, data=body, allow_redirects=False
+    ) as resp:
+        out = web.StreamResponse(status=resp.status)
+        for key, value in resp.headers.items():
+            if key.lower() not in HOP_HEADERS and key.lower() != "content-encoding":
+                out.headers.add(key, value)
+        await out.prepare(request)
+        async for chunk in resp.content.iter_any():
+            await out.write(chunk)
+        await out.write_eof()
+        return out
 
 
 async def _websocket(

@@ -34,7 +34,7 @@ from jupyter_containers.cli.containers import Containers
 from jupyter_containers.cli.errors import CliError, UsageError, api_messages
 from jupyter_containers.console import identity, views
 from jupyter_containers.console.config import ConsoleSettings
-from jupyter_containers.console.hub import Hub
+from jupyter_containers.console.hub import Hub, Subscriber
 from jupyter_containers.console.identity import Principal
 from jupyter_containers.console.userkube import UserKube, load_config, own_client
 from jupyter_containers.core.settings import Settings
@@ -59,7 +59,8 @@ class Console:
     def __init__(self, settings: ConsoleSettings) -> None:
         self.settings = settings
         self.config = load_config(settings.kube_context)
-        self.secret = secrets.token_bytes(32)
+        key = settings.session_secret
+        self.secret = key.get_secret_value().encode() if key else secrets.token_bytes(32)
         self.operator_settings = Settings.model_construct()
         self.hub = Hub(self.config, self.domain_allowed)
         self._cache: dict[str, tuple[float, Any]] = {}
@@ -539,56 +540,19 @@ async def _submit(request: web.Request, *, dry_run: bool) -> web.StreamResponse:
     form = views.Form.from_json(body.get("form") or {})
 
     def work(kube: UserKube, repo: Containers) -> web.Response:
-        checker = Checker(repo)
         try:
             if mode == "configure":
-                current = repo.get(form.name)
-                base = dict(current.get("spec") or {})
-                spec_dict = form.spec(
-                    base={k: v for k, v in base.items() if k in ("bundle", "running", "image")}
-                )
-                spec_dict["bundle"] = base.get("bundle", "")
-                obj = dict(current)
-                obj["spec"] = spec_dict
-                # The form was read at `generation`: a spec change since then is a conflict.
-                # (Status writes bump resourceVersion, not generation: those are no conflict.)
-                seen = body.get("generation")
-                if seen is not None and current["metadata"].get("generation") != seen:
-                    return _error_json(
-                        [
-                            f"Jupyter container '{form.name}' was changed by someone else "
-                            "meanwhile. Reload the page to see the new configuration."
-                        ],
-                        status=409,
-                    )
-                result = repo.replace(obj, dry_run=True)
-                if not dry_run:
-                    result = repo.replace(obj)
+                result = _configure(repo, form, body.get("generation"), dry_run=dry_run)
             else:
-                spec_dict = form.spec()
-                if not form.name:
-                    return _error_json(["Name is required."])
-                manifest = _manifest(domain, form.name, spec_dict)
-                result = repo.create(manifest, dry_run=True)
-                if not dry_run:
-                    result = repo.create(manifest)
+                result = _create(repo, domain, form, dry_run=dry_run)
         except views.FormError as exc:
-            return web.json_response(
-                {"errors": exc.errors, "tabs": views.tabs_with_errors(exc.errors)}, status=422
-            )
+            return _error_json_grouped(exc.errors)
         except (CliError, ApiError) as exc:
             return _error_json(_messages(exc))
-        cost: list[dict[str, Any]] = []
-        readable = True
+        if isinstance(result, web.Response):
+            return result
         spec = result.get("spec") or {}
-        if dry_run:
-            report = checker.quota(
-                spec.get("instanceType") or checker.default_instance_type() or "",
-                spec.get("volume"),
-                spec.get("namespace") or domain,
-                existing_pvc=mode == "configure",
-            )
-            cost, readable = views.cost_rows(report.lines), report.readable
+        cost, readable = _cost(Checker(repo), spec, domain, mode) if dry_run else ([], True)
         return web.json_response(
             {
                 "ok": True,
@@ -601,6 +565,48 @@ async def _submit(request: web.Request, *, dry_run: bool) -> web.StreamResponse:
         )
 
     return await console.as_user(principal, domain, work)
+
+
+def _error_json_grouped(errors: dict[str, list[str]]) -> web.Response:
+    return web.json_response({"errors": errors, "tabs": views.tabs_with_errors(errors)}, status=422)
+
+
+def _configure(
+    repo: Containers, form: views.Form, seen: Any, *, dry_run: bool
+) -> dict[str, Any] | web.Response:
+    """Review & Save: a dry-run replace, then (Save) the replace, as the user."""
+    current = repo.get(form.name)
+    conflict = views.changed_meanwhile(form.name, seen, current)
+    if conflict is not None:
+        return _error_json([conflict], status=409)
+    obj = views.configured(current, form)
+    result = repo.replace(obj, dry_run=True)
+    return result if dry_run else repo.replace(obj)
+
+
+def _create(
+    repo: Containers, domain: str, form: views.Form, *, dry_run: bool
+) -> dict[str, Any] | web.Response:
+    """Review & Create: a dry-run create, then (Create) the create, as the user."""
+    spec_dict = form.spec()
+    if not form.name:
+        return _error_json(["Name is required."])
+    manifest = _manifest(domain, form.name, spec_dict)
+    result = repo.create(manifest, dry_run=True)
+    return result if dry_run else repo.create(manifest)
+
+
+def _cost(
+    checker: Checker, spec: dict[str, Any], domain: str, mode: str
+) -> tuple[list[dict[str, Any]], bool]:
+    """The Resource Summary: the container's cost against the quotas it would use."""
+    report = checker.quota(
+        spec.get("instanceType") or checker.default_instance_type() or "",
+        spec.get("volume"),
+        spec.get("namespace") or domain,
+        existing_pvc=mode == "configure",
+    )
+    return views.cost_rows(report.lines), report.readable
 
 
 # ---------------------------------------------------------------- actions
@@ -672,41 +678,14 @@ async def logs(request: web.Request) -> web.StreamResponse:
     console = request.app[CONSOLE]
     principal = _principal(request)
     domain, name = _domain_name(request)
-    follow = request.query.get("follow") == "1"
     download = request.query.get("download") == "1"
     try:
-        params = cli_logs.log_params(
-            container=None,
-            since=request.query.get("since") or None,
-            since_time=request.query.get("sinceTime") or None,
-            follow=follow and not download,
-            previous=request.query.get("previous") == "1",
-            tail=None,
-            now=timefmt.now_utc(),
-        )
-        until = request.query.get("until")
-        until_time = timefmt.parse_time(until, "until", timefmt.now_utc()) if until else None
+        params, until_time = views.log_query(request.query, timefmt.now_utc())
     except UsageError as exc:
         return web.json_response({"error": exc.message}, status=400)
-
-    def locate(kube: UserKube, repo: Containers) -> tuple[str, str] | str:
-        try:
-            jc = repo.get(name)
-            namespace = selection.deployment_namespace(jc)
-            pods = repo.pods(jc, namespace)
-        except CliError as exc:
-            return exc.message
-        status_pod = (jc.get("status") or {}).get("podName")
-        names = [p["metadata"]["name"] for p in pods]
-        pod = status_pod if status_pod in names else (names[0] if names else None)
-        if pod is None:
-            return f"'{name}' has no pod (it is not running), so there are no logs to show."
-        return namespace, pod
-
-    found = await console.as_user(principal, domain, locate)
+    found = await console.as_user(principal, domain, lambda _, repo: _locate_pod(repo, name))
     if isinstance(found, str):
         return web.json_response({"error": found}, status=404)
-    namespace, pod = found
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/plain; charset=utf-8",
@@ -717,23 +696,56 @@ async def logs(request: web.Request) -> web.StreamResponse:
     if download:
         response.headers["Content-Disposition"] = f'attachment; filename="{name}.log"'
     await response.prepare(request)
+    path = f"/api/v1/namespaces/{found[0]}/pods/{found[1]}/log"
+    await _relay_log(console, principal, domain, response, path, params, until_time)
+    await response.write_eof()
+    return response
+
+
+def _locate_pod(repo: Containers, name: str) -> tuple[str, str] | str:
+    """(namespace, pod) of the container's log, or why there is none."""
+    try:
+        jc = repo.get(name)
+        namespace = selection.deployment_namespace(jc)
+        pods = repo.pods(jc, namespace)
+    except CliError as exc:
+        return exc.message
+    pod = views.log_pod(jc, [p["metadata"]["name"] for p in pods])
+    if pod is None:
+        return f"'{name}' has no pod (it is not running), so there are no logs to show."
+    return namespace, pod
+
+
+async def _relay_log(
+    console: Console,
+    principal: Principal,
+    domain: str,
+    response: web.StreamResponse,
+    path: str,
+    params: dict[str, Any],
+    until_time: Any,
+) -> None:
+    """Read the log in a thread (as the user) and write each line as it comes."""
     queue: asyncio.Queue[str | None] = asyncio.Queue(1000)
     loop = asyncio.get_running_loop()
     stop = False
 
+    def put(line: str | None) -> None:
+        asyncio.run_coroutine_threadsafe(queue.put(line), loop).result()
+
     def pump(kube: UserKube, _: Containers) -> None:
         try:
-            with kube.stream(f"/api/v1/namespaces/{namespace}/pods/{pod}/log", params) as resp:
+            with kube.stream(path, params) as resp:
                 lines = cli_logs.until_filter(resp.iter_lines(), until_time, keep_timestamps=True)
                 for line in lines:
                     if stop:
                         return
-                    asyncio.run_coroutine_threadsafe(queue.put(line), loop).result()
+                    put(line)
         except (CliError, ApiError) as exc:
             message = exc.message if isinstance(exc, CliError) else "; ".join(api_messages(exc))
-            asyncio.run_coroutine_threadsafe(queue.put(f"[console] {message}"), loop).result()
+            put(f"[console] {message}")
         finally:
-            asyncio.run_coroutine_threadsafe(queue.put(None), loop).result()
+            put(None)
 
     task = asyncio.ensure_future(console.as_user(principal, domain, pump))
     try:
@@ -746,8 +758,6 @@ async def logs(request: web.Request) -> web.StreamResponse:
         stop = True
         if not task.done():
             task.cancel()
-    await response.write_eof()
-    return response
 
 
 # ---------------------------------------------------------------- live status
@@ -757,10 +767,6 @@ async def stream(request: web.Request) -> web.StreamResponse:
     """Server-sent events: the one watch's changes for the domains this user may list."""
     console = request.app[CONSOLE]
     principal = _principal(request)
-    try:
-        domains: frozenset[str] | None = frozenset(await console.domains(principal))
-    except ApiDown:
-        domains = None
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -768,40 +774,48 @@ async def stream(request: web.Request) -> web.StreamResponse:
             "X-Accel-Buffering": "no",
         }
     )
-    await response.prepare(request)
-    await response.write(b"retry: 2000\n\n")
-    up = console.hub.api_up and domains is not None
-    await response.write(f"event: api\ndata: {json.dumps({'up': up})}\n\n".encode())
-    if domains is None:
-        # The browser reconnects after `retry` and asks again (a 200, so EventSource retries).
-        return response
-    shown = [
-        (part.partition("/")[0], part.partition("/")[2])
-        for part in request.query.get("shown", "").split(",")[:500]
-        if "/" in part
-    ]
-    with contextlib.suppress(ConnectionResetError):  # the browser went away
-        await _relay(response, console.hub, domains, shown)
+    # Subscribed before the user's domains are known (access reviews: slow with many
+    # namespaces), so a change meanwhile (a delete just clicked) is kept, not lost.
+    async with console.hub.subscribe(None) as sub:
+        try:
+            domains: frozenset[str] | None = frozenset(await console.domains(principal))
+        except ApiDown:
+            domains = None
+        shown = [
+            (part.partition("/")[0], part.partition("/")[2])
+            for part in request.query.get("shown", "").split(",")[:500]
+            if "/" in part
+        ]
+        with contextlib.suppress(ConnectionResetError):  # the browser went away
+            await response.prepare(request)
+            await response.write(b"retry: 2000\n\n")
+            up = console.hub.api_up and domains is not None
+            await response.write(f"event: api\ndata: {json.dumps({'up': up})}\n\n".encode())
+            # Without domains (API down) the browser reconnects after `retry` and asks again.
+            if domains is not None:
+                await _relay(response, console.hub, sub, domains, shown)
     return response
 
 
 async def _relay(
     response: web.StreamResponse,
     hub: Hub,
+    sub: Subscriber,
     domains: frozenset[str],
     shown: list[tuple[str, str]],
 ) -> None:
-    async with hub.subscribe(domains) as sub:
-        for message in hub.snapshot(shown, domains):
+    for message in hub.snapshot(shown, domains):
+        await response.write(f"event: container\ndata: {json.dumps(message)}\n\n".encode())
+    while True:
+        try:
+            message = await asyncio.wait_for(sub.queue.get(), timeout=15)
+        except TimeoutError:
+            await response.write(b": keep-alive\n\n")
+            continue
+        if message["type"] == "api":
+            await response.write(f"event: api\ndata: {json.dumps(message)}\n\n".encode())
+        elif message["container"]["domain"] in domains:
             await response.write(f"event: container\ndata: {json.dumps(message)}\n\n".encode())
-        while True:
-            try:
-                message = await asyncio.wait_for(sub.queue.get(), timeout=15)
-            except TimeoutError:
-                await response.write(b": keep-alive\n\n")
-                continue
-            kind = "api" if message["type"] == "api" else "container"
-            await response.write(f"event: {kind}\ndata: {json.dumps(message)}\n\n".encode())
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:

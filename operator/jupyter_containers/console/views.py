@@ -216,8 +216,29 @@ def details(jc: Obj, now: datetime) -> Details:
         created_by=selection.created_by(jc) or "unknown user",
         created_ago=timefmt.relative(created, now),
         created_at=created_at,
-        tags=sorted((str(k), str(v)) for k, v in (spec.get("tags") or {}).items()),
+        tags=tag_pairs(jc),
     )
+
+
+def tag_pairs(jc: Obj) -> list[tuple[str, str]]:
+    """The tags as (key, value), sorted by key (Details shows them only when there are some)."""
+    tags = (jc.get("spec") or {}).get("tags") or {}
+    return sorted((str(k), str(v)) for k, v in tags.items())
+
+
+def live_fields(jc: Obj) -> dict[str, Any]:
+    """What the event stream sends of a container: its row and the Details that can change.
+
+    The same text the pages render from `row` and `details`, so a page that applies a
+    message shows what a reload would (the ID, name and creator never change).
+    """
+    spec = jc.get("spec") or {}
+    return {
+        **row(jc).as_json(),
+        "bundle": str(spec.get("bundle", "")),
+        "volume": selection.volume_text(jc),
+        "tags": [list(pair) for pair in tag_pairs(jc)],
+    }
 
 
 @dataclass(frozen=True)
@@ -264,6 +285,38 @@ def events_view(events: Iterable[Obj], now: datetime) -> EventsView:
     return EventsView(rows=rows, warnings=warnings, total=len(rows))
 
 
+# ---------------------------------------------------------------- logs
+
+
+def log_query(query: Mapping[str, str], now: datetime) -> tuple[dict[str, Any], datetime | None]:
+    """The Logs tab's query as the pod log's parameters and the end of the range.
+
+    A download is never followed (it ends); bad times raise UsageError naming the field.
+    """
+    from jupyter_containers.cli import logs
+
+    download = query.get("download") == "1"
+    params = logs.log_params(
+        container=None,
+        since=query.get("since") or None,
+        since_time=query.get("sinceTime") or None,
+        follow=query.get("follow") == "1" and not download,
+        previous=query.get("previous") == "1",
+        tail=None,
+        now=now,
+    )
+    until = query.get("until")
+    return params, timefmt.parse_time(until, "until", now) if until else None
+
+
+def log_pod(jc: Obj, pods: Sequence[str]) -> str | None:
+    """Whose log to show: the pod the status names when it still exists, else the first."""
+    named = (jc.get("status") or {}).get("podName")
+    if named in pods:
+        return str(named)
+    return pods[0] if pods else None
+
+
 # ---------------------------------------------------------------- the form
 
 
@@ -294,10 +347,16 @@ def field_of(message: str) -> list[str]:
     return ["form"]
 
 
+#: The webhook's duplicate-name refusal names its field; on the Name field the manual's
+#: words stand alone.
+DUPLICATE_NAME_REFUSAL = f"metadata.name: {rules.MSG_DUPLICATE_NAME}"
+
+
 def field_errors(messages: Iterable[str]) -> dict[str, list[str]]:
     """Messages grouped by the field they name; the rest under 'form'."""
     grouped: dict[str, list[str]] = {}
-    for message in messages:
+    for raw in messages:
+        message = rules.MSG_DUPLICATE_NAME if raw.strip() == DUPLICATE_NAME_REFUSAL else raw
         for name in field_of(message):
             bucket = grouped.setdefault(name, [])
             if message not in bucket:
@@ -363,61 +422,89 @@ class Form:
         Problems only the form can have (an env row without a name) raise FormError naming
         the field; everything else is the API's to judge.
         """
-        errors: dict[str, list[str]] = {}
         spec: dict[str, Any] = {k: v for k, v in (base or {}).items()}
         if self.bundle:
             spec["bundle"] = self.bundle
-        if self.namespace:
-            spec["namespace"] = self.namespace
-        else:
-            spec.pop("namespace", None)
-        if self.instanceType:
-            spec["instanceType"] = self.instanceType
-        else:
-            spec.pop("instanceType", None)
-        if self.volume:
-            spec["volume"] = self.volume
-        else:
-            spec.pop("volume", None)
-        env: list[dict[str, Any]] = []
-        for number, item in enumerate(self.env, start=1):
-            name = item.get("name", "").strip()
-            kind = item.get("kind", "plain")
-            if not name and not any(item.get(k) for k in ("value", "secret", "key")):
-                continue
-            if not name:
-                errors.setdefault("env", []).append(f"spec.env: variable {number} needs a name.")
-                continue
-            if kind == "secret":
-                secret, key = item.get("secret", "").strip(), item.get("key", "").strip()
-                if not secret or not key:
-                    errors.setdefault("env", []).append(
-                        f"spec.env: {name!r} is secret-backed: give the Secret's name and key."
-                    )
-                    continue
-                env.append(
-                    {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
-                )
+        for key in ("namespace", "instanceType", "volume"):
+            value = getattr(self, key)
+            if value:
+                spec[key] = value
             else:
-                env.append({"name": name, "value": item.get("value", "")})
-        spec["env"] = env
-        spec["args"] = [line.strip() for line in self.args.splitlines() if line.strip()]
-        tags: dict[str, str] = {}
-        for item in self.tags:
-            key = item.get("key", "").strip()
-            if not key and not item.get("value"):
-                continue
-            if not key:
-                errors.setdefault("tags", []).append("spec.tags: every tag needs a key.")
-                continue
-            tags[key] = item.get("value", "")
-        spec["tags"] = tags
-        for key in ("env", "args", "tags"):
-            if not spec[key]:
-                spec.pop(key)
+                spec.pop(key, None)
+        env, env_errors = env_spec(self.env)
+        tags, tag_errors = tags_spec(self.tags)
+        args = [line.strip() for line in self.args.splitlines() if line.strip()]
+        for key, value in (("env", env), ("args", args), ("tags", tags)):
+            if value:
+                spec[key] = value
+            else:
+                spec.pop(key, None)
+        errors = {k: v for k, v in (("env", env_errors), ("tags", tag_errors)) if v}
         if errors:
             raise FormError(errors)
         return spec
+
+
+def env_spec(rows: Sequence[Mapping[str, str]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The form's variable rows as spec.env (plain or secret-backed), and what is missing.
+
+    A row left empty is skipped; one with a value but no name, or a secret-backed one without
+    the Secret's name and key, is an error naming the row.
+    """
+    env: list[dict[str, Any]] = []
+    errors: list[str] = []
+    for number, item in enumerate(rows, start=1):
+        name = item.get("name", "").strip()
+        if not name and not any(item.get(k) for k in ("value", "secret", "key")):
+            continue
+        if not name:
+            errors.append(f"spec.env: variable {number} needs a name.")
+        elif item.get("kind", "plain") != "secret":
+            env.append({"name": name, "value": item.get("value", "")})
+        elif not (item.get("secret", "").strip() and item.get("key", "").strip()):
+            errors.append(f"spec.env: {name!r} is secret-backed: give the Secret's name and key.")
+        else:
+            ref = {"name": item["secret"].strip(), "key": item["key"].strip()}
+            env.append({"name": name, "valueFrom": {"secretKeyRef": ref}})
+    return env, errors
+
+
+def tags_spec(rows: Sequence[Mapping[str, str]]) -> tuple[dict[str, str], list[str]]:
+    """The form's tag rows as spec.tags; a row with a value but no key is an error."""
+    tags: dict[str, str] = {}
+    errors: list[str] = []
+    for item in rows:
+        key = item.get("key", "").strip()
+        if not key and not item.get("value"):
+            continue
+        if not key:
+            errors.append("spec.tags: every tag needs a key.")
+            continue
+        tags[key] = item.get("value", "")
+    return tags, errors
+
+
+def configured(current: Obj, form: Form) -> dict[str, Any]:
+    """The object Save sends: the container with the form's spec (Configure never changes the
+    bundle, and keeps running and the image as they are)."""
+    base = dict(current.get("spec") or {})
+    spec = form.spec(base={k: v for k, v in base.items() if k in ("bundle", "running", "image")})
+    spec["bundle"] = base.get("bundle", "")
+    return {**current, "spec": spec}
+
+
+def changed_meanwhile(name: str, seen: Any, current: Obj) -> str | None:
+    """The form was read at generation `seen`: a spec change since then is a conflict.
+
+    Status writes bump resourceVersion, not generation: those are no conflict.
+    """
+    generation = (current.get("metadata") or {}).get("generation")
+    if seen is None or generation == seen:
+        return None
+    return (
+        f"Jupyter container '{name}' was changed by someone else meanwhile. "
+        "Reload the page to see the new configuration."
+    )
 
 
 def form_of(jc: Obj) -> dict[str, Any]:

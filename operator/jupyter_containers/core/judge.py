@@ -53,6 +53,7 @@ QUOTAS = "quotas"  # list of ResourceQuota dicts
 SECRET_KEYS = "secret-keys"  # name -> frozenset of keys, None when absent
 SECRET_LABELS = "secret-labels"  # name -> labels, None when absent or unreadable
 SECRET_ACCESS = "secret-access"  # bool: the user may get the Secret (names: the Secret)
+NAME_TAKEN = "name-taken"  # bool: a JupyterContainer of this name exists (names: the name)
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,9 @@ def _judge_delete(request: ContainerRequest, facts: Facts, settings: Settings) -
 
 def _judge_write(request: ContainerRequest, facts: Facts, settings: Settings) -> Verdict:
     assert request.new is not None
+    taken = _name_taken(request, facts)
+    if taken is not None:
+        return _refused([taken])
     old = request.old
     # Like CRD validation ratcheting: a spec the request leaves as it was is not judged
     # again, so objects stored before a rule existed can still be stopped and deleted.
@@ -158,6 +162,20 @@ def _judge_write(request: ContainerRequest, facts: Facts, settings: Settings) ->
         if problems:
             return _refused(problems)
     return _judge_spec(request, spec, old_spec, facts, settings)
+
+
+def _name_taken(request: ContainerRequest, facts: Facts) -> Problem | None:
+    """The manual's duplicate-name words, before anything else is judged.
+
+    Without it the API server's own AlreadyExists text would reach a kubectl user (it
+    checks only after admission). A name the name rules refuse cannot exist, so is not
+    looked up; a refusal for a name alone is what the form shows on its Name field.
+    """
+    if request.operation != "CREATE" or validation.name_problems(request.name):
+        return None
+    if not _fact(facts, Lookup(NAME_TAKEN, request.domain, (request.name,))):
+        return None
+    return validation.duplicate_name_problem()
 
 
 def _access(

@@ -54,6 +54,7 @@ class Code(IntEnum):
     # What you sent is wrong, including a reference to something missing: a 404 would read as
     # "the object you sent does not exist".
     INVALID = 422
+    CONFLICT = 409  # the name is taken (the API server's AlreadyExists is a 409 too)
 
 
 @dataclass(frozen=True)
@@ -345,6 +346,12 @@ def spec_problems(spec: Mapping[str, Any]) -> tuple[JupyterContainerSpec | None,
 
 def name_problems(name: str) -> list[Problem]:
     return [Problem(m) for m in rules.name_errors(name)]
+
+
+def duplicate_name_problem() -> Problem:
+    """A JupyterContainer of that name exists in the domain: the manual's words, naming the
+    field (409, as the API server's own AlreadyExists)."""
+    return Problem(f"metadata.name: {rules.MSG_DUPLICATE_NAME}", Code.CONFLICT)
 
 
 def resolve_catalog(

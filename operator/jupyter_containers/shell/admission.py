@@ -154,8 +154,12 @@ class Lookups:
         self,
         client: AsyncClient,
         watched_catalog: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None,
+        watched_containers: Mapping[Any, Any] | None = None,
     ) -> None:
         self.client = client
+        #: The operator's own index of containers (`shell.world.containers`: (namespace,
+        #: name) -> [object]), asked before a GET whether a name is taken.
+        self.watched_containers = watched_containers
         #: The operator's own watch of the catalog (kopf indexes: name -> [spec]), read
         #: instead of two LISTs per request when it knows the names asked for.
         self.watched_catalog = watched_catalog
@@ -212,6 +216,25 @@ class Lookups:
             body = obj.to_dict()
             out.setdefault(body["metadata"]["name"], []).append(body.get("spec") or {})
         return out
+
+    async def name_taken(self, namespace: str, name: str) -> bool:
+        """Whether a JupyterContainer of this name exists (for the duplicate-name words).
+
+        The watch answers "no" for free: if it lags a create a moment ago, the API server's
+        own AlreadyExists still refuses the request. A "yes" (or no watch) is confirmed with
+        one GET, so a name freed by a delete a moment ago is never refused for the lag.
+        """
+        if self.watched_containers is not None and not self.watched_containers.get(
+            (namespace, name)
+        ):
+            return False
+        try:
+            await self.client.get(JupyterContainer, name, namespace=namespace)
+        except ApiError as err:
+            if err.status.code == 404:
+                return False
+            raise
+        return True
 
     async def namespace_labels(self, name: str) -> dict[str, str] | None:
         try:
@@ -322,6 +345,8 @@ async def _look_up(look: Lookups, request: ContainerRequest, lookup: Lookup) -> 
         return await look.bundle(lookup.namespace, str(lookup.names[0]))
     if lookup.what == judge.CATALOG:
         return await look.catalog(*lookup.names)
+    if lookup.what == judge.NAME_TAKEN:
+        return await look.name_taken(lookup.namespace, str(lookup.names[0]))
     if lookup.what == judge.NAMESPACE:
         return await look.namespace_labels(lookup.namespace)
     if lookup.what == judge.POD_ACCESS:
@@ -423,7 +448,8 @@ async def validate_container(
         old=_body(old),
         operator=ctx.admission.is_operator(identity),
     )
-    verdict = await review_container(Lookups(ctx.client, watched), ctx.settings, request)
+    look = Lookups(ctx.client, watched, kwargs.get("containers"))
+    verdict = await review_container(look, ctx.settings, request)
     warnings.extend(verdict.warnings)
     problem = verdict.problem
     if problem is not None:

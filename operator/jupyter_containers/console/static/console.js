@@ -105,20 +105,34 @@
       });
     });
     const detail = $("#detail");
-    if (detail && detail.dataset.container === c.domain + "/" + c.name) {
-      $$("[data-container='" + CSS.escape(c.domain + "/" + c.name) + "']").forEach(() => {});
-      const dd = $("[data-field='status-detail']");
-      if (dd) {
-        let err = $("[data-field='error']", dd);
-        if (c.error) { if (!err) { err = el("div", { class: "error-text", "data-field": "error" }); dd.appendChild(err); } err.textContent = c.error; }
-        else if (err) err.remove();
-      }
+    if (detail && detail.dataset.container === c.domain + "/" + c.name) applyDetails(c);
+  }
+
+  // The detail page's Details from a stream message (views.live_fields): what a reload shows.
+  function applyDetails(c) {
+    const dd = $("[data-field='status-detail']");
+    if (dd) {
+      let err = $("[data-field='error']", dd);
+      if (c.error) { if (!err) { err = el("div", { class: "error-text", "data-field": "error" }); dd.appendChild(err); } err.textContent = c.error; }
+      else if (err) err.remove();
+    }
+    ["bundle", "instance", "volume", "namespace"].forEach((k) => {
+      const node = $("dl.details [data-field='" + k + "']");
+      if (node && c[k] !== undefined) node.textContent = c[k];
+    });
+    const tags = $("dl.details [data-field='tags']");
+    if (tags && c.tags) {
+      const list = el("ul", { class: "tags" });
+      c.tags.forEach(([k, v]) => list.appendChild(el("li")).appendChild(el("span", { class: "tag" }, k + "=" + v)));
+      tags.replaceChildren(list);
+      tags.hidden = !c.tags.length;
+      $("dl.details [data-field='tags-label']").hidden = !c.tags.length;
     }
   }
 
-  function startStream() {
+  function startStream(reconnected) {
     if (!document.body.dataset.streamDomains && !$("#detail")) return;
-    let broken = false;
+    let broken = !!reconnected;
     // The containers this page shows: the server first sends their current state (what
     // changed between rendering the page and subscribing), then every change.
     const shown = Array.from(new Set($$("[data-container]").map((n) => n.dataset.container)));
@@ -133,7 +147,7 @@
       document.body.dataset.stream = "reconnecting";
       if (source.readyState === EventSource.CLOSED) {
         // A refused (non-200) stream is not retried by the browser: start a new one.
-        setTimeout(() => { startStream(); }, 3000);
+        setTimeout(() => { startStream(true); }, 3000);
       }
     });
     source.addEventListener("api", (ev) => {
@@ -169,9 +183,11 @@
   }
 
   function resync() {
-    // After a lost stream or API outage, the page's own data is re-read (not the form's).
-    if ($("#jc-form")) return;
-    location.reload();
+    // After a lost stream or an API outage, without a reload: a reconnected stream first sends
+    // the current state of every container the page shows (and a re-established watch sends
+    // them all again), which updates badges and Details; the list's table is re-read for the
+    // containers created or deleted meanwhile. A form keeps what the user typed.
+    if ($("#list-body")) refreshList();
   }
 
   // ------------------------------------------------------------ logs
@@ -375,6 +391,14 @@
       if (!result.ok) {
         showErrors(result.data.errors, result.data.tabs);
         (result.data.tabs || []).forEach((t) => { const i = tabs.findIndex((x) => x.dataset.tab === t); if (i >= 0) mark(i, true); });
+        // Refused on a field of another tab (e.g. the name taken meanwhile): go there, so the
+        // field and its message are seen, and put the focus on the field.
+        const first = tabs.findIndex((x) => (result.data.tabs || []).includes(x.dataset.tab));
+        if (first >= 0 && first !== current) {
+          show(first);
+          const invalid = $("[aria-invalid='true']", panels[first]);
+          if (invalid) invalid.focus();
+        }
         return;
       }
       location.href = result.data.url;
