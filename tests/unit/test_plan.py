@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from jupyter_containers.api import rules
 from jupyter_containers.api.models import (
     InstanceTypeSpec,
     NFSSource,
@@ -486,6 +487,43 @@ ROWS: dict[str, Row] = {
         attempt=0,
         says="spec.instanceType",
     ),
+    "InvalidConfiguration (image reference): Failed at once, nothing made": Row(
+        container(image="quay.io/jupyter/lab\x1b[31m:latest"),
+        snapshot(),
+        Phase.FAILED,
+        Reason.INVALID_CONFIGURATION,
+        attempt=0,
+        says=rules.MSG_IMAGE_INVALID,
+        check=lambda p: not p.apply and p.token is None,
+    ),
+    "Rejected (the API server refused an object as invalid) is sticky: nothing applied": Row(
+        container(status=stored(Phase.FAILED, Reason.REJECTED)),
+        snapshot(),
+        Phase.FAILED,
+        Reason.REJECTED,
+        says="as recorded",
+        check=lambda p: not p.apply and p.token is None,
+    ),
+    "Rejected, then a start request: a new attempt applies again": Row(
+        container(
+            status=stored(Phase.FAILED, Reason.REJECTED, startRequest=ts(-60)),
+            annotations={naming.START_REQUESTED_ANNOTATION: ts(0)},
+        ),
+        snapshot(),
+        Phase.STARTING,
+        Reason.DEPLOYING,
+        attempt=2,
+        applies={"Deployment", "Service"},
+        token="look",
+    ),
+    "Retrying (a request failed) is not sticky: the next reconcile applies again": Row(
+        container(status=stored(Phase.STARTING, Reason.RETRYING, retryAt=ts(1))),
+        snapshot(),
+        Phase.STARTING,
+        Reason.DEPLOYING,
+        applies={"Deployment", "Service"},
+        check=lambda p: p.status is not None and p.status["retryAt"] is None,
+    ),
     "InvalidConfiguration (catalog): status only": Row(
         container(instanceType="huge"),
         snapshot(),
@@ -606,6 +644,7 @@ def test_every_failure_reason_has_a_row() -> None:
         Reason.CONTAINER_STARTING,
         Reason.READY,
         Reason.STOPPED,
+        Reason.RETRYING,
     }
     assert failed == set(Reason) - starting_only
 
