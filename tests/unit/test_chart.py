@@ -42,6 +42,10 @@ EXPECTED_OPERATOR_RULES: frozenset[tuple[str, str, str]] = frozenset(
         ),
         *(("apps", "deployments", v) for v in ("list", "watch", "create", "patch", "delete")),
         *(
+            ("networking.k8s.io", "networkpolicies", v)
+            for v in ("list", "watch", "create", "patch", "delete")
+        ),
+        *(
             ("", r, v)
             for r in ("services", "persistentvolumeclaims", "persistentvolumes")
             for v in ("list", "watch", "create", "patch", "delete")

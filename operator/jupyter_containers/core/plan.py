@@ -27,6 +27,7 @@ from jupyter_containers.core import bounds, faults, naming, secret_policy, valid
 from jupyter_containers.core.builders import (
     BuildInputs,
     build_deployment,
+    build_network_policy,
     build_nfs_pv,
     build_pvc,
     build_service,
@@ -239,6 +240,8 @@ def _converge(
     rejection = _kept_rejection(spec, stored, attempt)
     deploy = not (quota_problem or secret_problem or rejection) and spec.running
     desired = [*storage, build_deployment(build), build_service(build)] if deploy else []
+    policy = build_network_policy(build) if deploy else None
+    desired += [policy] if policy is not None else []
     # Terminate keeps the storage.
     keep = {ref_of(o) for o in (desired if deploy else storage)}
     deletions, blocked = _deletions(snapshot, build, keep)
