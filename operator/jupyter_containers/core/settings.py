@@ -242,6 +242,14 @@ class WebhookSettings(BaseSettings):
         "server; local development). false: they are installed separately, e.g. by the Helm "
         "chart pointing at the webhook Service.",
     )
+    webhook_client_ca_file: str | None = Field(
+        default=None,
+        description="PEM file of the CA that signs the API server's admission client "
+        "certificate (kube-apiserver --admission-control-config-file, a kubeconfig per "
+        "webhook). Set: the webhook server requires a client certificate it signed and refuses "
+        "the TLS handshake of any other client. None: any client may connect (the requests "
+        "are still only AdmissionReviews).",
+    )
     webhook_listen_address: str = Field(
         default="127.0.0.1",
         min_length=1,
