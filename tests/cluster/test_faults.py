@@ -153,7 +153,11 @@ def test_another_admission_refusing_the_deployment_shows_in_status_and_events(
 
 
 def test_a_quota_the_operator_does_not_model_refusing_a_child_shows_in_status(
-    cluster: Cluster, namespace: str, make_container: Any, wait_phase: Any
+    cluster: Cluster,
+    namespace: str,
+    make_container: Any,
+    wait_phase: Any,
+    operator: OperatorProcess,
 ) -> None:
     # Admission and the operator check cpu, memory, pods, services and storage before a start;
     # a quota on Secrets refuses the token Secret at the API server itself, as a quota race
@@ -184,6 +188,11 @@ def test_a_quota_the_operator_does_not_model_refusing_a_child_shows_in_status(
         ),
     )
     assert "exceeded quota: no-secrets" in events[0]["message"]
+    # Retried (the failed Secret is not taken for made), and nothing else goes ahead meanwhile.
+    _wait_for("a second retry", lambda: len(_retries(operator, namespace, "lab")) >= 2)
+    assert get_jc(cluster, namespace, "lab")["status"]["reason"] == "Retrying"
+    deployments = cluster.kubectl("get", "deployments", "-n", namespace, "-o", "name").stdout
+    assert "jc-lab" not in deployments
     # The quota raised: the next retry goes ahead.
     cluster.kubectl("delete", "resourcequota", "no-secrets", "-n", namespace)
     wait_phase("lab", "Active", timeout=60)

@@ -238,3 +238,14 @@ def test_kept_rejection_only_for_a_failed_rejected_status() -> None:
     assert faults.kept_rejection({"phase": Phase.FAILED, "reason": Reason.REJECTED, "message": "m"})
     assert faults.kept_rejection({"phase": Phase.FAILED, "reason": Reason.CRASH_LOOP}) is None
     assert faults.kept_rejection({"phase": Phase.STARTING, "reason": Reason.RETRYING}) is None
+
+
+def test_a_failed_token_secret_creation_is_not_recorded_as_made() -> None:
+    planned = {**STARTING, "tokenSecret": "jc-lab-token"}
+    token = RequestFailure(faults.CREATE, "Secret", "jc-lab-token", 403, "Forbidden", QUOTA)
+    assert faults.failure_base(planned, {}, token)["tokenSecret"] is None
+    kept = {"tokenSecret": "jc-lab-token"}
+    assert faults.failure_base(planned, kept, token)["tokenSecret"] == "jc-lab-token"
+    apply = failure(faults.APPLY, 403, "Forbidden", QUOTA)
+    assert faults.failure_base(planned, {}, apply) == planned  # the Secret was made before
+    assert faults.failure_base(None, kept, apply) == kept

@@ -210,6 +210,21 @@ def _validated(status: Mapping[str, Any]) -> dict[str, Any]:
     )
 
 
+def failure_base(
+    planned: Mapping[str, Any] | None, stored: Mapping[str, Any], failure: RequestFailure
+) -> Mapping[str, Any]:
+    """The status a failure is shown on: the planned one, minus what did not happen.
+
+    `tokenSecret` is how the next plan knows the token Secret was made (`core.plan._token`):
+    when its creation failed, it keeps the stored value, so the retry creates it again.
+    """
+    if planned is None:
+        return stored
+    if failure.action == CREATE and failure.kind == "Secret":
+        return {**planned, "tokenSecret": stored.get("tokenSecret")}
+    return planned
+
+
 def kept_rejection(stored: Mapping[str, Any]) -> str | None:
     """The API server's refusal of this attempt's objects, kept until the next attempt."""
     if stored.get("phase") == Phase.FAILED and stored.get("reason") == Reason.REJECTED:

@@ -181,7 +181,8 @@ class Reconciler:
         meta = jc["metadata"]
         base: Mapping[str, Any] | None = None
         if not meta.get("deletionTimestamp"):
-            base = todo.status if todo and todo.status else self._stored_status(key, jc)
+            planned = todo.status if todo else None
+            base = faults.failure_base(planned, self._stored_status(key, jc), failure)
         decision = faults.judge_failure(
             failure,
             failures=failures,
