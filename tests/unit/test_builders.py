@@ -27,6 +27,7 @@ from jupyter_containers.core.builders import (
     PLATFORM_CONFIG_VOLUME,
     BuildInputs,
     build_deployment,
+    build_network_policy,
     build_nfs_pv,
     build_pvc,
     build_service,
@@ -541,6 +542,103 @@ def test_service() -> None:
     assert s["spec"]["ports"] == [
         {"name": "http", "port": 8888, "targetPort": "http", "protocol": "TCP"}
     ]
+
+
+CONSOLE_LABELS = {
+    "app.kubernetes.io/name": "jupyter-containers",
+    "app.kubernetes.io/component": "console",
+}
+EVERY_POD = {"to": [{"namespaceSelector": {}}]}
+
+
+@pytest.mark.parametrize(
+    ("namespace", "labels", "peer"),
+    [
+        (
+            "jc-system",
+            CONSOLE_LABELS,
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "jc-system"}},
+                "podSelector": {"matchLabels": CONSOLE_LABELS},
+            },
+        ),
+        (
+            "jc-system",
+            {},
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "jc-system"}}},
+        ),
+        (None, CONSOLE_LABELS, {"podSelector": {"matchLabels": CONSOLE_LABELS}}),
+        (None, {}, None),
+    ],
+)
+def test_network_policy_lets_only_the_console_reach_jupyterlab(
+    namespace: str | None, labels: dict[str, str], peer: dict[str, Any] | None
+) -> None:
+    settings = Settings(
+        network_policy_ingress_namespace=namespace, network_policy_ingress_pod_labels=labels
+    )
+    t = target(settings=settings)
+    policy = build_network_policy(t)
+    assert policy is not None
+    assert (policy["apiVersion"], policy["kind"]) == ("networking.k8s.io/v1", "NetworkPolicy")
+    meta = policy["metadata"]
+    assert (meta["name"], meta["namespace"]) == ("jc-demo", "team-a")
+    assert meta["labels"] == t.labels  # owner, domain and uid labels, as every child
+    spec = policy["spec"]
+    # The pods of this container: the Deployment's own selector.
+    assert spec["podSelector"] == {
+        "matchLabels": build_deployment(t)["spec"]["selector"]["matchLabels"]
+    }
+    assert spec["policyTypes"] == ["Ingress", "Egress"]
+    if peer is None:
+        assert spec["ingress"] == []  # nothing may connect (port-forward still works)
+    else:
+        assert spec["ingress"] == [{"from": [peer], "ports": [{"port": 8888, "protocol": "TCP"}]}]
+
+
+def test_network_policy_denies_the_metadata_address_and_allows_other_egress() -> None:
+    spec = build_network_policy(target())["spec"]  # type: ignore[index]
+    assert spec["egress"] == [
+        EVERY_POD,
+        {
+            "to": [
+                {"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]}},
+                {"ipBlock": {"cidr": "::/0"}},
+            ]
+        },
+    ]
+    v6 = Settings(network_policy_denied_egress="169.254.169.254/32, fd00:ec2::254/128")
+    blocks = build_network_policy(target(settings=v6))["spec"]["egress"][1]["to"]  # type: ignore[index]
+    assert blocks[1] == {"ipBlock": {"cidr": "::/0", "except": ["fd00:ec2::254/128"]}}
+
+
+def test_network_policy_off_builds_none() -> None:
+    assert build_network_policy(target(settings=Settings(network_policy=False))) is None
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "message"),
+    [
+        ("JC_NETWORK_POLICY_INGRESS_POD_LABELS", "a=b, c = d", None),
+        ("JC_NETWORK_POLICY_INGRESS_POD_LABELS", "console", "is not key=value"),
+        ("JC_NETWORK_POLICY_DENIED_EGRESS", "169.254.169.254/32,10.0.0.0/8", None),
+        ("JC_NETWORK_POLICY_DENIED_EGRESS", "metadata", "is not a CIDR"),
+    ],
+)
+def test_network_policy_settings_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, env: str, value: str, message: str | None
+) -> None:
+    monkeypatch.setenv(env, value)
+    if message is None:
+        s = Settings()
+        assert s.network_policy_ingress_pod_labels in ({}, {"a": "b", "c": "d"})
+        assert s.network_policy_denied_egress in (
+            ["169.254.169.254/32"],
+            ["169.254.169.254/32", "10.0.0.0/8"],
+        )
+    else:
+        with pytest.raises(ValueError, match=message):
+            Settings()
 
 
 def test_pvc() -> None:

@@ -42,6 +42,10 @@ EXPECTED_OPERATOR_RULES: frozenset[tuple[str, str, str]] = frozenset(
         ),
         *(("apps", "deployments", v) for v in ("list", "watch", "create", "patch", "delete")),
         *(
+            ("networking.k8s.io", "networkpolicies", v)
+            for v in ("list", "watch", "create", "patch", "delete")
+        ),
+        *(
             ("", r, v)
             for r in ("services", "persistentvolumeclaims", "persistentvolumes")
             for v in ("list", "watch", "create", "patch", "delete")
@@ -485,7 +489,8 @@ def _settings_classes() -> list[type[Any]]:
 
 def test_configmap_sets_every_operator_setting() -> None:
     data = one(render(), "ConfigMap")["data"]
-    optional_unset = {"JC_DEFAULT_STORAGE_CLASS"}  # None (cluster default) unless a value is set
+    # None (cluster default; any webhook client) unless a value is set.
+    optional_unset = {"JC_DEFAULT_STORAGE_CLASS", "JC_WEBHOOK_CLIENT_CA_FILE"}
     for cls in _settings_classes():
         for field in cls.model_fields:
             var = f"JC_{field.upper()}"
@@ -574,3 +579,59 @@ def test_schema_accepts_the_documented_values() -> None:
     schema = json.loads((CHART / "values.schema.json").read_text())
     # Every documented top-level value is described by the schema (and vice versa).
     assert set(values) == set(schema["properties"]) - {"global"}
+
+
+# ---------------------------------------------------------------- isolation (issue 12, item 7)
+
+CONSOLE_ON = ("console.enabled=true", "console.identity.trustedProxies={10.0.0.0/24}")
+
+
+@pytest.mark.parametrize(
+    ("sets", "namespace", "labels"),
+    [
+        ((), "", ""),
+        (
+            CONSOLE_ON,
+            NAMESPACE,
+            "app.kubernetes.io/component=console,app.kubernetes.io/instance=jc,"
+            "app.kubernetes.io/name=jupyter-containers",
+        ),
+        (
+            (
+                *CONSOLE_ON,
+                "networkPolicy.ingressNamespace=ingress",
+                "networkPolicy.ingressPodLabels.app=proxy",
+            ),
+            "ingress",
+            "app=proxy",
+        ),
+    ],
+)
+def test_the_network_policy_lets_this_releases_console_in_by_default(
+    sets: tuple[str, ...], namespace: str, labels: str
+) -> None:
+    data = one(render(*sets), "ConfigMap")["data"]
+    assert data["JC_NETWORK_POLICY"] == "true"
+    assert data["JC_NETWORK_POLICY_INGRESS_NAMESPACE"] == namespace
+    assert data["JC_NETWORK_POLICY_INGRESS_POD_LABELS"] == labels
+    assert data["JC_NETWORK_POLICY_DENIED_EGRESS"] == "169.254.169.254/32"
+    if CONSOLE_ON[0] in sets and not namespace.startswith("ingress"):
+        console = one(render(*sets), "Deployment", f"{FULLNAME}-console")
+        pod_labels = console["spec"]["template"]["metadata"]["labels"]
+        assert dict(p.split("=") for p in labels.split(",")).items() <= pod_labels.items()
+
+
+def test_a_webhook_client_ca_is_mounted_and_required() -> None:
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    docs = render(f"webhook.clientCA={pem}")
+    settings = one(docs, "ConfigMap", f"{FULLNAME}-settings")["data"]
+    path = settings["JC_WEBHOOK_CLIENT_CA_FILE"]
+    assert one(docs, "ConfigMap", f"{FULLNAME}-webhook-client-ca")["data"]["ca.crt"] == pem
+    pod = one(docs, "Deployment", FULLNAME)["spec"]["template"]["spec"]
+    mount = next(
+        m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "webhook-client-ca"
+    )
+    assert path == f"{mount['mountPath']}/ca.crt"
+    volume = next(v for v in pod["volumes"] if v["name"] == "webhook-client-ca")
+    assert volume["configMap"]["name"] == f"{FULLNAME}-webhook-client-ca"
+    assert "JC_WEBHOOK_CLIENT_CA_FILE" not in one(render(), "ConfigMap")["data"]

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from jupyter_containers.api import rules
 from jupyter_containers.api.models import (
     InstanceTypeSpec,
     NFSSource,
@@ -146,6 +147,11 @@ READY = running(ready=True)
 
 def kinds(refs: Any) -> set[str]:
     return {r[0] for r in refs}
+
+
+def with_policy(kinds: set[str]) -> set[str]:
+    """The NetworkPolicy is applied and deleted with the Service, in every row."""
+    return kinds | {"NetworkPolicy"} if "Service" in kinds else kinds
 
 
 @dataclass(frozen=True)
@@ -486,6 +492,43 @@ ROWS: dict[str, Row] = {
         attempt=0,
         says="spec.instanceType",
     ),
+    "InvalidConfiguration (image reference): Failed at once, nothing made": Row(
+        container(image="quay.io/jupyter/lab\x1b[31m:latest"),
+        snapshot(),
+        Phase.FAILED,
+        Reason.INVALID_CONFIGURATION,
+        attempt=0,
+        says=rules.MSG_IMAGE_INVALID,
+        check=lambda p: not p.apply and p.token is None,
+    ),
+    "Rejected (the API server refused an object as invalid) is sticky: nothing applied": Row(
+        container(status=stored(Phase.FAILED, Reason.REJECTED)),
+        snapshot(),
+        Phase.FAILED,
+        Reason.REJECTED,
+        says="as recorded",
+        check=lambda p: not p.apply and p.token is None,
+    ),
+    "Rejected, then a start request: a new attempt applies again": Row(
+        container(
+            status=stored(Phase.FAILED, Reason.REJECTED, startRequest=ts(-60)),
+            annotations={naming.START_REQUESTED_ANNOTATION: ts(0)},
+        ),
+        snapshot(),
+        Phase.STARTING,
+        Reason.DEPLOYING,
+        attempt=2,
+        applies={"Deployment", "Service"},
+        token="look",
+    ),
+    "Retrying (a request failed) is not sticky: the next reconcile applies again": Row(
+        container(status=stored(Phase.STARTING, Reason.RETRYING, retryAt=ts(1))),
+        snapshot(),
+        Phase.STARTING,
+        Reason.DEPLOYING,
+        applies={"Deployment", "Service"},
+        check=lambda p: p.status is not None and p.status["retryAt"] is None,
+    ),
     "InvalidConfiguration (catalog): status only": Row(
         container(instanceType="huge"),
         snapshot(),
@@ -549,7 +592,7 @@ ROWS: dict[str, Row] = {
         Phase.STARTING,
         Reason.DEPLOYING,
         token="create",
-        check=lambda p: kinds(p.blocked) == {"Deployment", "Service"},
+        check=lambda p: kinds(p.blocked) == with_policy({"Deployment", "Service"}),
     ),
     "the NFS PVC waits for its PV to be seen": Row(
         NFS_JC,
@@ -587,8 +630,8 @@ def test_plan(row: Row) -> None:
     assert result.status["phase"] == row.phase
     assert result.status["attempt"] == row.attempt
     assert row.says in result.status["message"]
-    assert {d.ref[0] for d in result.apply if not d.up_to_date} == row.applies
-    assert kinds(result.delete) == row.deletes
+    assert {d.ref[0] for d in result.apply if not d.up_to_date} == with_policy(row.applies)
+    assert kinds(result.delete) == with_policy(row.deletes)
     token = None if result.token is None else "create" if result.token.known_absent else "look"
     assert token == row.token
     if row.check is not None:
@@ -632,6 +675,7 @@ def test_every_failure_reason_has_a_row() -> None:
         Reason.CONTAINER_STARTING,
         Reason.READY,
         Reason.STOPPED,
+        Reason.RETRYING,
     }
     assert failed == set(Reason) - starting_only
 
@@ -674,5 +718,18 @@ def test_finalize_deletes_everything_but_storage_it_did_not_make() -> None:
     foreign["metadata"]["labels"][naming.MANAGED_BY_LABEL] = "someone"
     refs = finalize_deletions(jc, snapshot([*objects, foreign]))
     assert ("PersistentVolumeClaim", DOMAIN, "someone-elses") not in refs
-    assert kinds(refs) == {"Deployment", "Service", "PersistentVolumeClaim", "Secret"}
+    assert kinds(refs) == with_policy({"Deployment", "Service", "PersistentVolumeClaim", "Secret"})
     assert {r[1] for r in refs if r[0] == "Secret"} == {DOMAIN, "team-b"}
+
+
+def test_no_network_policy_when_the_setting_is_off() -> None:
+    on, _ = run(NEW, snapshot(), T0)
+    off, _ = run(NEW, snapshot(), T0, settings=Settings(network_policy=False))
+    assert [d.ref for d in on.apply if d.ref[0] == "NetworkPolicy"] == [
+        ("NetworkPolicy", DOMAIN, "jc-demo")
+    ]
+    assert {d.ref[0] for d in off.apply} == {"Deployment", "Service"}
+    # Turned off later: the existing one goes.
+    jc = container(status=stored(Phase.STARTING, Reason.DEPLOYING))
+    later, _ = run(jc, snapshot(RUNNING), T0, settings=Settings(network_policy=False))
+    assert ("NetworkPolicy", DOMAIN, "jc-demo") in later.delete

@@ -175,6 +175,9 @@ class Reason(StrEnum):
     WAITING_FOR_VOLUME = "WaitingForVolume"
     SCHEDULING = "Scheduling"
     CONTAINER_STARTING = "ContainerStarting"
+    #: A request of the start failed (a quota, another webhook, a conflict, a server error):
+    #: retried after a growing backoff; message and retryAt say what and when.
+    RETRYING = "Retrying"
     # Active
     READY = "Ready"
     # Stopped
@@ -193,6 +196,8 @@ class Reason(StrEnum):
     VOLUME_FAILED = "VolumeFailed"
     START_DEADLINE_EXCEEDED = "StartDeadlineExceeded"
     INVALID_CONFIGURATION = "InvalidConfiguration"
+    #: The API server refused the container's objects as invalid (422): never retried.
+    REJECTED = "Rejected"
 
 
 class VolumeType(StrEnum):
@@ -379,6 +384,13 @@ class JupyterContainerSpec(Model):
     image: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = Field(
         default=None,
         description="JupyterLab image; defaults to the platform image. Pulled on every start.",
+        json_schema_extra=x_rules(
+            cel(
+                f"self.matches({cel_string(rules.IMAGE_PATTERN)})",
+                rules.MSG_IMAGE_INVALID,
+                reason="FieldValueInvalid",
+            )
+        ),
     )
     env: list[EnvVar] = Field(
         default_factory=list,
@@ -439,6 +451,13 @@ class JupyterContainerSpec(Model):
                 raise refuse(rules.msg_env_duplicate(var.name))
             seen.add(var.name)
         return env
+
+    @field_validator("image")
+    @classmethod
+    def _image_reference(cls, image: str | None) -> str | None:
+        if image is not None and not rules.is_image_reference(image):
+            raise refuse(rules.MSG_IMAGE_INVALID)
+        return image
 
     @field_validator("tags")
     @classmethod
@@ -647,6 +666,11 @@ class JupyterContainerStatus(Model):
     )
     startRequest: Annotated[str, StringConstraints(max_length=64)] | None = Field(
         default=None, description="Last handled value of the start-request annotation."
+    )
+    retryAt: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        default=None,
+        description="When a failed request of the reconcile is retried (RFC 3339); unset "
+        "when none failed.",
     )
 
 

@@ -152,6 +152,30 @@ def name_errors(name: str) -> list[str]:
     return errors
 
 
+#: An image reference as the container runtime parses it (the distribution/reference
+#: grammar): [registry[:port]/]path[:tag][@digest], path components lowercase. The API server
+#: stores any string as a container image; the kubelet then refuses it (InvalidImageName) and
+#: the start would wait for its deadline. The CRD (CEL, RE2) and the models (Python re) use
+#: this one pattern, which means the same in both dialects.
+_DOMAIN_PART = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_PATTERN = (
+    rf"^(?:(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?/)?"
+    rf"{_PATH_PART}(?:/{_PATH_PART})*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"
+)
+MSG_IMAGE_INVALID = (
+    "spec.image: not a valid image reference; use [registry[:port]/]repository[:tag][@digest] "
+    "with a lowercase repository and no spaces or control characters, e.g. "
+    "'quay.io/jupyter/scipy-notebook:2025-01-06'."
+)
+
+
+def is_image_reference(value: str) -> bool:
+    return re.fullmatch(IMAGE_PATTERN, value) is not None
+
+
 MSG_VOLUME_NFS_REQUIRED = (
     "spec.nfs is required when spec.type is NFS; set spec.nfs.server and spec.nfs.path."
 )

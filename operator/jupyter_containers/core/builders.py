@@ -8,6 +8,7 @@ the rest of it, so the shell can skip an apply when nothing changed.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import logging
 from collections.abc import Mapping
@@ -312,6 +313,56 @@ def build_service(t: BuildInputs) -> dict[str, Any]:
                     "protocol": "TCP",
                 }
             ],
+        },
+    }
+    return _with_hash(obj)
+
+
+#: The label every namespace has (Kubernetes sets it), to select one by name.
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+def build_network_policy(t: BuildInputs) -> dict[str, Any] | None:
+    """Who may reach JupyterLab and what it may reach; None when the setting is off.
+
+    Ingress: JupyterLab's port, only from the configured pods (the console's proxy); nothing
+    else (the kubelet's probes and port-forward do not pass through pod networking rules on
+    the usual CNIs). Egress: everywhere (pods, DNS, the internet for packages) except the
+    denied CIDRs (the cloud metadata service hands out the node's credentials). Enforced only
+    where the cluster's network plugin implements NetworkPolicy.
+    """
+    s = t.settings
+    if not s.network_policy:
+        return None
+    peer: dict[str, Any] = {}
+    if s.network_policy_ingress_namespace:
+        peer["namespaceSelector"] = {
+            "matchLabels": {NAMESPACE_NAME_LABEL: s.network_policy_ingress_namespace}
+        }
+    if s.network_policy_ingress_pod_labels:
+        # Without a namespace: pods of the deployment namespace (a bare podSelector).
+        peer["podSelector"] = {"matchLabels": dict(s.network_policy_ingress_pod_labels)}
+    port = {"port": rules.JUPYTER_PORT, "protocol": "TCP"}
+    ingress = [{"from": [peer], "ports": [port]}] if peer else []
+    denied = [ipaddress.ip_network(c, strict=False) for c in s.network_policy_denied_egress]
+    blocks = []
+    for everything in ("0.0.0.0/0", "::/0"):
+        family = ipaddress.ip_network(everything).version
+        block: dict[str, Any] = {"cidr": everything}
+        excepted = sorted(str(n) for n in denied if n.version == family)
+        if excepted:
+            block["except"] = excepted
+        blocks.append({"ipBlock": block})
+    obj: dict[str, Any] = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _metadata(t, t.base_name),
+        "spec": {
+            "podSelector": {"matchLabels": naming.selector_labels(t.name, t.domain)},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": ingress,
+            # Pods anywhere (whether a plugin's ipBlock covers pod IPs varies), then addresses.
+            "egress": [{"to": [{"namespaceSelector": {}}]}, {"to": blocks}],
         },
     }
     return _with_hash(obj)

@@ -23,10 +23,11 @@ from jupyter_containers.api.models import (
     VolumeSpec,
     VolumeType,
 )
-from jupyter_containers.core import bounds, naming, secret_policy, validation
+from jupyter_containers.core import bounds, faults, naming, secret_policy, validation
 from jupyter_containers.core.builders import (
     BuildInputs,
     build_deployment,
+    build_network_policy,
     build_nfs_pv,
     build_pvc,
     build_service,
@@ -243,8 +244,11 @@ def _converge(
     storage = [o for o in (build_nfs_pv(build), desired_pvc) if o is not None]
     observed = [o for o in snapshot.objects if not is_deleting(o)]
     quota_problem = _quota_gate(build, snapshot, stored, attempt, observed, desired_pvc)
-    deploy = spec.running and quota_problem is None and secret_problem is None
+    rejection = _kept_rejection(spec, stored, attempt)
+    deploy = not (quota_problem or secret_problem or rejection) and spec.running
     desired = [*storage, build_deployment(build), build_service(build)] if deploy else []
+    policy = build_network_policy(build) if deploy else None
+    desired += [policy] if policy is not None else []
     # Terminate keeps the storage.
     keep = {ref_of(o) for o in (desired if deploy else storage)}
     deletions, blocked = _deletions(snapshot, build, keep)
@@ -258,6 +262,7 @@ def _converge(
         verdict = Verdict(Phase.FAILED, Reason.QUOTA_EXCEEDED, quota_problem)
     if secret_problem is not None:
         verdict = Verdict(Phase.FAILED, Reason.SECRET_NOT_ALLOWED, secret_problem)
+    verdict = Verdict(Phase.FAILED, Reason.REJECTED, rejection) if rejection else verdict
     new_status = _status(
         container,
         stored,
@@ -401,6 +406,13 @@ def _secret_gate(
             )
         problems = secret_policy.unreadable_secret_problems(refs, facts.readable, created_by, ns)
     return " ".join(problems) or None
+
+
+def _kept_rejection(
+    spec: JupyterContainerSpec, stored: Mapping[str, Any], attempt: _Attempt
+) -> str | None:
+    """The API server refused this attempt's objects as invalid (core.faults): not again."""
+    return None if attempt.is_new or not spec.running else faults.kept_rejection(stored)
 
 
 def _kept_secret_refusal(stored: Mapping[str, Any]) -> str | None:

@@ -9,6 +9,7 @@ chart (which renders its values into these variables) sees one flat list of knob
 
 from __future__ import annotations
 
+import ipaddress
 import string
 from collections.abc import Mapping
 from typing import Annotated, Literal
@@ -47,6 +48,66 @@ class JupyterLabSettings(BaseSettings):
         description="StorageClass of On Demand PVCs whose Volume names none; None: the "
         "cluster's default StorageClass.",
     )
+    network_policy: bool = Field(
+        default=True,
+        description="Give every container a NetworkPolicy: ingress to JupyterLab's port only "
+        "from the pods network_policy_ingress_* select (the console's proxy), egress anywhere "
+        "but network_policy_denied_egress (the cloud metadata address). kubectl port-forward "
+        "goes through the kubelet and is not affected. false: no NetworkPolicy.",
+    )
+    network_policy_ingress_namespace: str | None = Field(
+        default=None,
+        description="Namespace of the pods that may reach JupyterLab (the console's); None "
+        "with no pod labels either: nothing may (port-forward still works).",
+    )
+    network_policy_ingress_pod_labels: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="Labels of the pods that may reach JupyterLab, 'key=value,key=value' "
+        "(the console's selector labels); empty: every pod of the ingress namespace.",
+    )
+    network_policy_denied_egress: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["169.254.169.254/32"],
+        description="CIDRs JupyterLab may not reach, comma-separated (the cloud metadata "
+        "service, whose credentials are the node's).",
+    )
+
+    @field_validator("network_policy_ingress_pod_labels", mode="before")
+    @classmethod
+    def _split_labels(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        labels: dict[str, str] = {}
+        for pair in (p.strip() for p in value.split(",")):
+            if not pair:
+                continue
+            key, eq, val = pair.partition("=")
+            if not eq or not key.strip():
+                raise ValueError(
+                    f"JC_NETWORK_POLICY_INGRESS_POD_LABELS: {pair!r} is not key=value, e.g. "
+                    "'app.kubernetes.io/component=console'"
+                )
+            labels[key.strip()] = val.strip()
+        return labels
+
+    @field_validator("network_policy_denied_egress", mode="before")
+    @classmethod
+    def _split_cidrs(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [c.strip() for c in value.split(",") if c.strip()]
+        return value
+
+    @field_validator("network_policy_denied_egress")
+    @classmethod
+    def _check_cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr)
+            except ValueError as exc:
+                raise ValueError(
+                    f"JC_NETWORK_POLICY_DENIED_EGRESS: {cidr!r} is not a CIDR ({exc}), "
+                    "e.g. 169.254.169.254/32"
+                ) from None
+        return value
 
     @field_validator("base_url_template")
     @classmethod
@@ -180,6 +241,14 @@ class WebhookSettings(BaseSettings):
         "WebhookConfigurations 'jupytercontainers.io' (URL and caBundle of its own webhook "
         "server; local development). false: they are installed separately, e.g. by the Helm "
         "chart pointing at the webhook Service.",
+    )
+    webhook_client_ca_file: str | None = Field(
+        default=None,
+        description="PEM file of the CA that signs the API server's admission client "
+        "certificate (kube-apiserver --admission-control-config-file, a kubeconfig per "
+        "webhook). Set: the webhook server requires a client certificate it signed and refuses "
+        "the TLS handshake of any other client. None: any client may connect (the requests "
+        "are still only AdmissionReviews).",
     )
     webhook_listen_address: str = Field(
         default="127.0.0.1",

@@ -80,6 +80,8 @@ def build_status(inputs: StatusInputs, previous: Mapping[str, Any]) -> dict[str,
         "stoppedAt": stopped_at,
         "attempt": inputs.attempt,
         "startRequest": inputs.start_request,
+        # Set only while a failed request waits for its retry (core.faults).
+        "retryAt": None,
     }
     # Every string within its CRD maxLength first (bounds), or the write would be refused;
     # then through the CRD's own model: a field the schema does not have, or a value it would

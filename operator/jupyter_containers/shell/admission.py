@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import ssl
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -100,6 +101,13 @@ def _webhook_server(cfg: Settings, cert_dir: Path) -> kopf.WebhookServer:
     if cfg.webhook_listen_address not in ("0.0.0.0", "::", host):
         names.append(cfg.webhook_listen_address)
     certs = ensure_certificates(cert_dir, names)
+    client_ca = cfg.webhook_client_ca_file
+    if client_ca and not Path(client_ca).is_file():
+        raise FileNotFoundError(
+            f"JC_WEBHOOK_CLIENT_CA_FILE {client_ca!r} does not exist; mount the CA of the API "
+            "server's admission client certificate there (chart value webhook.clientCA), or "
+            "unset it"
+        )
     return kopf.WebhookServer(
         addr=cfg.webhook_listen_address,
         port=cfg.webhook_port,
@@ -107,6 +115,9 @@ def _webhook_server(cfg: Settings, cert_dir: Path) -> kopf.WebhookServer:
         certfile=certs.cert_file,
         pkeyfile=certs.key_file,
         cafile=certs.ca_file if certs.ca_file.exists() else None,
+        # Only the API server (its admission client certificate) may talk to the webhooks.
+        verify_mode=ssl.CERT_REQUIRED if client_ca else None,
+        verify_cafile=client_ca or None,
     )
 
 

@@ -7,6 +7,11 @@ status) and remembers what it wrote, so a reconcile that runs before the watch d
 write does not write the same thing again. Every write is skipped when it would change
 nothing: that is what makes an operator restart over N existing containers write
 nothing at all.
+
+A request that fails (refused, conflict, server error, no answer) ends the reconcile:
+`core.faults` decides what status, Event and log line say and when to retry; the retry
+waits out its backoff whatever else triggers the container meanwhile (only a change of the
+user's own, a new generation or start request, retries at once).
 """
 
 from __future__ import annotations
@@ -15,10 +20,11 @@ import asyncio
 import dataclasses
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
+import httpx2
 import kopf
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
@@ -28,7 +34,7 @@ from lightkube.resources.authorization_v1 import SubjectAccessReview
 from lightkube.types import PatchType
 
 from jupyter_containers.api.models import API_VERSION, Phase
-from jupyter_containers.core import naming
+from jupyter_containers.core import faults, naming
 from jupyter_containers.core.builders import build_token_secret
 from jupyter_containers.core.plan import (
     SECRET_LABELS,
@@ -51,6 +57,9 @@ from jupyter_containers.shell.workqueue import KeyedWorkQueue
 logger = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (domain namespace, container name)
+T = TypeVar("T")
+#: What a request raises when it fails: an answer (ApiError) or none (transport).
+REQUEST_ERRORS = (ApiError, httpx2.TransportError)
 
 #: How long a status change that keeps the phase (a progress message within Starting, event
 #: counts, the pod name) may wait, so that the changes of a burst go out in one write. Phase,
@@ -95,6 +104,7 @@ class Reconciler:
         self._status_written: dict[Key, tuple[str, dict[str, Any]]] = {}
         self.detail_delay = detail_delay
         self._detail_since: dict[Key, float] = {}  # loop time a held-back change was first seen
+        self._backoff: dict[Key, _Backoff] = {}  # containers whose last reconcile failed
 
     # ------------------------------------------------------------ entry points
 
@@ -108,30 +118,95 @@ class Reconciler:
             self.queue.forget(key)
             self._forget(key)
             return
-        if jc["metadata"].get("deletionTimestamp"):
-            await self._finalize(key, jc, snapshot)
+        if self._backing_off(key, jc):
             return
-        now, stored = self.clock(), self._stored_status(key, jc)
-        facts = SecretFacts()
-        todo = plan(jc, snapshot, self.settings, now, status=stored, secrets=facts)
-        while todo.needs is not None:
-            facts = await self._answer(todo.needs, facts)
+        todo: Plan | None = None
+        try:
+            if jc["metadata"].get("deletionTimestamp"):
+                await self._finalize(key, jc, snapshot)
+                return
+            now, stored = self.clock(), self._stored_status(key, jc)
+            facts = SecretFacts()
             todo = plan(jc, snapshot, self.settings, now, status=stored, secrets=facts)
-        await self._apply_plan(key, jc, todo)
+            while todo.needs is not None:
+                facts = await self._answer(todo.needs, facts)
+                todo = plan(jc, snapshot, self.settings, now, status=stored, secrets=facts)
+            await self._apply_plan(key, jc, todo)
+        except _RequestFailed as exc:
+            await self._failed(key, jc, todo, exc.failure)
+            return
+        if key not in self._detail_since:  # every write made: the failures are over
+            self._backoff.pop(key, None)
 
     async def _apply_plan(self, key: Key, jc: Mapping[str, Any], todo: Plan) -> None:
+        name = jc["metadata"]["name"]
         if todo.add_finalizer:
-            await self._add_finalizer(jc)
+            await _step(faults.FINALIZER, "JupyterContainer", name, self._add_finalizer(jc))
         for ref in todo.delete:
-            await self._delete(ref)
+            await _step(faults.DELETE, ref[0], ref[2], self._delete(ref))
         if todo.token is not None:
-            await self._ensure_token_secret(todo.token)
+            token = self._ensure_token_secret(todo.token)
+            await _step(faults.CREATE, "Secret", todo.token.name, token)
         for desired in todo.apply:
-            await self._apply_if_changed(desired)
+            kind, _, child = desired.ref
+            await _step(faults.APPLY, kind, child, self._apply_if_changed(desired))
         if todo.status is not None:
-            await self._write_status(key, jc, todo.status)
+            status = self._write_status(key, jc, todo.status)
+            await _step(faults.STATUS, "JupyterContainer", name, status)
         if todo.recheck_after is not None:
             self.queue.trigger_after(key, todo.recheck_after)
+
+    # ------------------------------------------------------------ failures
+
+    def _backing_off(self, key: Key, jc: Mapping[str, Any]) -> bool:
+        """Whether the last failure's retry time is still ahead (then it is scheduled)."""
+        backoff = self._backoff.get(key)
+        if backoff is None:
+            return False
+        if backoff.fingerprint != _fingerprint(jc):
+            del self._backoff[key]  # the user changed something: try it at once
+            return False
+        wait = backoff.not_before - asyncio.get_running_loop().time()
+        if wait <= 0:
+            return False
+        self.queue.trigger_after(key, wait)
+        return True
+
+    async def _failed(
+        self, key: Key, jc: Mapping[str, Any], todo: Plan | None, failure: faults.RequestFailure
+    ) -> None:
+        metrics.reconcile_errors.inc()
+        previous = self._backoff.get(key)
+        failures = (previous.failures if previous else 0) + 1
+        meta = jc["metadata"]
+        base: Mapping[str, Any] | None = None
+        if not meta.get("deletionTimestamp"):
+            planned = todo.status if todo else None
+            base = faults.failure_base(planned, self._stored_status(key, jc), failure)
+        decision = faults.judge_failure(
+            failure,
+            failures=failures,
+            previous_kind=previous.kind if previous else None,
+            status=base,
+            generation=int(meta.get("generation") or 1),
+            now=self.clock(),
+        )
+        log = logger.warning if decision.log_level == "warning" else logger.info
+        log("%s/%s: %s", key[0], key[1], decision.log)
+        if decision.event is not None:
+            type_, reason, message = decision.event
+            kopf.event(object_ref(jc), type=type_, reason=reason, message=message)
+        if decision.status is not None:
+            try:
+                await self._write_status(key, jc, decision.status, hold_back=False)
+            except REQUEST_ERRORS as exc:
+                logger.info("%s/%s: status not written either: %s", key[0], key[1], exc)
+        if decision.retry_after is None:
+            self._backoff.pop(key, None)
+            return
+        not_before = asyncio.get_running_loop().time() + decision.retry_after
+        self._backoff[key] = _Backoff(failures, not_before, decision.kind, _fingerprint(jc))
+        self.queue.trigger_after(key, decision.retry_after)
 
     # ------------------------------------------------------------ facts the plan asks for
 
@@ -141,14 +216,24 @@ class Reconciler:
             labels: dict[str, Mapping[str, str] | None] = {}
             for name in lookup.names:
                 try:
-                    secret = await self.client.get(Secret, name, namespace=lookup.namespace)
-                except ApiError as exc:
-                    if exc.status.code != 404:
+                    secret = await _step(
+                        faults.READ,
+                        "Secret",
+                        name,
+                        self.client.get(Secret, name, namespace=lookup.namespace),
+                    )
+                except _RequestFailed as exc:
+                    if exc.failure.code != 404:
                         raise
                     continue
                 labels[name] = dict(secret.metadata.labels or {}) if secret.metadata else {}
             return dataclasses.replace(facts, labels=labels)
-        readable = {name: await self._may_get_secret(lookup, name) for name in lookup.names}
+        readable = {
+            name: await _step(
+                faults.READ, "SubjectAccessReview", name, self._may_get_secret(lookup, name)
+            )
+            for name in lookup.names
+        }
         return dataclasses.replace(facts, readable=readable)
 
     async def _may_get_secret(self, lookup: SecretLookup, name: str) -> bool:
@@ -173,6 +258,7 @@ class Reconciler:
         self.phases.set(key, None)
         self._status_written.pop(key, None)
         self._detail_since.pop(key, None)
+        self._backoff.pop(key, None)
 
     # ------------------------------------------------------------ deletion
 
@@ -182,10 +268,10 @@ class Reconciler:
         if naming.FINALIZER not in finalizers:
             return
         for ref in finalize_deletions(jc, snapshot):
-            await self._delete(ref)
+            await _step(faults.DELETE, ref[0], ref[2], self._delete(ref))
         finalizers.remove(naming.FINALIZER)
         try:
-            await self.client.patch(
+            patch = self.client.patch(
                 JupyterContainer,
                 meta["name"],
                 [
@@ -195,10 +281,11 @@ class Reconciler:
                 namespace=meta["namespace"],
                 patch_type=PatchType.JSON,
             )
-        except ApiError as exc:
-            if exc.status.code not in (404, 422):
+            await _step(faults.FINALIZER, "JupyterContainer", meta["name"], patch)
+        except _RequestFailed as exc:
+            if exc.failure.code not in (404, 422):
                 raise
-            if exc.status.code == 422:  # the list changed under us: look again
+            if exc.failure.code == 422:  # the list changed under us: look again
                 self.queue.trigger_after(key, 0.5)
                 return
         self._forget(key)
@@ -286,7 +373,12 @@ class Reconciler:
         return last if last is not None and status_differs(current, last) else current
 
     async def _write_status(
-        self, key: Key, jc: Mapping[str, Any], new_status: dict[str, Any]
+        self,
+        key: Key,
+        jc: Mapping[str, Any],
+        new_status: dict[str, Any],
+        *,
+        hold_back: bool = True,
     ) -> None:
         current: Mapping[str, Any] = jc.get("status") or {}
         last = self._last_written(key, jc)
@@ -295,9 +387,8 @@ class Reconciler:
             return
         if last is not None and not status_differs(last, new_status):
             return  # the index has not seen our own last write yet
-        if self._hold_back(key, last or current, new_status):
+        if hold_back and self._hold_back(key, last or current, new_status):
             return
-        self._detail_since.pop(key, None)
         old_phase = (last or current).get("phase")
         meta = jc["metadata"]
         # The whole status, not a diff against a possibly stale view: a partial patch
@@ -310,6 +401,9 @@ class Reconciler:
             namespace=meta["namespace"],
             patch_type=PatchType.MERGE,
         )
+        # Only now: a write that failed keeps its hold-back time, so the retry is not held
+        # back once more (which made the failure retry every ~2 s during an outage).
+        self._detail_since.pop(key, None)
         self._status_written[key] = (str(meta.get("uid")), new_status)
         if new_status["phase"] != old_phase:
             self._record_transition(jc, old_phase, new_status)
@@ -355,6 +449,54 @@ class Reconciler:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+@dataclasses.dataclass(frozen=True)
+class _Backoff:
+    failures: int
+    """Consecutive failed reconciles."""
+    not_before: float
+    """Loop time of the retry."""
+    kind: faults.FailureKind
+    fingerprint: tuple[Any, ...]
+    """The user's intent when it failed (see _fingerprint)."""
+
+
+def _fingerprint(jc: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What only the user changes: a new one ends the backoff (our status writes do not)."""
+    meta = jc["metadata"]
+    annotations = meta.get("annotations") or {}
+    return (
+        meta.get("uid"),
+        meta.get("generation"),
+        annotations.get(naming.START_REQUESTED_ANNOTATION),
+        bool(meta.get("deletionTimestamp")),
+    )
+
+
+class _RequestFailed(Exception):
+    def __init__(self, failure: faults.RequestFailure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+async def _step(action: str, kind: str, name: str, request: Awaitable[T]) -> T:
+    """Await `request`; a failure becomes `_RequestFailed` with its facts."""
+    try:
+        return await request
+    except REQUEST_ERRORS as exc:
+        raise _RequestFailed(request_failure(action, kind, name, exc)) from exc
+
+
+def request_failure(action: str, kind: str, name: str, exc: BaseException) -> faults.RequestFailure:
+    """The facts of a failed request, for `core.faults`."""
+    if isinstance(exc, ApiError):
+        status = exc.status
+        code = status.code or (exc.response.status_code if exc.response is not None else None)
+        return faults.RequestFailure(
+            action, kind, name, code, str(status.reason or ""), str(status.message or "")
+        )
+    return faults.RequestFailure(action, kind, name, None, type(exc).__name__, str(exc))
 
 
 def object_ref(jc: Mapping[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from lightkube.resources.core_v1 import (
     Secret,
     Service,
 )
+from lightkube.resources.networking_v1 import NetworkPolicy
 
 from jupyter_containers.api.models import GROUP, VERSION
 
@@ -36,6 +37,7 @@ MANAGED_KINDS = {
     "Secret": Secret,
     "PersistentVolumeClaim": PersistentVolumeClaim,
     "PersistentVolume": PersistentVolume,
+    "NetworkPolicy": NetworkPolicy,
 }
 
 #: Connections to the API server, all kept open. httpx's default keeps 20 of 100, so a burst
@@ -64,6 +66,7 @@ __all__ = [
     "InstanceType",
     "JupyterContainer",
     "Namespace",
+    "NetworkPolicy",
     "PersistentVolume",
     "PersistentVolumeClaim",
     "Pod",

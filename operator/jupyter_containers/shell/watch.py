@@ -36,6 +36,7 @@ async def container_changed(namespace: str, name: str, memo: kopf.Memo, **kwargs
 @kopf.on.event("v1", "services", labels=MANAGED)
 @kopf.on.event("v1", "persistentvolumeclaims", labels=MANAGED)
 @kopf.on.event("v1", "persistentvolumes", labels=MANAGED)
+@kopf.on.event("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED)
 @kopf.on.event("v1", "pods", labels=MANAGED)
 async def managed_changed(
     labels: kopf.Labels, uid: str | None, type: str | None, memo: kopf.Memo, **kwargs: Any
@@ -141,4 +142,5 @@ def configure_kopf(settings: kopf.OperatorSettings) -> None:
     settings.watching.label_selectors["services"] = MANAGED_SELECTOR
     settings.watching.label_selectors["persistentvolumeclaims"] = MANAGED_SELECTOR
     settings.watching.label_selectors["persistentvolumes"] = MANAGED_SELECTOR
+    settings.watching.label_selectors["networkpolicies"] = MANAGED_SELECTOR
     settings.watching.field_selectors["events"] = "involvedObject.kind=Pod"

@@ -33,6 +33,7 @@ INDEX_NAMES = (
     "services",
     "pvcs",
     "pvs",
+    "network_policies",
     "pods",
     "pod_owners",
 )
@@ -62,7 +63,7 @@ class Indexes:
 def observe(indexes: Indexes, ledger: EventLedger, key: Key) -> ContainerSnapshot:
     """What the watches hold about one container, for `core.plan`."""
     objects: list[Mapping[str, Any]] = []
-    for name in ("deployments", "services", "pvcs", "pvs"):
+    for name in ("deployments", "services", "pvcs", "pvs", "network_policies"):
         objects.extend(indexes[name].get(key, []))
     pods = list(indexes["pods"].get(key, []))
     return ContainerSnapshot(
@@ -170,6 +171,11 @@ async def pvcs(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Key, Any]
 @kopf.index("v1", "persistentvolumes", labels=MANAGED)
 async def pvs(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Key, Any]:
     return _managed("PersistentVolume", body, labels)
+
+
+@kopf.index("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED)
+async def network_policies(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Key, Any]:
+    return _managed("NetworkPolicy", body, labels)
 
 
 @kopf.index("v1", "pods", labels=MANAGED)
