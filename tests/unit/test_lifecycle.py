@@ -798,7 +798,12 @@ def test_decide(row: Row) -> None:
 def test_every_reason_has_a_row() -> None:
     covered = {row.reason for row in ROWS.values()}
     # The shell's, not decide's.
-    assert set(Reason) - covered == {Reason.INVALID_CONFIGURATION, Reason.SECRET_NOT_ALLOWED}
+    assert set(Reason) - covered == {
+        Reason.INVALID_CONFIGURATION,
+        Reason.SECRET_NOT_ALLOWED,
+        Reason.NAMESPACE_NOT_ALLOWED,
+        Reason.NAME_COLLISION,
+    }
 
 
 def test_sticky_failed_returns_the_recorded_verdict() -> None:
