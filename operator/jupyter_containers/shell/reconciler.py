@@ -150,12 +150,13 @@ class Reconciler:
         if todo.add_finalizer:
             await self._add_finalizer(jc)
         uid = str(jc["metadata"]["uid"])
+        await self._check_names(todo, uid)
         for ref in todo.delete:
             await self._delete(ref, uid)
         if todo.token is not None:
             await self._ensure_token_secret(todo.token)
         for desired in todo.apply:
-            await self._apply_if_changed(desired, uid)
+            await self._apply_if_changed(desired)
         if todo.status is not None:
             await self._write_status(key, jc, todo.status)
         if todo.recheck_after is not None:
@@ -285,7 +286,19 @@ class Reconciler:
 
     # ------------------------------------------------------------ writes
 
-    async def _apply_if_changed(self, desired: DesiredObject, uid: str) -> None:
+    async def _check_names(self, todo: Plan, uid: str) -> None:
+        """Before anything is written: who holds each name to apply that the watch does not
+        show as this container's (a force-apply would take over whatever holds it)."""
+        for desired in todo.apply:
+            ref = desired.ref
+            if desired.observed or ref in self._applied:
+                continue
+            kind, ns, name = ref
+            holder = await self._uid_label(MANAGED_KINDS[kind], name, ns or None)
+            if holder is not None and holder != uid:
+                raise NameTaken(ref, holder)
+
+    async def _apply_if_changed(self, desired: DesiredObject) -> None:
         ref, want = desired.ref, desired.spec_hash
         if desired.up_to_date:
             self._applied[ref] = want
@@ -293,11 +306,6 @@ class Reconciler:
         if self._applied.get(ref) == want:
             return
         kind, ns, name = ref
-        if not desired.observed and ref not in self._applied:
-            # Not seen as ours: a force-apply would take over whatever holds the name.
-            holder = await self._uid_label(MANAGED_KINDS[kind], name, ns or None)
-            if holder is not None and holder != uid:
-                raise NameTaken(ref, holder)
         await self.client.patch(
             MANAGED_KINDS[kind],
             name,
