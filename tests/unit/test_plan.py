@@ -544,6 +544,24 @@ ROWS: dict[str, Row] = {
         Reason.STOPPED,
         deletes={"Deployment", "Service"},
     ),
+    "terminate with an unavailable InstanceType": Row(
+        container(running=False, status=stored(Phase.ACTIVE, Reason.READY)),
+        snapshot(
+            RUNNING,
+            instance_types={"small": InstanceTypeSpec(cpu="1", memory="2Gi", available=False)},
+        ),
+        Phase.STOPPED,
+        Reason.STOPPED,
+        deletes={"Deployment", "Service"},
+        says="is not available",
+    ),
+    "terminate with a deleted Volume: Deployment and Service go, the PVC stays": Row(
+        container(running=False, volume="home", status=stored(Phase.ACTIVE, Reason.READY)),
+        snapshot(made(PVC_JC), volumes={}),
+        Phase.STOPPED,
+        Reason.STOPPED,
+        deletes={"Deployment", "Service"},
+    ),
     "a stopped container moved to another namespace: its token Secret goes from the old": Row(
         container(
             running=False,
