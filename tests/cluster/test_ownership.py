@@ -92,7 +92,7 @@ def test_same_names_across_domains_do_not_collide(
     domain Y: the second never got a status and the operator fought over the objects."""
     other = open_namespaces()
     make_container("a", namespace=other)
-    wait_phase("a", "Active")
+    wait_phase("a", "Active", timeout=120)
     twin = f"a-{hashlib.sha256(namespace.encode()).hexdigest()[:6]}"
     apply(kubectl, other, container_manifest(twin))
     status = get_status_eventually(kubectl, other, twin)
@@ -326,7 +326,7 @@ def get_jc_in(kubectl: Any, namespace: str, name: str) -> dict[str, Any]:
 
 
 def get_status_eventually(
-    kubectl: Any, namespace: str, name: str, timeout: float = 30
+    kubectl: Any, namespace: str, name: str, timeout: float = 90
 ) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -337,7 +337,7 @@ def get_status_eventually(
     return {}
 
 
-def wait_in(kubectl: Any, namespace: str, name: str, phase: str, timeout: int = 60) -> None:
+def wait_in(kubectl: Any, namespace: str, name: str, phase: str, timeout: int = 120) -> None:
     kubectl(
         "wait",
         f"jupytercontainer/{name}",
@@ -349,7 +349,7 @@ def wait_in(kubectl: Any, namespace: str, name: str, phase: str, timeout: int = 
     )
 
 
-def wait_until(check: Callable[[], bool], what: str, timeout: float = 30) -> None:
+def wait_until(check: Callable[[], bool], what: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
