@@ -488,12 +488,18 @@ def test_invalid_tag_key_refused() -> None:
     assert err.value.message == rules.msg_tag_key_invalid("not a key")
 
 
+HASH6 = naming.domain_hash("team-a")
+
+
 @pytest.mark.parametrize(
-    ("deploy_ns", "base"),
-    [(None, "jc-demo"), ("shared", "jc-demo-" + naming.base_name("demo", "team-a", "x")[-6:])],
+    ("deploy_ns", "base", "pvc_base"),
+    [(None, "jc-demo", "jc-demo"), ("shared", f"jx-demo-{HASH6}", f"jc-demo-{HASH6}")],
     ids=["same-namespace", "cross-namespace"],
 )
-def test_names_and_namespaces_of_every_object(deploy_ns: str | None, base: str) -> None:
+def test_names_and_namespaces_of_every_object(
+    deploy_ns: str | None, base: str, pvc_base: str
+) -> None:
+    # Outside the domain the PVC keeps the name it had before `jx-` names (its data).
     t = target(
         JupyterContainerSpec(bundle="team", namespace=deploy_ns),
         volume_name="home",
@@ -511,9 +517,9 @@ def test_names_and_namespaces_of_every_object(deploy_ns: str | None, base: str) 
         "Deployment": base,
         "Service": base,
         "Secret": f"{base}-token",
-        "PersistentVolumeClaim": naming.pvc_name(base, t.uid, "home"),
+        "PersistentVolumeClaim": naming.pvc_name(pvc_base, t.uid, "home"),
     }
-    assert names["PersistentVolumeClaim"].startswith(f"{base}-home-")
+    assert names["PersistentVolumeClaim"].startswith(f"{pvc_base}-home-")
     for obj in objects.values():
         assert obj is not None
         assert obj["metadata"]["namespace"] == ns

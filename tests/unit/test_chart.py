@@ -40,15 +40,18 @@ EXPECTED_OPERATOR_RULES: frozenset[tuple[str, str, str]] = frozenset(
             for r in ("instancetypes", "volumes")
             for v in ("list", "watch")
         ),
-        *(("apps", "deployments", v) for v in ("list", "watch", "create", "patch", "delete")),
+        *(
+            ("apps", "deployments", v)
+            for v in ("get", "list", "watch", "create", "patch", "delete")
+        ),
         *(
             ("networking.k8s.io", "networkpolicies", v)
-            for v in ("list", "watch", "create", "patch", "delete")
+            for v in ("get", "list", "watch", "create", "patch", "delete")
         ),
         *(
             ("", r, v)
             for r in ("services", "persistentvolumeclaims", "persistentvolumes")
-            for v in ("list", "watch", "create", "patch", "delete")
+            for v in ("get", "list", "watch", "create", "patch", "delete")
         ),
         *(("", "pods", v) for v in ("list", "watch")),
         *(("", "secrets", v) for v in ("get", "create", "delete")),

@@ -803,6 +803,8 @@ def test_every_reason_has_a_row() -> None:
         Reason.SECRET_NOT_ALLOWED,
         Reason.REJECTED,
         Reason.RETRYING,
+        Reason.NAMESPACE_NOT_ALLOWED,
+        Reason.NAME_COLLISION,
     }
 
 

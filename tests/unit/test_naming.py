@@ -38,11 +38,27 @@ def test_base_name_same_namespace() -> None:
 
 def test_base_name_cross_namespace_hashes_the_domain() -> None:
     digest = hashlib.sha256(b"team-a").hexdigest()[:6]
-    assert naming.base_name("demo", "team-a", "shared") == f"jc-demo-{digest}"
+    assert naming.base_name("demo", "team-a", "shared") == f"jx-demo-{digest}"
     # Two domains deploying "demo" into one namespace do not collide.
     assert naming.base_name("demo", "team-a", "shared") != naming.base_name(
         "demo", "team-b", "shared"
     )
+    # The name before `jx-`, which PVCs keep and the operator cleans up after.
+    assert naming.legacy_base_name("demo", "team-a", "shared") == f"jc-demo-{digest}"
+    assert naming.legacy_base_name("demo", "team-a", "team-a") == "jc-demo"
+
+
+def test_names_outside_the_domain_never_equal_a_name_inside_another() -> None:
+    """Issue 12: `jc-NAME-HASH6` of domain X in namespace Y was `jc-NAME` of container
+    `NAME-HASH6` of domain Y. Now every (domain, name) pair has its own base name."""
+    digest = naming.domain_hash("team-x")
+    outside = naming.base_name("a", "team-x", "team-y")
+    inside = naming.base_name(f"a-{digest}", "team-y", "team-y")
+    assert outside != inside
+    names = ["a", f"a-{digest}", "a-b", f"a-{digest}-x", "x-a"]
+    domains = ["team-x", "team-y", "team-z"]
+    bases = {(d, n): naming.base_name(n, d, "team-y") for d in domains for n in names}
+    assert len(set(bases.values())) == len(bases)
 
 
 @pytest.mark.parametrize("deploy_ns", ["team-a", "shared"], ids=["same", "cross"])

@@ -26,13 +26,18 @@ from jupyter_containers.api.models import (
 )
 from jupyter_containers.core import naming
 from jupyter_containers.core.plan import (
+    NAMESPACE_LABELS,
+    POD_ACCESS,
     SECRET_ACCESS,
     SECRET_LABELS,
     ContainerSnapshot,
+    NamespaceFacts,
+    NamespaceLookup,
     Plan,
     SecretFacts,
     SecretLookup,
     finalize_deletions,
+    msg_unknown_creator,
     plan,
 )
 from jupyter_containers.core.settings import Settings
@@ -173,6 +178,14 @@ class Row:
     unreadable: frozenset[str] = frozenset()
     """Secrets the creator may not get (SubjectAccessReview)."""
     asked: list[str] | None = None  # the plan's Secret lookups, in order, when checked
+    namespace_labels: Mapping[str, str] | None = field(default_factory=lambda: dict(OPEN))
+    """Labels of the deployment namespace outside the domain (None: it does not exist)."""
+    pod_access: bool = True
+    """Whether the creator may create pods in the deployment namespace."""
+
+
+#: A namespace open to every domain.
+OPEN = {"jupytercontainers.io/deployable": "true"}
 
 
 def run(
@@ -183,17 +196,24 @@ def run(
     secret_labels: Mapping[str, Mapping[str, str]] | None = None,
     unreadable: frozenset[str] = frozenset(),
     settings: Settings = SETTINGS,
-) -> tuple[Plan, list[SecretLookup]]:
-    """Plan, answering the plan's Secret lookups the way shell.reconciler does."""
-    facts, asked = SecretFacts(), []
-    for _ in range(5):
-        result = plan(jc, world, settings, now, secrets=facts)
+    namespace_labels: Mapping[str, str] | None = OPEN,
+    pod_access: bool = True,
+) -> tuple[Plan, list[SecretLookup | NamespaceLookup]]:
+    """Plan, answering the plan's lookups the way shell.reconciler does."""
+    facts, ns_facts = SecretFacts(), NamespaceFacts()
+    asked: list[SecretLookup | NamespaceLookup] = []
+    for _ in range(6):
+        result = plan(jc, world, settings, now, secrets=facts, namespace=ns_facts)
         if result.needs is None:
             return result, asked
         lookup = result.needs
         assert lookup not in asked
         asked.append(lookup)
-        if lookup.what == SECRET_LABELS:
+        if lookup.what == NAMESPACE_LABELS:
+            ns_facts = NamespaceFacts(asked=True, labels=namespace_labels)
+        elif lookup.what == POD_ACCESS:
+            ns_facts = NamespaceFacts(asked=True, labels=namespace_labels, pod_access=pod_access)
+        elif lookup.what == SECRET_LABELS:
             labels = {n: dict(secret_labels[n]) for n in lookup.names if n in (secret_labels or {})}
             facts = SecretFacts(labels=labels, readable=facts.readable)
         else:
@@ -563,6 +583,193 @@ ROWS: dict[str, Row] = {
         applies={"Deployment"},  # the new attempt's pod template; the Service is as it was
         token="look",
     ),
+    # ------------------------------------------------ stop always works (issue 12, 4)
+    "terminate with a deleted InstanceType: Deployment and Service go, Stopped": Row(
+        container(running=False, instanceType="gone", status=stored(Phase.ACTIVE, Reason.READY)),
+        snapshot(RUNNING),
+        Phase.STOPPED,
+        Reason.STOPPED,
+        deletes={"Deployment", "Service"},
+        says="'gone' does not exist",
+        check=lambda p: p.status is not None and p.status["serviceName"] is None,
+    ),
+    "terminate with a spec invalid by today's rules: Deployment and Service go": Row(
+        container(running=False, status=stored(Phase.ACTIVE, Reason.READY), bogus=1),
+        snapshot(RUNNING),
+        Phase.STOPPED,
+        Reason.STOPPED,
+        deletes={"Deployment", "Service"},
+        says="spec.bogus",
+    ),
+    "terminate with a deleted InstanceType keeps the PVC": Row(
+        container(
+            running=False,
+            volume="home",
+            instanceType="gone",
+            status=stored(Phase.ACTIVE, Reason.READY),
+        ),
+        snapshot(made(PVC_JC)),
+        Phase.STOPPED,
+        Reason.STOPPED,
+        deletes={"Deployment", "Service"},
+    ),
+    "terminate with an unavailable InstanceType": Row(
+        container(running=False, status=stored(Phase.ACTIVE, Reason.READY)),
+        snapshot(
+            RUNNING,
+            instance_types={"small": InstanceTypeSpec(cpu="1", memory="2Gi", available=False)},
+        ),
+        Phase.STOPPED,
+        Reason.STOPPED,
+        deletes={"Deployment", "Service"},
+        says="is not available",
+    ),
+    "terminate with a deleted Volume: Deployment and Service go, the PVC stays": Row(
+        container(running=False, volume="home", status=stored(Phase.ACTIVE, Reason.READY)),
+        snapshot(made(PVC_JC), volumes={}),
+        Phase.STOPPED,
+        Reason.STOPPED,
+        deletes={"Deployment", "Service"},
+    ),
+    "a stopped container moved to another namespace: its token Secret goes from the old": Row(
+        container(
+            running=False,
+            namespace="team-b",
+            status=stored(Phase.STOPPED, Reason.STOPPED, deploymentNamespace=DOMAIN),
+        ),
+        snapshot(),
+        Phase.STOPPED,
+        Reason.STOPPED,
+        deletes={"Secret"},
+        check=lambda p: p.delete == (("Secret", DOMAIN, TOKEN),),
+    ),
+    # ------------------------------------------------ ownership (issue 12, 3)
+    "a desired name held by another container: NameCollision, nothing applied": Row(
+        NEW,
+        snapshot(owners={("Service", DOMAIN, "jc-demo"): "other-uid"}),
+        Phase.FAILED,
+        Reason.NAME_COLLISION,
+        says=f"Service 'jc-demo' in namespace 'team-a' belongs to another container "
+        f"({naming.UID_LABEL}=other-uid)",
+    ),
+    "a desired name held by an object without a uid label (the shell found it)": Row(
+        NEW,
+        snapshot(owners={("Deployment", DOMAIN, "jc-demo"): ""}),
+        Phase.FAILED,
+        Reason.NAME_COLLISION,
+        says=f"Deployment 'jc-demo' in namespace 'team-a' exists without this container's "
+        f"{naming.UID_LABEL} label",
+    ),
+    "the token Secret's name held by another container": Row(
+        NEW,
+        snapshot(owners={("Secret", DOMAIN, TOKEN): "other-uid"}),
+        Phase.FAILED,
+        Reason.NAME_COLLISION,
+        says=f"Secret '{TOKEN}'",
+    ),
+    "a collision stays until the next attempt; its own objects go": Row(
+        container(status=stored(Phase.FAILED, Reason.NAME_COLLISION)),
+        snapshot(RUNNING),
+        Phase.FAILED,
+        Reason.NAME_COLLISION,
+        deletes={"Deployment", "Service"},
+        says="as recorded",
+    ),
+    "its own objects under the desired names are no collision": Row(
+        container(status=stored(Phase.STARTING, Reason.DEPLOYING)),
+        snapshot(
+            RUNNING,
+            owners={("Deployment", DOMAIN, "jc-demo"): UID, ("Service", DOMAIN, "jc-demo"): UID},
+        ),
+        Phase.STARTING,
+        Reason.DEPLOYING,
+    ),
+    "outside the domain a former jc- name's token Secret goes, the jx- one is made": Row(
+        container(
+            namespace="team-b",
+            status=stored(
+                Phase.STOPPED,
+                Reason.STOPPED,
+                deploymentNamespace="team-b",
+                tokenSecret=f"jc-demo-{naming.domain_hash(DOMAIN)}-token",
+            ),
+        ),
+        snapshot(),
+        Phase.STARTING,
+        Reason.DEPLOYING,
+        attempt=2,
+        applies={"Deployment", "Service"},
+        deletes={"Secret"},
+        token="create",
+        check=lambda p: (
+            p.delete == (("Secret", "team-b", f"jc-demo-{naming.domain_hash(DOMAIN)}-token"),)
+            and p.token is not None
+            and p.token.name == f"jx-demo-{naming.domain_hash(DOMAIN)}-token"
+        ),
+    ),
+    # ------------------------------------------------ namespace rule (issue 12, 6)
+    "outside the domain in a namespace not open to it: NamespaceNotAllowed": Row(
+        container(namespace="team-b"),
+        snapshot(),
+        Phase.FAILED,
+        Reason.NAMESPACE_NOT_ALLOWED,
+        says="namespace 'team-b' is not open to containers of 'team-a'",
+        namespace_labels={},
+        asked=[NAMESPACE_LABELS],
+    ),
+    "outside the domain in a namespace that does not exist": Row(
+        container(namespace="team-b"),
+        snapshot(),
+        Phase.FAILED,
+        Reason.NAMESPACE_NOT_ALLOWED,
+        says="namespace 'team-b' does not exist",
+        namespace_labels=None,
+    ),
+    "outside the domain, the creator may not create pods there": Row(
+        container(namespace="team-b"),
+        snapshot(),
+        Phase.FAILED,
+        Reason.NAMESPACE_NOT_ALLOWED,
+        says="alice may not create pods in namespace 'team-b'",
+        pod_access=False,
+        asked=[NAMESPACE_LABELS, POD_ACCESS],
+    ),
+    "outside the domain without created-by (no webhook ran): deployed nowhere": Row(
+        {**container(namespace="team-b"), "metadata": {**NEW["metadata"], "annotations": {}}},
+        snapshot(),
+        Phase.FAILED,
+        Reason.NAMESPACE_NOT_ALLOWED,
+        says=msg_unknown_creator(DOMAIN, "team-b"),
+    ),
+    "outside the domain, open and allowed: the start goes ahead": Row(
+        container(namespace="team-b"),
+        snapshot(),
+        Phase.STARTING,
+        Reason.DEPLOYING,
+        applies={"Deployment", "Service"},
+        token="create",
+        asked=[NAMESPACE_LABELS, POD_ACCESS],
+    ),
+    "a namespace refusal stays until the next attempt, nothing asked": Row(
+        container(
+            namespace="team-b",
+            status=stored(Phase.FAILED, Reason.NAMESPACE_NOT_ALLOWED, tokenSecret=None),
+        ),
+        snapshot(),
+        Phase.FAILED,
+        Reason.NAMESPACE_NOT_ALLOWED,
+        says="as recorded",
+        asked=[],
+    ),
+    "in the domain nothing is asked": Row(
+        NEW,
+        snapshot(),
+        Phase.STARTING,
+        Reason.DEPLOYING,
+        applies={"Deployment", "Service"},
+        token="create",
+        asked=[],
+    ),
     # ------------------------------------------------ objects
     "moved to another namespace: the old objects and token Secret go": Row(
         container(namespace="team-b", status=stored(Phase.STOPPED, Reason.STOPPED)),
@@ -622,6 +829,8 @@ def test_plan(row: Row) -> None:
         T0 + timedelta(seconds=row.at),
         secret_labels=row.secret_labels,
         unreadable=row.unreadable,
+        namespace_labels=row.namespace_labels,
+        pod_access=row.pod_access,
     )
     if row.asked is not None:
         assert [lookup.what for lookup in asked] == row.asked
@@ -733,3 +942,23 @@ def test_no_network_policy_when_the_setting_is_off() -> None:
     jc = container(status=stored(Phase.STARTING, Reason.DEPLOYING))
     later, _ = run(jc, snapshot(RUNNING), T0, settings=Settings(network_policy=False))
     assert ("NetworkPolicy", DOMAIN, "jc-demo") in later.delete
+
+
+def test_finalize_names_the_token_secret_in_every_namespace_known_without_objects() -> None:
+    """Issue 12: a stopped container without a volume has no watched object; its token
+    Secrets are still named, in the domain, the spec's and the status's namespace, under the
+    name of today and of before `jx-` names (the shell deletes only its own)."""
+    digest = naming.domain_hash(DOMAIN)
+    jc = container(
+        running=False,
+        namespace="team-c",
+        status={"deploymentNamespace": "team-b", "tokenSecret": f"jc-demo-{digest}-token"},
+    )
+    refs = set(finalize_deletions(jc, snapshot()))
+    assert refs == {
+        ("Secret", DOMAIN, TOKEN),
+        ("Secret", "team-b", f"jc-demo-{digest}-token"),
+        ("Secret", "team-b", f"jx-demo-{digest}-token"),
+        ("Secret", "team-c", f"jc-demo-{digest}-token"),
+        ("Secret", "team-c", f"jx-demo-{digest}-token"),
+    }

@@ -192,6 +192,8 @@ class Reason(StrEnum):
     POD_FAILED = "PodFailed"
     QUOTA_EXCEEDED = "QuotaExceeded"
     SECRET_NOT_ALLOWED = "SecretNotAllowed"
+    NAMESPACE_NOT_ALLOWED = "NamespaceNotAllowed"
+    NAME_COLLISION = "NameCollision"
     UNSCHEDULABLE = "Unschedulable"
     VOLUME_FAILED = "VolumeFailed"
     START_DEADLINE_EXCEEDED = "StartDeadlineExceeded"

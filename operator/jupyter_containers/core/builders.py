@@ -83,7 +83,8 @@ class BuildInputs:
 
     @property
     def pvc_name(self) -> str:
-        return naming.pvc_name(self.base_name, self.uid, self.volume_name or "")
+        legacy = naming.legacy_base_name(self.name, self.domain, self.deploy_namespace)
+        return naming.pvc_name(legacy, self.uid, self.volume_name or "")
 
     @property
     def labels(self) -> dict[str, str]:

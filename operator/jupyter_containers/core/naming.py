@@ -58,7 +58,11 @@ _KUBERNETES_DOMAINS: tuple[str, ...] = ("kubernetes.io", "k8s.io")
 
 #: The JupyterLab container of the pod.
 CONTAINER_NAME = "jupyterlab"
+#: Objects of a container deployed in its domain: `jc-NAME`.
 NAME_PREFIX = "jc-"
+#: Objects of a container deployed outside its domain: `jx-NAME-HASH6`. Another prefix, so
+#: no such name can equal `jc-NAME` of a container whose name ends in `-HASH6`.
+FOREIGN_PREFIX = "jx-"
 TOKEN_SUFFIX = "-token"
 PVC_SUFFIX = "-home"
 #: Hex characters of sha256(domain) appended when deploying outside the domain.
@@ -83,16 +87,32 @@ def deployment_namespace(domain: str, spec: JupyterContainerSpec) -> str:
 
 
 def base_name(name: str, domain: str, deploy_namespace: str) -> str:
-    """Name of the Deployment and Service.
+    """Name of the Deployment, Service and token Secret (`BASE-token`).
 
-    `jc-NAME` in the domain itself; elsewhere `jc-NAME-HASH6` so two domains can
-    deploy same-named containers into one namespace. At most 3 + 53 + 1 + 6 = 63
-    characters and starting with a letter, as Service names must.
+    `jc-NAME` in the domain itself; elsewhere `jx-NAME-HASH6`, HASH6 from the domain,
+    so two domains can deploy same-named containers into one namespace. The prefixes
+    differ and HASH6 has a fixed length without hyphens, so two names are equal only
+    for the same (domain, name), or for two domains with the same HASH6 (the uid label
+    check then reports a NameCollision). At most 3 + 53 + 1 + 6 = 63 characters and
+    starting with a letter, as Service names must.
     """
     if deploy_namespace == domain:
         return f"{NAME_PREFIX}{name}"
-    digest = hashlib.sha256(domain.encode()).hexdigest()[:DOMAIN_HASH_LENGTH]
-    return f"{NAME_PREFIX}{name}-{digest}"
+    return f"{FOREIGN_PREFIX}{name}-{domain_hash(domain)}"
+
+
+def legacy_base_name(name: str, domain: str, deploy_namespace: str) -> str:
+    """The base name before `jx-`: `jc-NAME-HASH6` outside the domain, which could equal
+    the `jc-NAME` of another domain's container. PVCs keep it (a claim's name is its data;
+    the uid hash in it keeps it apart), and the operator deletes the Deployment, Service and
+    token Secret that still carry it, after checking their uid label."""
+    if deploy_namespace == domain:
+        return f"{NAME_PREFIX}{name}"
+    return f"{NAME_PREFIX}{name}-{domain_hash(domain)}"
+
+
+def domain_hash(domain: str) -> str:
+    return hashlib.sha256(domain.encode()).hexdigest()[:DOMAIN_HASH_LENGTH]
 
 
 def token_secret_name(base: str) -> str:
@@ -100,7 +120,7 @@ def token_secret_name(base: str) -> str:
 
 
 def pvc_name(base: str, uid: str, volume_name: str) -> str:
-    """`BASE-home-HASH6`: one name per container (uid) and volume.
+    """`BASE-home-HASH6` (BASE: `legacy_base_name`): one name per container (uid) and volume.
 
     A volume change or a container re-created under the same name gets a new PVC
     name, so the new claim never races the deletion of the old one.

@@ -39,7 +39,7 @@ from jupyter_containers.core.catalog import (
     resolve_volume,
     volume_display,
 )
-from jupyter_containers.core.lifecycle import AttemptFacts, Verdict, decide
+from jupyter_containers.core.lifecycle import MSG_STOPPED, AttemptFacts, Verdict, decide
 from jupyter_containers.core.quota import check_quota
 from jupyter_containers.core.settings import Settings
 from jupyter_containers.core.status import StatusInputs, build_status, iso, parse_iso
@@ -66,6 +66,9 @@ class ContainerSnapshot:
     """Event counts ({"warnings", "total"}) by pod uid."""
     quotas: Mapping[str, Iterable[Mapping[str, Any]]] = field(default_factory=dict)
     """ResourceQuotas by namespace."""
+    owners: Mapping[Ref, str] = field(default_factory=dict)
+    """The uid label of every object the operator manages, of any container, by ref ("" when
+    it has none): a desired name held by another container is a NameCollision."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,9 @@ class DesiredObject:
 
     body: Mapping[str, Any]
     up_to_date: bool
+    observed: bool = False
+    """The watch shows an object of this container under this name (else the shell checks
+    who holds the name before the first write)."""
 
     @property
     def ref(self) -> Ref:
@@ -120,6 +126,32 @@ class SecretFacts:
     readable: Mapping[str, bool] | None = None
 
 
+#: NamespaceLookup.what: the deployment namespace's labels (None when it does not exist),
+#: and whether the creator may create pods there (a SubjectAccessReview).
+NAMESPACE_LABELS = "namespace"
+POD_ACCESS = "pods"
+
+
+@dataclass(frozen=True)
+class NamespaceLookup:
+    """Facts the namespace rule needs at a new attempt outside the domain (the webhook
+    checks the same; the reconciler checks again in case the webhook did not run)."""
+
+    what: str  # NAMESPACE_LABELS or POD_ACCESS
+    namespace: str
+    user: str = ""
+    groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NamespaceFacts:
+    """The answers so far (`asked`: the labels were read; `labels` None: no such namespace)."""
+
+    asked: bool = False
+    labels: Mapping[str, str] | None = None
+    pod_access: bool | None = None
+
+
 @dataclass(frozen=True)
 class Plan:
     """The writes of one reconcile, in the order the shell makes them.
@@ -127,7 +159,7 @@ class Plan:
     `needs`: the plan cannot be made without these facts; nothing else is set, the shell
     answers and plans again."""
 
-    needs: SecretLookup | None = None
+    needs: SecretLookup | NamespaceLookup | None = None
 
     add_finalizer: bool = False
     delete: tuple[Ref, ...] = ()
@@ -155,12 +187,14 @@ def plan(
     *,
     status: Mapping[str, Any] | None = None,
     secrets: SecretFacts | None = None,
+    namespace: NamespaceFacts | None = None,
 ) -> Plan:
     """The Plan for a container that is not being deleted.
 
     `status`: the status as stored, when the shell knows a later one than the snapshot's
     (its own write the watch has not delivered yet); default: the container's.
-    `secrets`: the answers to the `Plan.needs` of earlier calls with the same inputs.
+    `secrets`, `namespace`: the answers to the `Plan.needs` of earlier calls with the same
+    inputs.
     """
     meta = container["metadata"]
     stored: Mapping[str, Any] = status if status is not None else container.get("status") or {}
@@ -169,13 +203,13 @@ def plan(
     try:
         spec = JupyterContainerSpec.model_validate(container.get("spec") or {})
     except ValidationError as exc:
-        return _invalid(container, now, validation_message(exc), domain, add_finalizer)
+        return _invalid(container, snapshot, now, validation_message(exc), domain, add_finalizer)
     deploy_ns = naming.deployment_namespace(domain, spec)
     try:
         it_name, it = resolve_instance_type(spec.instanceType, snapshot.instance_types)
         vol_name, vol = resolve_volume(spec.volume, snapshot.volumes)
     except CatalogError as exc:
-        return _invalid(container, now, exc.message, deploy_ns, add_finalizer)
+        return _invalid(container, snapshot, now, exc.message, deploy_ns, add_finalizer)
     attempt = _attempt(container, spec, stored, now)
     build = BuildInputs(
         name=meta["name"],
@@ -189,12 +223,17 @@ def plan(
         settings=settings,
         attempt=attempt.number,
     )
+    ns_facts = namespace or NamespaceFacts()
+    ns_problem = _namespace_gate(container, build, settings, stored, attempt, ns_facts)
+    if isinstance(ns_problem, NamespaceLookup):
+        return Plan(needs=ns_problem)
     secret_problem = _secret_gate(container, build, stored, attempt, secrets or SecretFacts())
     if isinstance(secret_problem, SecretLookup):
         return Plan(needs=secret_problem)
-    return _converge(
-        container, snapshot, stored, build, attempt, now, add_finalizer, secret_problem
+    refused = _failed(Reason.NAMESPACE_NOT_ALLOWED, ns_problem) or _failed(
+        Reason.SECRET_NOT_ALLOWED, secret_problem
     )
+    return _converge(container, snapshot, stored, build, attempt, now, add_finalizer, refused)
 
 
 def _attempt(
@@ -234,8 +273,9 @@ def _converge(
     attempt: _Attempt,
     now: datetime,
     add_finalizer: bool,
-    secret_problem: str | None,
+    refused: Verdict | None,
 ) -> Plan:
+    """`refused`: why this start may not deploy (namespace, Secrets), or None."""
     spec, uid = build.spec, build.uid
     desired_pvc = build_pvc(build)
     # Storage (an NFS Volume's PV, then the PVC) outlives terminate; it goes with the
@@ -243,26 +283,28 @@ def _converge(
     # an NFS share's never (its PV is Retain).
     storage = [o for o in (build_nfs_pv(build), desired_pvc) if o is not None]
     observed = [o for o in snapshot.objects if not is_deleting(o)]
-    quota_problem = _quota_gate(build, snapshot, stored, attempt, observed, desired_pvc)
-    rejection = _kept_rejection(spec, stored, attempt)
-    deploy = not (quota_problem or secret_problem or rejection) and spec.running
-    desired = [*storage, build_deployment(build), build_service(build)] if deploy else []
-    policy = build_network_policy(build) if deploy else None
-    desired += [policy] if policy is not None else []
+    refused = refused or _failed(
+        Reason.QUOTA_EXCEEDED,
+        _quota_gate(build, snapshot, stored, attempt, observed, desired_pvc),
+    )
+    refused = refused or _failed(Reason.REJECTED, _kept_rejection(spec, stored, attempt))
+    wanted = []
+    if spec.running and refused is None:
+        wanted = [*storage, build_deployment(build), build_service(build)]
+        policy = build_network_policy(build)
+        wanted += [policy] if policy is not None else []
+        refused = _collision_gate(build, snapshot, stored, attempt, wanted)
+    deploy = spec.running and refused is None
+    desired = wanted if deploy else []
     # Terminate keeps the storage.
     keep = {ref_of(o) for o in (desired if deploy else storage)}
-    deletions, blocked = _deletions(snapshot, build, keep)
+    deletions, blocked = _deletions(snapshot, build, stored, keep)
     token, token_secret = _token(build, stored, attempt, deploy)
     apply: tuple[DesiredObject, ...] = ()
     if deploy and not blocked:
         apply = _applies(desired, observed)
     pods = _attempt_pods(snapshot.pods, uid, attempt.number, build.deploy_namespace)
-    verdict = _verdict(build, stored, attempt, observed, desired_pvc, pods, now)
-    if quota_problem is not None:
-        verdict = Verdict(Phase.FAILED, Reason.QUOTA_EXCEEDED, quota_problem)
-    if secret_problem is not None:
-        verdict = Verdict(Phase.FAILED, Reason.SECRET_NOT_ALLOWED, secret_problem)
-    verdict = Verdict(Phase.FAILED, Reason.REJECTED, rejection) if rejection else verdict
+    verdict = refused or _verdict(build, stored, attempt, observed, desired_pvc, pods, now)
     new_status = _status(
         container,
         stored,
@@ -415,14 +457,113 @@ def _kept_rejection(
     return None if attempt.is_new or not spec.running else faults.kept_rejection(stored)
 
 
-def _kept_secret_refusal(stored: Mapping[str, Any]) -> str | None:
-    if stored.get("phase") == Phase.FAILED and stored.get("reason") == Reason.SECRET_NOT_ALLOWED:
-        return str(stored.get("message") or "a Secret reference is not allowed")
+def _failed(reason: Reason, message: str | None) -> Verdict | None:
+    return Verdict(Phase.FAILED, reason, message) if message is not None else None
+
+
+def _kept_refusal(stored: Mapping[str, Any], reason: Reason) -> str | None:
+    """A refusal of the current attempt stays until the next attempt."""
+    if stored.get("phase") == Phase.FAILED and stored.get("reason") == reason:
+        return str(stored.get("message") or reason)
     return None
 
 
+def _namespace_gate(
+    container: Mapping[str, Any],
+    build: BuildInputs,
+    settings: Settings,
+    stored: Mapping[str, Any],
+    attempt: _Attempt,
+    facts: NamespaceFacts,
+) -> str | NamespaceLookup | None:
+    """Why the deployment namespace refuses this start, the fact still needed, or None.
+
+    The webhook's namespace rule, again, at every new attempt outside the domain: the
+    webhook may not have run (disabled, down with failurePolicy Ignore). The creator's
+    pod right is asked for the created-by user; without one (the mutating webhook sets it)
+    nobody can be asked, so nothing is deployed outside the domain.
+    """
+    ns, domain = build.deploy_namespace, build.domain
+    if not build.spec.running or not validation.needs_pod_access_check(domain, ns):
+        return None
+    if not attempt.is_new:
+        return _kept_refusal(stored, Reason.NAMESPACE_NOT_ALLOWED)
+    if not facts.asked:
+        return NamespaceLookup(NAMESPACE_LABELS, ns)
+    problem = validation.namespace_problem(
+        domain,
+        ns,
+        exists=facts.labels is not None,
+        labels=facts.labels or {},
+        settings=settings,
+    )
+    if problem is not None:
+        return problem.message
+    annotations = container["metadata"].get("annotations") or {}
+    created_by = annotations.get(naming.CREATED_BY_ANNOTATION)
+    if not created_by:
+        return msg_unknown_creator(domain, ns)
+    if facts.pod_access is None:
+        groups = tuple(validation.created_by_groups(annotations))
+        return NamespaceLookup(POD_ACCESS, ns, user=created_by, groups=groups)
+    if not facts.pod_access:
+        identity = validation.Identity(created_by)
+        return validation.pod_access_problem(identity, ns).message
+    return None
+
+
+def msg_unknown_creator(domain: str, namespace: str) -> str:
+    return (
+        f"spec.namespace: nobody is recorded as the creator of this container (annotation "
+        f"{naming.CREATED_BY_ANNOTATION}; the admission webhook did not run), so the operator "
+        f"cannot check that they may create pods in namespace '{namespace}' and deploys only "
+        f"in '{domain}'; leave spec.namespace out, or re-create the container while the "
+        "webhook is up."
+    )
+
+
+def _collision_gate(
+    build: BuildInputs,
+    snapshot: ContainerSnapshot,
+    stored: Mapping[str, Any],
+    attempt: _Attempt,
+    wanted: Sequence[Mapping[str, Any]],
+) -> Verdict | None:
+    """A desired name held by an object of another container (or of nobody known): never
+    applied over, the start fails until the next attempt."""
+    if not attempt.is_new:
+        kept = _kept_refusal(stored, Reason.NAME_COLLISION)
+        if kept is not None:
+            return Verdict(Phase.FAILED, Reason.NAME_COLLISION, kept)
+    ours = {ref_of(o) for o in snapshot.objects}
+    token = ("Secret", build.deploy_namespace, naming.token_secret_name(build.base_name))
+    for ref in [*(ref_of(o) for o in wanted), token]:
+        owner = snapshot.owners.get(ref)
+        if owner is not None and owner != build.uid and ref not in ours:
+            return Verdict(Phase.FAILED, Reason.NAME_COLLISION, msg_name_collision(ref, owner))
+    return None
+
+
+def msg_name_collision(ref: Ref, owner: str) -> str:
+    kind, ns, name = ref
+    where = f" in namespace '{ns}'" if ns else ""
+    whose = (
+        f"belongs to another container ({naming.UID_LABEL}={owner})"
+        if owner
+        else f"exists without this container's {naming.UID_LABEL} label"
+    )
+    return (
+        f"Name collision: {kind} '{name}'{where} {whose}, so the operator does not write over "
+        "it. Delete or rename that object, or give this container another name."
+    )
+
+
+def _kept_secret_refusal(stored: Mapping[str, Any]) -> str | None:
+    return _kept_refusal(stored, Reason.SECRET_NOT_ALLOWED)
+
+
 def _deletions(
-    snapshot: ContainerSnapshot, build: BuildInputs, keep: set[Ref]
+    snapshot: ContainerSnapshot, build: BuildInputs, stored: Mapping[str, Any], keep: set[Ref]
 ) -> tuple[tuple[Ref, ...], set[Ref]]:
     """What goes, and which kept names are still held by a predecessor.
 
@@ -430,7 +571,10 @@ def _deletions(
     namespace, the PVC of a former volume, Deployment and Service of a terminated
     container. An object that has a desired name but belongs to a former volume or to an
     earlier container of the same name must be gone before its successor is created; its
-    deletion event wakes the reconciler up again.
+    deletion event wakes the reconciler up again. Token Secrets are not watched: the one
+    status names goes when it is not the current one (a namespace change, also while
+    stopped), and so do those of every former namespace the watches show objects in (the
+    shell deletes a Secret only when its uid label is this container's).
     """
     deletions: list[Ref] = []
     blocked: set[Ref] = set()
@@ -447,12 +591,21 @@ def _deletions(
             continue
         deletions.append(ref)
     deploy_ns = build.deploy_namespace
-    observed_namespaces = {
-        o["metadata"].get("namespace") for o in snapshot.objects if not is_deleting(o)
-    }
-    for ns in sorted(n for n in observed_namespaces if n is not None and n != deploy_ns):
-        deletions.append(_token_ref(build.name, build.domain, ns))
+    current_token = ("Secret", deploy_ns, naming.token_secret_name(build.base_name))
+    former = {o["metadata"].get("namespace") for o in snapshot.objects if not is_deleting(o)}
+    former.discard(deploy_ns)
+    tokens = [_stored_token(stored, build.domain)]
+    for ns in sorted(n for n in former if n):
+        tokens += _token_refs(build.name, build.domain, ns)
+    for ref in tokens:
+        if ref is not None and ref != current_token and ref not in deletions:
+            deletions.append(ref)
     return tuple(deletions), blocked
+
+
+def _stored_token(stored: Mapping[str, Any], domain: str) -> Ref | None:
+    name = stored.get("tokenSecret")
+    return ("Secret", stored.get("deploymentNamespace") or domain, name) if name else None
 
 
 def _token(
@@ -489,7 +642,7 @@ def _applies(
         # A PVC's or PV's source, size and class are immutable: once it exists it stays as
         # made (a volume change makes a new one).
         up_to_date = seen is not None and (have == want or ref[0] in STORAGE_KINDS)
-        out.append(DesiredObject(obj, up_to_date))
+        out.append(DesiredObject(obj, up_to_date, observed=seen is not None))
     return tuple(out)
 
 
@@ -537,15 +690,32 @@ def _verdict(
 
 def _invalid(
     container: Mapping[str, Any],
+    snapshot: ContainerSnapshot,
     now: datetime,
     message: str,
     deploy_ns: str,
     add_finalizer: bool,
 ) -> Plan:
     """A configuration that cannot be built: Failed, everything else as the container's
-    status has it (no attempt begins, so the shell's later write does not matter here)."""
+    status has it (no attempt begins, so the shell's later write does not matter here).
+
+    Terminate works whatever the catalog or the spec says now (an InstanceType retired or
+    deleted, a spec stored before a rule existed): `running: false` deletes the Deployment
+    and Service and the container is Stopped, the problem in the message."""
     stored: Mapping[str, Any] = container.get("status") or {}
     verdict = Verdict(Phase.FAILED, Reason.INVALID_CONFIGURATION, message)
+    deletions: tuple[Ref, ...] = ()
+    if (container.get("spec") or {}).get("running") is False:
+        uid = container["metadata"]["uid"]
+        deletions = tuple(
+            ref_of(o)
+            for o in snapshot.objects
+            if o["kind"] not in STORAGE_KINDS and not is_deleting(o) and _owned(o, uid)
+        )
+        verdict = Verdict(
+            Phase.STOPPED, Reason.STOPPED, f"{MSG_STOPPED} It cannot start again: {message}"
+        )
+    stopped = verdict.phase == Phase.STOPPED
     new_status = build_status(
         StatusInputs(
             verdict=verdict,
@@ -559,26 +729,35 @@ def _invalid(
             volume_display=stored.get("volume") or "No volume",
             created_by=_annotation(container, naming.CREATED_BY_ANNOTATION),
             events=stored.get("events") or {},
-            pod_name=stored.get("podName"),
+            pod_name=None if stopped else stored.get("podName"),
             pvc_name=stored.get("pvcName"),
-            service_name=stored.get("serviceName"),
+            service_name=None if stopped else stored.get("serviceName"),
             token_secret=stored.get("tokenSecret"),
         ),
         stored,
     )
-    return Plan(add_finalizer=add_finalizer, verdict=verdict, status=new_status)
+    return Plan(add_finalizer=add_finalizer, delete=deletions, verdict=verdict, status=new_status)
 
 
 def finalize_deletions(container: Mapping[str, Any], snapshot: ContainerSnapshot) -> list[Ref]:
     """What goes before the finalizer is removed: every object of this container (storage
-    only when this operator made it), and its token Secret in every namespace it used."""
+    only when this operator made it), and its token Secret in every namespace it used.
+
+    `snapshot.objects`: what a LIST by uid label found (the shell's, not the index's: the
+    index may not have seen a child yet). Token Secrets cannot be listed (the operator may
+    not list Secrets): they are named in every namespace the container is known to have
+    used, and the shell deletes one only when its uid label is this container's.
+    """
     meta = container["metadata"]
     uid = meta["uid"]
+    domain = meta["namespace"]
     deletions: list[Ref] = []
-    namespaces: set[str] = set()
+    namespaces: set[str] = {domain}
+    spec_ns = (container.get("spec") or {}).get("namespace")
+    if isinstance(spec_ns, str) and spec_ns:
+        namespaces.add(spec_ns)
     for obj in snapshot.objects:
-        labels = obj["metadata"].get("labels") or {}
-        if labels.get(naming.UID_LABEL) != uid:
+        if not _owned(obj, uid):
             continue
         if obj["metadata"].get("namespace"):
             namespaces.add(obj["metadata"]["namespace"])
@@ -588,7 +767,10 @@ def finalize_deletions(container: Mapping[str, Any], snapshot: ContainerSnapshot
     stored = container.get("status") or {}
     if stored.get("deploymentNamespace"):
         namespaces.add(stored["deploymentNamespace"])
-    deletions += [_token_ref(meta["name"], meta["namespace"], ns) for ns in sorted(namespaces)]
+    tokens = [_stored_token(stored, domain)]
+    for ns in sorted(namespaces):
+        tokens += _token_refs(meta["name"], domain, ns)
+    deletions += [ref for ref in dict.fromkeys(tokens) if ref is not None]
     return deletions
 
 
@@ -639,8 +821,14 @@ def validation_message(exc: ValidationError) -> str:
     )
 
 
-def _token_ref(name: str, domain: str, ns: str) -> Ref:
-    return ("Secret", ns, naming.token_secret_name(naming.base_name(name, domain, ns)))
+def _token_refs(name: str, domain: str, ns: str) -> list[Ref]:
+    """The token Secret's name in `ns`, and the one it had before `jx-` names."""
+    names = {naming.base_name(name, domain, ns), naming.legacy_base_name(name, domain, ns)}
+    return [("Secret", ns, naming.token_secret_name(base)) for base in sorted(names)]
+
+
+def _owned(obj: Mapping[str, Any], uid: str) -> bool:
+    return (obj["metadata"].get("labels") or {}).get(naming.UID_LABEL) == uid
 
 
 def _belongs_to(obj: Mapping[str, Any], uid: str, volume_name: str | None) -> bool:

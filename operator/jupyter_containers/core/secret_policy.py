@@ -49,11 +49,12 @@ def secret_refs(spec: JupyterContainerSpec) -> list[SecretRef]:
 
 
 def is_token_secret_name(name: str) -> bool:
-    """Whether `name` has the shape of an operator token Secret (`jc-BASE-token`)."""
-    return (
-        name.startswith(naming.NAME_PREFIX)
+    """Whether `name` has the shape of an operator token Secret (`jc-BASE-token`, `jx-...`)."""
+    return any(
+        name.startswith(prefix)
         and name.endswith(naming.TOKEN_SUFFIX)
-        and len(name) > len(naming.NAME_PREFIX) + len(naming.TOKEN_SUFFIX)
+        and len(name) > len(prefix) + len(naming.TOKEN_SUFFIX)
+        for prefix in (naming.NAME_PREFIX, naming.FOREIGN_PREFIX)
     )
 
 
@@ -68,7 +69,7 @@ def is_operator_labelled(labels: Mapping[str, str] | None) -> bool:
 def msg_operator_secret(ref: SecretRef) -> str:
     return (
         f"{ref.field}: {ref.variable!r} refers to Secret '{ref.secret}', which belongs to the "
-        "platform (JupyterLab tokens, names jc-...-token, and Secrets labelled "
+        "platform (JupyterLab tokens, names jc-...-token and jx-...-token, and Secrets labelled "
         f"{naming.MANAGED_BY_LABEL}={naming.MANAGED_BY_VALUE} or {naming.UID_LABEL}); "
         "containers cannot read it. Refer to a Secret of your own."
     )

@@ -37,9 +37,12 @@ from jupyter_containers.api.models import API_VERSION, Phase
 from jupyter_containers.core import faults, naming
 from jupyter_containers.core.builders import build_token_secret
 from jupyter_containers.core.plan import (
+    NAMESPACE_LABELS,
     SECRET_LABELS,
     ContainerSnapshot,
     DesiredObject,
+    NamespaceFacts,
+    NamespaceLookup,
     Plan,
     Ref,
     SecretFacts,
@@ -51,7 +54,12 @@ from jupyter_containers.core.plan import (
 from jupyter_containers.core.settings import Settings
 from jupyter_containers.core.status import parse_iso, status_differs
 from jupyter_containers.shell import metrics
-from jupyter_containers.shell.resources import MANAGED_KINDS, JupyterContainer, Secret
+from jupyter_containers.shell.resources import (
+    MANAGED_KINDS,
+    JupyterContainer,
+    Namespace,
+    Secret,
+)
 from jupyter_containers.shell.workqueue import KeyedWorkQueue
 
 logger = logging.getLogger(__name__)
@@ -72,6 +80,14 @@ RECONCILE_CONCURRENCY = 256
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
+
+
+class NameTaken(Exception):
+    """A name the plan wants is held by an object without this container's uid label."""
+
+    def __init__(self, ref: Ref, owner: str) -> None:
+        super().__init__(f"{ref} is held by {owner or 'an object without a uid label'}")
+        self.ref, self.owner = ref, owner
 
 
 class Reconciler:
@@ -120,30 +136,50 @@ class Reconciler:
             return
         if self._backing_off(key, jc):
             return
-        todo: Plan | None = None
+        made: list[Plan] = []  # the plans of this reconcile, the last one for a failure's status
         try:
             if jc["metadata"].get("deletionTimestamp"):
                 await self._finalize(key, jc, snapshot)
                 return
-            now, stored = self.clock(), self._stored_status(key, jc)
-            facts = SecretFacts()
-            todo = plan(jc, snapshot, self.settings, now, status=stored, secrets=facts)
-            while todo.needs is not None:
-                facts = await self._answer(todo.needs, facts)
-                todo = plan(jc, snapshot, self.settings, now, status=stored, secrets=facts)
-            await self._apply_plan(key, jc, todo)
+            await self._plan_and_apply(key, jc, snapshot, made)
         except _RequestFailed as exc:
-            await self._failed(key, jc, todo, exc.failure)
+            await self._failed(key, jc, made[-1] if made else None, exc.failure)
             return
         if key not in self._detail_since:  # every write made: the failures are over
             self._backoff.pop(key, None)
+
+    async def _plan_and_apply(
+        self, key: Key, jc: Mapping[str, Any], snapshot: ContainerSnapshot, made: list[Plan]
+    ) -> None:
+        """Plan, look up what the plan asks for and plan again, then apply the Plan."""
+        now, stored = self.clock(), self._stored_status(key, jc)
+        facts, ns_facts = SecretFacts(), NamespaceFacts()
+        while True:
+            todo = plan(
+                jc, snapshot, self.settings, now, status=stored, secrets=facts, namespace=ns_facts
+            )
+            made.append(todo)
+            if isinstance(todo.needs, NamespaceLookup):
+                ns_facts = await self._answer_namespace(todo.needs, ns_facts)
+            elif todo.needs is not None:
+                facts = await self._answer(todo.needs, facts)
+            else:
+                try:
+                    await self._apply_plan(key, jc, todo)
+                    return
+                except NameTaken as taken:
+                    # Plan again knowing who holds the name: a NameCollision, nothing applied.
+                    owners = {**snapshot.owners, taken.ref: taken.owner}
+                    snapshot = dataclasses.replace(snapshot, owners=owners)
 
     async def _apply_plan(self, key: Key, jc: Mapping[str, Any], todo: Plan) -> None:
         name = jc["metadata"]["name"]
         if todo.add_finalizer:
             await _step(faults.FINALIZER, "JupyterContainer", name, self._add_finalizer(jc))
+        uid = str(jc["metadata"]["uid"])
+        await _step(faults.READ, "the child names of", name, self._check_names(todo, uid))
         for ref in todo.delete:
-            await _step(faults.DELETE, ref[0], ref[2], self._delete(ref))
+            await _step(faults.DELETE, ref[0], ref[2], self._delete(ref, uid))
         if todo.token is not None:
             token = self._ensure_token_secret(todo.token)
             await _step(faults.CREATE, "Secret", todo.token.name, token)
@@ -236,6 +272,30 @@ class Reconciler:
         }
         return dataclasses.replace(facts, readable=readable)
 
+    async def _answer_namespace(
+        self, lookup: NamespaceLookup, facts: NamespaceFacts
+    ) -> NamespaceFacts:
+        """`facts` with the answer to `lookup` (the namespace rule at a new attempt)."""
+        if lookup.what == NAMESPACE_LABELS:
+            try:
+                ns = await self.client.get(Namespace, lookup.namespace)
+            except ApiError as exc:
+                if exc.status.code != 404:
+                    raise
+                return dataclasses.replace(facts, asked=True, labels=None)
+            labels = dict((ns.metadata.labels if ns.metadata else None) or {})
+            return dataclasses.replace(facts, asked=True, labels=labels)
+        attributes = ResourceAttributes(
+            namespace=lookup.namespace, verb="create", group="", resource="pods"
+        )
+        review = SubjectAccessReview(
+            spec=SubjectAccessReviewSpec(
+                user=lookup.user, groups=list(lookup.groups) or None, resourceAttributes=attributes
+            )
+        )
+        result = await self.client.create(review)
+        return dataclasses.replace(facts, pod_access=bool(result.status and result.status.allowed))
+
     async def _may_get_secret(self, lookup: SecretLookup, name: str) -> bool:
         """A SubjectAccessReview: may the creator (user and recorded groups) get the Secret."""
         review = SubjectAccessReview(
@@ -267,8 +327,11 @@ class Reconciler:
         finalizers = list(meta.get("finalizers") or [])
         if naming.FINALIZER not in finalizers:
             return
-        for ref in finalize_deletions(jc, snapshot):
-            await _step(faults.DELETE, ref[0], ref[2], self._delete(ref))
+        uid = str(meta["uid"])
+        owned = await _step(faults.READ, "the objects of", meta["name"], self._list_owned(uid))
+        listed = dataclasses.replace(snapshot, objects=owned)
+        for ref in finalize_deletions(jc, listed):
+            await _step(faults.DELETE, ref[0], ref[2], self._delete(ref, uid))
         finalizers.remove(naming.FINALIZER)
         try:
             patch = self.client.patch(
@@ -290,6 +353,20 @@ class Reconciler:
                 return
         self._forget(key)
 
+    async def _list_owned(self, uid: str) -> list[dict[str, Any]]:
+        """Every Deployment, Service, PVC and PV labelled with this uid, in any namespace:
+        one LIST per kind, so a child the index has not seen yet goes too."""
+        found: list[dict[str, Any]] = []
+        for kind, resource in MANAGED_KINDS.items():
+            if kind == "Secret":  # never listed (see finalize_deletions)
+                continue
+            namespace = None if kind == "PersistentVolume" else "*"
+            async for obj in self.client.list(
+                resource, namespace=namespace, labels={naming.UID_LABEL: uid}
+            ):
+                found.append({**obj.to_dict(), "kind": kind})
+        return found
+
     async def _add_finalizer(self, jc: Mapping[str, Any]) -> None:
         meta = jc["metadata"]
         await self.client.patch(
@@ -303,6 +380,18 @@ class Reconciler:
         )
 
     # ------------------------------------------------------------ writes
+
+    async def _check_names(self, todo: Plan, uid: str) -> None:
+        """Before anything is written: who holds each name to apply that the watch does not
+        show as this container's (a force-apply would take over whatever holds it)."""
+        for desired in todo.apply:
+            ref = desired.ref
+            if desired.observed or ref in self._applied:
+                continue
+            kind, ns, name = ref
+            holder = await self._uid_label(MANAGED_KINDS[kind], name, ns or None)
+            if holder is not None and holder != uid:
+                raise NameTaken(ref, holder)
 
     async def _apply_if_changed(self, desired: DesiredObject) -> None:
         ref, want = desired.ref, desired.spec_hash
@@ -324,10 +413,28 @@ class Reconciler:
         self._applied[ref] = want
         self._deleted.discard(ref)
 
-    async def _delete(self, ref: Ref) -> None:
+    async def _uid_label(self, resource: Any, name: str, namespace: str | None) -> str | None:
+        """The uid label of an existing object ("" when it has none), None when absent."""
+        try:
+            obj = await self.client.get(resource, name, namespace=namespace)
+        except ApiError as exc:
+            if exc.status.code != 404:
+                raise
+            return None
+        return str(
+            ((obj.metadata.labels if obj.metadata else None) or {}).get(naming.UID_LABEL, "")
+        )
+
+    async def _delete(self, ref: Ref, uid: str) -> None:
         if ref in self._deleted:
             return
         kind, ns, name = ref
+        if kind == "Secret":
+            # Token Secrets are named, not watched: delete only this container's.
+            holder = await self._uid_label(Secret, name, ns)
+            if holder != uid:
+                self._deleted.add(ref)
+                return
         try:
             await self.client.delete(MANAGED_KINDS[kind], name, namespace=ns or None)
         except ApiError as exc:
@@ -338,21 +445,24 @@ class Reconciler:
 
     async def _ensure_token_secret(self, token: TokenAction) -> None:
         """Create the token Secret once; never rotate it (open sessions keep working)."""
-        ns = token.build.deploy_namespace
+        ns, uid = token.build.deploy_namespace, token.build.uid
+        ref = ("Secret", ns, token.name)
         if not token.known_absent:
-            try:
-                await self.client.get(Secret, token.name, namespace=ns)
+            holder = await self._uid_label(Secret, token.name, ns)
+            if holder is not None and holder != uid:
+                raise NameTaken(ref, holder)
+            if holder == uid:
                 return
-            except ApiError as exc:
-                if exc.status.code != 404:
-                    raise
         body = build_token_secret(token.build, secrets.token_urlsafe(32))
         try:
             await self.client.create(Secret(**_secret_kwargs(body)), namespace=ns)
         except ApiError as exc:
             if exc.status.code != 409:
                 raise
-        self._deleted.discard(("Secret", ns, token.name))
+            holder = await self._uid_label(Secret, token.name, ns)
+            if holder is not None and holder != uid:
+                raise NameTaken(ref, holder) from exc
+        self._deleted.discard(ref)
 
     def _last_written(self, key: Key, jc: Mapping[str, Any]) -> dict[str, Any] | None:
         written = self._status_written.get(key)

@@ -70,8 +70,8 @@ async def event_seen(body: kopf.Body, type: str | None, memo: kopf.Memo, **kwarg
     ctx = context_of(memo)
     ctx.indexes.remember(kwargs)
     involved = body.get("involvedObject") or {}
-    # Field selector: only Pod events reach here. Ours are all named jc-...
-    if not str(involved.get("name", "")).startswith(naming.NAME_PREFIX):
+    # Field selector: only Pod events reach here. Ours are all named jc-... or jx-...
+    if not str(involved.get("name", "")).startswith((naming.NAME_PREFIX, naming.FOREIGN_PREFIX)):
         return
     pod_uid = str(involved.get("uid"))
     deleted = type == "DELETED"

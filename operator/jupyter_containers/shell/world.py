@@ -8,7 +8,7 @@ anything. `observe` reads them into the `ContainerSnapshot` that `core.plan` tak
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import kopf
@@ -17,7 +17,7 @@ from jupyter_containers.api.models import GROUP, VERSION, InstanceTypeSpec, Volu
 from jupyter_containers.core import naming
 from jupyter_containers.core.catalog import parse_catalog
 from jupyter_containers.core.events import EventLedger
-from jupyter_containers.core.plan import ContainerSnapshot
+from jupyter_containers.core.plan import ContainerSnapshot, Ref
 
 Key = tuple[str, str]  # (domain namespace, container name)
 
@@ -36,6 +36,10 @@ INDEX_NAMES = (
     "network_policies",
     "pods",
     "pod_owners",
+    "deployment_names",
+    "service_names",
+    "pvc_names",
+    "pv_names",
 )
 
 
@@ -60,6 +64,35 @@ class Indexes:
         return next(iter(self._views["containers"].get(key, [])), None)
 
 
+class NameOwners(Mapping[Ref, str]):
+    """The uid label of every managed object by (kind, namespace, name), over the name
+    indexes below: which container holds a name (`ContainerSnapshot.owners`)."""
+
+    _BY_KIND = {
+        "Deployment": "deployment_names",
+        "Service": "service_names",
+        "PersistentVolumeClaim": "pvc_names",
+        "PersistentVolume": "pv_names",
+    }
+
+    def __init__(self, indexes: Indexes) -> None:
+        self._indexes = indexes
+
+    def __getitem__(self, ref: Ref) -> str:
+        index = self._BY_KIND.get(ref[0])
+        found = self._indexes[index].get(ref) if index else None
+        if not found:
+            raise KeyError(ref)
+        return str(next(iter(found)))
+
+    def __iter__(self) -> Iterator[Ref]:
+        for index in self._BY_KIND.values():
+            yield from self._indexes[index].keys()
+
+    def __len__(self) -> int:
+        return sum(len(self._indexes[i]) for i in self._BY_KIND.values())
+
+
 def observe(indexes: Indexes, ledger: EventLedger, key: Key) -> ContainerSnapshot:
     """What the watches hold about one container, for `core.plan`."""
     objects: list[Mapping[str, Any]] = []
@@ -74,6 +107,7 @@ def observe(indexes: Indexes, ledger: EventLedger, key: Key) -> ContainerSnapsho
         volumes=parse_catalog(indexes["volumes"], VolumeSpec),
         pod_events={uid: ledger.counts([uid]) for uid in (p["metadata"]["uid"] for p in pods)},
         quotas=indexes["quotas"],
+        owners=NameOwners(indexes),
     )
 
 
@@ -223,3 +257,31 @@ def _pod_spec_summary(spec: Mapping[str, Any]) -> dict[str, Any]:
 async def pod_owners(body: kopf.Body, labels: kopf.Labels, uid: str, **_: Any) -> dict[str, Key]:
     key = owner_key(labels)
     return {uid: key} if key is not None else {}
+
+
+# Names held, by (kind, namespace, name): the uid label of whoever holds them ("" if none).
+
+
+def _name_owner(kind: str, body: kopf.Body, labels: Mapping[str, str]) -> dict[Ref, str]:
+    ns = body["metadata"].get("namespace") or ""
+    return {(kind, ns, body["metadata"]["name"]): labels.get(naming.UID_LABEL, "")}
+
+
+@kopf.index("apps", "v1", "deployments", labels=MANAGED)
+async def deployment_names(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Ref, str]:
+    return _name_owner("Deployment", body, labels)
+
+
+@kopf.index("v1", "services", labels=MANAGED)
+async def service_names(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Ref, str]:
+    return _name_owner("Service", body, labels)
+
+
+@kopf.index("v1", "persistentvolumeclaims", labels=MANAGED)
+async def pvc_names(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Ref, str]:
+    return _name_owner("PersistentVolumeClaim", body, labels)
+
+
+@kopf.index("v1", "persistentvolumes", labels=MANAGED)
+async def pv_names(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Ref, str]:
+    return _name_owner("PersistentVolume", body, labels)
