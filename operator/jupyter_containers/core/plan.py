@@ -288,14 +288,8 @@ def _converge(
         _quota_gate(build, snapshot, stored, attempt, observed, desired_pvc),
     )
     refused = refused or _failed(Reason.REJECTED, _kept_rejection(spec, stored, attempt))
-    wanted = []
-    if spec.running and refused is None:
-        wanted = [*storage, build_deployment(build), build_service(build)]
-        policy = build_network_policy(build)
-        wanted += [policy] if policy is not None else []
-        refused = _collision_gate(build, snapshot, stored, attempt, wanted)
+    desired, refused = _wanted(build, snapshot, stored, attempt, storage, refused)
     deploy = spec.running and refused is None
-    desired = wanted if deploy else []
     # Terminate keeps the storage.
     keep = {ref_of(o) for o in (desired if deploy else storage)}
     deletions, blocked = _deletions(snapshot, build, stored, keep)
@@ -328,6 +322,25 @@ def _converge(
         status=new_status,
         recheck_after=verdict.recheck_after,
     )
+
+
+def _wanted(
+    build: BuildInputs,
+    snapshot: ContainerSnapshot,
+    stored: Mapping[str, Any],
+    attempt: _Attempt,
+    storage: list[dict[str, Any]],
+    refused: Verdict | None,
+) -> tuple[list[dict[str, Any]], Verdict | None]:
+    """The objects a running container wants, unless a gate refused the start or one of
+    their names is another's (then nothing, and the collision as the refusal)."""
+    if not build.spec.running or refused is not None:
+        return [], refused
+    wanted = [*storage, build_deployment(build), build_service(build)]
+    policy = build_network_policy(build)
+    wanted += [policy] if policy is not None else []
+    collision = _collision_gate(build, snapshot, stored, attempt, wanted)
+    return ([], collision) if collision is not None else (wanted, None)
 
 
 def _status(
