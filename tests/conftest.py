@@ -314,10 +314,13 @@ _DESELECTED = pytest.StashKey[tuple[int, str]]()
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     cluster_dir = Path(__file__).parent / "cluster"
+    chaos_dir = Path(__file__).parent / "chaos"
     realnode_dir = cluster_dir / "realnode"
     for item in items:
-        if cluster_dir in item.path.parents:
+        if cluster_dir in item.path.parents or chaos_dir in item.path.parents:
             item.add_marker(pytest.mark.cluster)
+        if chaos_dir in item.path.parents:
+            item.add_marker(pytest.mark.chaos)
         if realnode_dir in item.path.parents:
             item.add_marker(pytest.mark.realnode)
         if item.get_closest_marker("realnode") is not None and not item.get_closest_marker(
@@ -325,6 +328,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         ):
             # Real pods: a cold image pull and a terminate/start cycle outlast the default 300 s.
             item.add_marker(pytest.mark.timeout(900))
+    # Tests that judge what the whole session did (the audit log) run after all the others.
+    last = [item for item in items if item.get_closest_marker("session_end") is not None]
+    items[:] = [item for item in items if item.get_closest_marker("session_end") is None] + last
     real = [item for item in items if item.get_closest_marker("realnode") is not None]
     reason = no_real_node_reason() if real else None
     if reason is not None:
