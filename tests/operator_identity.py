@@ -25,12 +25,13 @@ from typing import Any
 
 import yaml
 
-from tests.conftest import BIN, NAMESPACE_PREFIX, SESSION_ID, Cluster
+from tests.conftest import BIN, SESSION_ID, Cluster
 
 REPO = Path(__file__).resolve().parents[1]
 CHART = REPO / "charts" / "jupyter-containers"
-#: The values the session's operator corresponds to: it watches some namespaces (a pattern).
-CHART_VALUES = (f"operator.watchNamespaces={{{NAMESPACE_PREFIX}*}}",)
+#: The values the session's operator corresponds to: it watches some namespaces (the pattern
+#: `t-SESSION-*`; the chart takes names only, and which ones does not change its rules).
+CHART_VALUES = ("operator.watchNamespaces={watched}",)
 RBAC_KINDS = ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
 IDENTITY_NAMESPACE = f"jc-op-{SESSION_ID}"
 SERVICE_ACCOUNT = "operator"

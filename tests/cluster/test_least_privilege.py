@@ -100,7 +100,7 @@ def _lifecycle(cluster: Cluster, team: str, work: str, operator: Any, wait_phase
         "metadata": {"name": "team"},
         "spec": {"owner": "alice"},
     }
-    _apply(cluster, team, bundle, as_user="alice")
+    _apply(cluster, team, bundle)
     env = [{"name": "API_KEY", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "api-key"}}}]
     _apply(cluster, team, _container("lab", volume="test-home", env=env), as_user="alice")
     wait_phase("lab", "Active")
