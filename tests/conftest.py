@@ -144,6 +144,19 @@ def cluster() -> Cluster:
     return found
 
 
+@pytest.fixture(scope="session")
+def operator_kubeconfig(
+    cluster: Cluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A kubeconfig holding only the token of a ServiceAccount with the chart's operator rules
+    (tests/operator_identity.py): every operator process of the session runs with it."""
+    from tests import operator_identity
+
+    path = tmp_path_factory.mktemp("operator-identity") / "kubeconfig"
+    yield operator_identity.create(cluster, path)
+    operator_identity.delete(cluster)
+
+
 @pytest.fixture
 def kubectl(cluster: Cluster) -> Callable[..., subprocess.CompletedProcess[str]]:
     return cluster.kubectl

@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 import yaml
 
-from tests import operator_identity
 from tests.conftest import NAMESPACE_PREFIX
 
 REPO = Path(__file__).resolve().parents[2]
@@ -182,13 +181,16 @@ def catalog(cluster: Any, crds: Any) -> None:
 
 @pytest.fixture(scope="session")
 def operator(
-    cluster: Any, crds: Any, catalog: None, tmp_path_factory: pytest.TempPathFactory
+    cluster: Any,
+    crds: Any,
+    catalog: None,
+    operator_kubeconfig: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[OperatorProcess]:
     # As the chart's ServiceAccount with the chart's rules (tests/operator_identity.py), so the
     # cluster tests prove them sufficient and test_least_privilege.py that none is unused.
-    log_dir = tmp_path_factory.mktemp("operator")
-    kubeconfig = operator_identity.create(cluster, log_dir / "kubeconfig")
-    op = OperatorProcess({**cluster.env, "KUBECONFIG": kubeconfig}, log_dir)
+    env = {**cluster.env, "KUBECONFIG": operator_kubeconfig}
+    op = OperatorProcess(env, tmp_path_factory.mktemp("operator"))
     op.start()
     yield op
     # Test namespaces are deleted without waiting; their containers' finalizers need
@@ -198,7 +200,6 @@ def operator(
     if ours and op.proc is not None:
         cluster.kubectl("wait", "--for=delete", *ours, "--timeout=60s", check=False, timeout=70)
     op.stop()
-    operator_identity.delete(cluster)
 
 
 @pytest.fixture
