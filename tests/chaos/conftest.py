@@ -14,6 +14,7 @@ reduced defaults (CHAOS_* below).
 from __future__ import annotations
 
 import base64
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -28,6 +29,8 @@ from tests.conftest import SESSION_ID, Cluster
 
 CHAOS_PREFIX = f"c-{SESSION_ID}-"
 CHAOS_LABEL = "jupytercontainers.io/chaos"
+#: A session id may read as a number ("9e57"), which a label value must not be.
+CHAOS_LABEL_VALUE = f"s-{SESSION_ID}"
 
 
 def size(name: str, default: int) -> int:
@@ -37,7 +40,7 @@ def size(name: str, default: int) -> int:
 
 def _webhooks(port: int, ca: str) -> list[dict[str, Any]]:
     name = f"jc-chaos-{SESSION_ID}"
-    selector = {"matchLabels": {CHAOS_LABEL: SESSION_ID}}
+    selector = {"matchLabels": {CHAOS_LABEL: CHAOS_LABEL_VALUE}}
 
     def hook(path: str, resource: str, operations: list[str]) -> dict[str, Any]:
         return {
@@ -107,7 +110,9 @@ def chaos_operator(
     op.start()
     ca = base64.b64encode((certs / "ca.crt").read_bytes()).decode()
     configs = _webhooks(op.webhook_port, ca)
-    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(configs))
+    cluster.kubectl(
+        "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": configs})
+    )
     try:
         yield op
     finally:
@@ -134,7 +139,7 @@ def chaos_operator(
 def chaos_namespace(cluster: Cluster, slug: str, deployable_for: str | None = None) -> str:
     """A chaos namespace (watched by the chaos operator, judged by its webhooks)."""
     name = f"{CHAOS_PREFIX}{slug}-{uuid.uuid4().hex[:5]}"
-    labels = {CHAOS_LABEL: SESSION_ID, "jupytercontainers.io/test": "true"}
+    labels = {CHAOS_LABEL: CHAOS_LABEL_VALUE, "jupytercontainers.io/test": "true"}
     if deployable_for:
         labels["jupytercontainers.io/deployable"] = deployable_for
     manifest = {
@@ -142,7 +147,7 @@ def chaos_namespace(cluster: Cluster, slug: str, deployable_for: str | None = No
         "kind": "Namespace",
         "metadata": {"name": name, "labels": labels},
     }
-    cluster.kubectl("create", "-f", "-", input=yaml.safe_dump(manifest))
+    cluster.kubectl("create", "-f", "-", input=json.dumps(manifest))
     cluster.kubectl(
         "wait", "--for=create", "serviceaccount/default", "-n", name, "--timeout=60s", timeout=70
     )
