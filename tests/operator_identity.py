@@ -67,17 +67,31 @@ def chart_rbac(values: Sequence[str] = CHART_VALUES) -> tuple[dict[str, Any], ..
     for value in values:
         args += ["--set", value]
     out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=120).stdout
-    return tuple(d for d in yaml.safe_load_all(out) if d and d.get("kind") in RBAC_KINDS)
+    return tuple(
+        d
+        for d in yaml.safe_load_all(out)
+        if d and (d.get("kind") in RBAC_KINDS or _is_operator_deployment(d))
+    )
+
+
+def _is_operator_deployment(doc: Mapping[str, Any]) -> bool:
+    labels = doc.get("metadata", {}).get("labels") or {}
+    return (
+        doc.get("kind") == "Deployment" and labels.get("app.kubernetes.io/component") == "operator"
+    )
 
 
 def operator_grants(docs: Sequence[Mapping[str, Any]]) -> list[Grant]:
-    """The rules bound to the chart's operator ServiceAccount (kind, name, namespace)."""
+    """The rules the chart binds to the operator's own ServiceAccount (its Deployment's)."""
+    (deployment,) = [d for d in docs if _is_operator_deployment(d)]
+    account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
     roles = {(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]): d for d in docs}
     grants: list[Grant] = []
     for binding in docs:
         if binding["kind"] not in ("ClusterRoleBinding", "RoleBinding"):
             continue
-        if not any(s.get("kind") == "ServiceAccount" for s in binding.get("subjects", [])):
+        subjects = binding.get("subjects") or []
+        if not any(s.get("kind") == "ServiceAccount" and s["name"] == account for s in subjects):
             continue
         namespace = binding["metadata"].get("namespace")
         ref = binding["roleRef"]
