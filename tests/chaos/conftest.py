@@ -105,6 +105,8 @@ def chaos_operator(
             "JC_WEBHOOK_MANAGED": "false",
             "JC_WEBHOOK_CERT_DIR": str(certs),
             "JC_LOG_FORMAT": "text",
+            # Starts delayed by kills and outages must not fail on the tests' short deadline.
+            "JC_START_DEADLINE_SECONDS": "300",
         }
     )
     op.start()
