@@ -47,6 +47,19 @@ N ?= 100
 bench: venv tools ## benchmarks on a private kwok cluster (N=100; `make bench N=1000`); see bench/README.md
 	PYTHONPATH=bench $(PY) -m jcbench run -n $(N)
 
+# Full sizes of the fault and fuzz tests (tests/chaos); `make test` runs them reduced.
+CHAOS_OPERATIONS ?= 200
+CHAOS_KILL_PERCENT ?= 25
+CHAOS_FUZZ_EXAMPLES ?= 300
+CHAOS_LOAD ?= 20
+CHAOS_MEMORY_CONTAINERS ?= 100
+.PHONY: chaos
+chaos: venv tools ## fault and fuzz tests at full size (CHAOS_OPERATIONS=200 CHAOS_FUZZ_EXAMPLES=300 ...)
+	JC_CHAOS_OPERATIONS=$(CHAOS_OPERATIONS) JC_CHAOS_KILL_PERCENT=$(CHAOS_KILL_PERCENT) \
+	  JC_CHAOS_FUZZ_EXAMPLES=$(CHAOS_FUZZ_EXAMPLES) JC_CHAOS_LOAD=$(CHAOS_LOAD) \
+	  JC_CHAOS_MEMORY_CONTAINERS=$(CHAOS_MEMORY_CONTAINERS) \
+	  $(PY) -m pytest tests/chaos -m chaos -s -p no:logging --timeout=7200 $(PYTEST_ARGS)
+
 .PHONY: crds
 crds: venv ## regenerate crds/ and the chart's CRDs from the pydantic models
 	$(PY) -m jupyter_containers.api.crdgen --write

@@ -144,6 +144,19 @@ def cluster() -> Cluster:
     return found
 
 
+@pytest.fixture(scope="session")
+def operator_kubeconfig(
+    cluster: Cluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A kubeconfig holding only the token of a ServiceAccount with the chart's operator rules
+    (tests/operator_identity.py): every operator process of the session runs with it."""
+    from tests import operator_identity
+
+    path = tmp_path_factory.mktemp("operator-identity") / "kubeconfig"
+    yield operator_identity.create(cluster, path)
+    operator_identity.delete(cluster)
+
+
 @pytest.fixture
 def kubectl(cluster: Cluster) -> Callable[..., subprocess.CompletedProcess[str]]:
     return cluster.kubectl
@@ -314,10 +327,13 @@ _DESELECTED = pytest.StashKey[tuple[int, str]]()
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     cluster_dir = Path(__file__).parent / "cluster"
+    chaos_dir = Path(__file__).parent / "chaos"
     realnode_dir = cluster_dir / "realnode"
     for item in items:
-        if cluster_dir in item.path.parents:
+        if cluster_dir in item.path.parents or chaos_dir in item.path.parents:
             item.add_marker(pytest.mark.cluster)
+        if chaos_dir in item.path.parents:
+            item.add_marker(pytest.mark.chaos)
         if realnode_dir in item.path.parents:
             item.add_marker(pytest.mark.realnode)
         if item.get_closest_marker("realnode") is not None and not item.get_closest_marker(
@@ -325,6 +341,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         ):
             # Real pods: a cold image pull and a terminate/start cycle outlast the default 300 s.
             item.add_marker(pytest.mark.timeout(900))
+    # Tests that judge what the whole session did (the audit log) run after all the others.
+    last = [item for item in items if item.get_closest_marker("session_end") is not None]
+    items[:] = [item for item in items if item.get_closest_marker("session_end") is None] + last
     real = [item for item in items if item.get_closest_marker("realnode") is not None]
     reason = no_real_node_reason() if real else None
     if reason is not None:

@@ -181,9 +181,16 @@ def catalog(cluster: Any, crds: Any) -> None:
 
 @pytest.fixture(scope="session")
 def operator(
-    cluster: Any, crds: Any, catalog: None, tmp_path_factory: pytest.TempPathFactory
+    cluster: Any,
+    crds: Any,
+    catalog: None,
+    operator_kubeconfig: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[OperatorProcess]:
-    op = OperatorProcess(cluster.env, tmp_path_factory.mktemp("operator"))
+    # As the chart's ServiceAccount with the chart's rules (tests/operator_identity.py), so the
+    # cluster tests prove them sufficient and test_least_privilege.py that none is unused.
+    env = {**cluster.env, "KUBECONFIG": operator_kubeconfig}
+    op = OperatorProcess(env, tmp_path_factory.mktemp("operator"))
     op.start()
     yield op
     # Test namespaces are deleted without waiting; their containers' finalizers need

@@ -1,0 +1,93 @@
+"""The least-privilege judgement (tests/rbac_audit.py) on hand-made audit entries and rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.rbac_audit import Rule, Use, is_refused, judge, rules_of, uses_of
+
+
+def entry(verb: str, resource: str, code: int = 200, **ref: Any) -> dict[str, Any]:
+    return {
+        "verb": verb,
+        "objectRef": {"resource": resource, **ref},
+        "responseStatus": {"code": code},
+    }
+
+
+@pytest.mark.parametrize(
+    ("audit", "uses"),
+    [
+        (entry("get", "secrets", namespace="a", name="s"), [Use("get", "", "secrets", "a", "s")]),
+        (
+            entry(
+                "patch", "jupytercontainers", apiGroup="jupytercontainers.io", subresource="status"
+            ),
+            [Use("patch", "jupytercontainers.io", "jupytercontainers/status", None)],
+        ),
+        # A server-side apply that created the object was authorised as a create as well.
+        (
+            entry("patch", "services", 201, namespace="a", name="x"),
+            [Use("patch", "", "services", "a", "x"), Use("create", "", "services", "a", "x")],
+        ),
+        ({"verb": "get", "requestURI": "/apis", "responseStatus": {"code": 200}}, []),
+    ],
+)
+def test_uses_of_an_audit_entry(audit: dict[str, Any], uses: list[Use]) -> None:
+    assert uses_of(audit) == uses
+
+
+def test_rules_expand_every_group_resource_verb() -> None:
+    rules = rules_of([{"apiGroups": ["", "apps"], "resources": ["a"], "verbs": ["get", "list"]}])
+    assert {(r.group, r.resource, r.verb) for r in rules} == {
+        ("", "a", "get"),
+        ("", "a", "list"),
+        ("apps", "a", "get"),
+        ("apps", "a", "list"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("rule", "use", "covered"),
+    [
+        (Rule("", "secrets", "get"), Use("get", "", "secrets", "ns"), True),
+        (Rule("", "secrets", "get"), Use("list", "", "secrets", "ns"), False),
+        (Rule("", "secrets", "get", namespace="ns"), Use("get", "", "secrets", "other"), False),
+        (Rule("", "secrets", "get", namespace="ns"), Use("get", "", "secrets", None), False),
+        (Rule("", "secrets", "get", names=("a",)), Use("get", "", "secrets", "ns", "b"), False),
+        (Rule("*", "*", "*"), Use("delete", "apps", "deployments", "ns"), True),
+        (Rule("", "pods", "get"), Use("get", "", "pods/log", "ns"), False),
+    ],
+)
+def test_rule_covers(rule: Rule, use: Use, covered: bool) -> None:
+    assert rule.covers(use) is covered
+
+
+def test_judge_reports_both_directions_and_honours_defaults_harness_and_allowlist() -> None:
+    granted = [Rule("", "secrets", "get"), Rule("", "pods", "list"), Rule("", "events", "watch")]
+    uses = [
+        Use("get", "", "secrets", "a"),
+        Use("create", "", "configmaps", "a"),  # not granted
+        Use("create", "authentication.k8s.io", "selfsubjectreviews", None),  # by default
+        Use("patch", "admissionregistration.k8s.io", "webhooks", None),  # harness
+    ]
+    verdict = judge(
+        uses,
+        [],
+        granted,
+        [Rule("authentication.k8s.io", "selfsubjectreviews", "create")],
+        [Rule("admissionregistration.k8s.io", "webhooks", "patch")],
+        {("watch", "", "events"): "the reason"},
+    )
+    assert verdict.used_not_granted == [Use("create", "", "configmaps", "a")]
+    assert verdict.granted_not_used == [Rule("", "pods", "list")]
+
+
+def test_only_an_authorisation_denial_counts_as_refused() -> None:
+    forbid = {"authorization.k8s.io/decision": "forbid"}
+    assert is_refused({**entry("get", "secrets", 403), "annotations": forbid})
+    # A webhook or quota refusal is a 403 too, after RBAC allowed the request.
+    allow = {"authorization.k8s.io/decision": "allow"}
+    assert not is_refused({**entry("create", "pods", 403), "annotations": allow})
