@@ -16,7 +16,6 @@ import sys
 import time
 from typing import Any
 
-import pytest
 import yaml
 
 from tests.chaos import checker
@@ -90,10 +89,6 @@ def test_kill_9_during_random_operations_leaves_nothing_out_of_place(
     sys.stderr.write(f"\nchaos kill: {summary}\n")
     assert chaos_operator.proc is not None and chaos_operator.proc.poll() is None
     problems = report.problems()
-    if set(problems) == {"orphans"} and all(o.startswith("secrets ") for o in report.orphans):
-        # Only the known bug (test_stopped_container_moved_then_deleted_leaves_no_token_secret,
-        # strict xfail there): goes green by itself once delete finds children by label.
-        pytest.xfail(f"token Secrets orphaned (issue 12 item 4, helper `own`): {summary}")
     assert not problems, summary + "\n" + "\n".join(log)
 
     cluster.kubectl("delete", "jc", "--all", "-n", domain, "--wait=false")
@@ -101,9 +96,6 @@ def test_kill_9_during_random_operations_leaves_nothing_out_of_place(
     time.sleep(3)
     after = checker.inspect(cluster, [domain], ON_DEMAND)
     sys.stderr.write(f"chaos kill after delete: {after}\n")
-    leftover_secrets = all(o.startswith("secrets ") for o in after.orphans)
-    if after.orphans and leftover_secrets and set(after.problems()) == {"orphans"}:
-        pytest.xfail(f"token Secrets orphaned after delete (issue 12 item 4, `own`): {after}")
     assert not after.problems() and after.children == 0, str(after)
 
 
@@ -129,12 +121,6 @@ def _phase(cluster: Cluster, ns: str, name: str, phase: str) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12 item 4 (helper `own`): delete finds children by label in every namespace; "
-    "today a stopped container without a volume moved to another namespace leaves its token "
-    "Secret in the old one, for good after delete",
-)
 def test_stopped_container_moved_then_deleted_leaves_no_token_secret(
     cluster: Cluster, chaos_operator: OperatorProcess, domain: str, other: str
 ) -> None:
