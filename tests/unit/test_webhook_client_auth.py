@@ -69,12 +69,18 @@ def _client_pki(directory: Path, name: str) -> tuple[Path, Path, Path]:
     return paths
 
 
-async def _post(port: int, server_ca: Path, client: tuple[Path, Path] | None) -> str:
-    """POST an AdmissionReview over TLS; the HTTP status line, or the TLS/connection error."""
+async def _post(
+    port: int, server_ca: Path, client: tuple[Path, Path] | None, padding: int = 0
+) -> str:
+    """POST an AdmissionReview (with `padding` more bytes in its object) over TLS; the HTTP
+    status line, or the TLS/connection error."""
     context = ssl.create_default_context(cafile=str(server_ca))
     if client is not None:
         context.load_cert_chain(str(client[0]), str(client[1]))
-    body = json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}).encode()
+    review = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}
+    if padding:
+        review["request"] = {"uid": "u", "object": {"spec": {"env": "x" * padding}}}
+    body = json.dumps(review).encode()
     request = (
         f"POST /probe HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
@@ -85,7 +91,7 @@ async def _post(port: int, server_ca: Path, client: tuple[Path, Path] | None) ->
         )
         writer.write(request)
         await writer.drain()
-        line = await reader.readline()
+        line = await asyncio.wait_for(reader.readline(), timeout=30)
         writer.close()
     except (ssl.SSLError, ConnectionError, OSError) as exc:
         return f"refused: {type(exc).__name__}"
@@ -151,3 +157,20 @@ def test_a_missing_client_ca_file_stops_the_start_with_its_name(tmp_path: Path) 
     settings = Settings(webhook_client_ca_file=str(tmp_path / "nope.crt"))
     with pytest.raises(FileNotFoundError, match="JC_WEBHOOK_CLIENT_CA_FILE"):
         _webhook_server(settings, tmp_path / "serving")
+
+
+def test_an_admission_review_larger_than_aiohttps_default_is_read(tmp_path: Path) -> None:
+    """An UPDATE of an object as large as etcd stores carries it twice (about 3 MiB): aiohttp's
+    1 MiB default answered 413, which the API server turns into "Internal error"."""
+    port = _free_port()
+    settings = Settings(webhook_listen_address="127.0.0.1", webhook_port=port)
+    cert_dir = tmp_path / "serving"
+    large, seen = asyncio.run(
+        _serve(
+            settings,
+            cert_dir,
+            [lambda: _post(port, cert_dir / "ca.crt", None, padding=3 * 1024 * 1024)],
+        )
+    )
+    assert large.startswith("HTTP/1.1 200"), large
+    assert seen == [None]

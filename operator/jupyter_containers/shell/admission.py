@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import kopf
+from aiohttp import web
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
 from lightkube.models.authorization_v1 import ResourceAttributes, SubjectAccessReviewSpec
@@ -95,6 +96,22 @@ async def _whoami(client: AsyncClient) -> str | None:
     return user.username if user else None
 
 
+#: The largest AdmissionReview read. An UPDATE's carries the object twice, and an object may
+#: be as large as etcd stores (1.5 MiB by default); aiohttp's default of 1 MiB made the
+#: server answer 413, which the API server reports as "Internal error" instead of a verdict.
+MAX_REVIEW_BYTES = 8 * 1024 * 1024
+
+
+class AdmissionServer(kopf.WebhookServer):
+    """kopf's webhook server, reading AdmissionReviews as large as the API server sends."""
+
+    @staticmethod
+    async def _serve(fn: Any, request: web.Request) -> web.Response:
+        # kopf (1.45.x) calls `self._serve` per request; the clone only lifts the body limit.
+        larger = request.clone(client_max_size=MAX_REVIEW_BYTES)
+        return await kopf.WebhookServer._serve(fn, larger)
+
+
 def _webhook_server(cfg: Settings, cert_dir: Path) -> kopf.WebhookServer:
     host = cfg.webhook_host or cfg.webhook_listen_address
     names = [host]
@@ -108,7 +125,7 @@ def _webhook_server(cfg: Settings, cert_dir: Path) -> kopf.WebhookServer:
             "server's admission client certificate there (chart value webhook.clientCA), or "
             "unset it"
         )
-    return kopf.WebhookServer(
+    return AdmissionServer(
         addr=cfg.webhook_listen_address,
         port=cfg.webhook_port,
         host=host,
