@@ -15,7 +15,6 @@ import sys
 import time
 from typing import Any
 
-import pytest
 import yaml
 
 from tests.chaos.conftest import rss_bytes, size
