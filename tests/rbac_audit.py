@@ -22,7 +22,7 @@ from bench.jcbench.audit import resource_of
 CREATED = 201
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Use:
     """One kind of request: verb on group/resource[/subresource], in a namespace or not."""
 
@@ -35,6 +35,10 @@ class Use:
     def key(self) -> tuple[str, str, str, str]:
         scope = "namespaced" if self.namespace else "cluster"
         return (self.verb, self.group, self.resource, scope)
+
+    def order(self) -> tuple[str, str, str, str, str]:
+        """For sorting: a cluster-wide request (namespace None) first, beside namespaced ones."""
+        return (self.verb, self.group, self.resource, self.namespace or "", self.name)
 
     def __str__(self) -> str:
         where = f" in {self.namespace}" if self.namespace else " (cluster-wide)"
@@ -141,7 +145,7 @@ def judge(
     (neither required nor reported); `rarely_used`: (verb, group, resource) -> why a granted
     rule may go unexercised.
     """
-    distinct = sorted(set(uses))
+    distinct = sorted(set(uses), key=Use.order)
     outside = [
         use for use in distinct if not any(r.covers(use) for r in (*granted, *by_default, *harness))
     ]
@@ -153,7 +157,7 @@ def judge(
         if not any(rule.covers(use) for use in distinct)
         and (rule.verb, rule.group, rule.resource) not in rarely_used
     ]
-    return Verdict(outside, unused, sorted(set(refused)))
+    return Verdict(outside, unused, sorted(set(refused), key=Use.order))
 
 
 def is_refused(entry: Mapping[str, Any]) -> bool:

@@ -19,8 +19,8 @@ import yaml
 
 from jupyter_containers.api import rules
 from jupyter_containers.core import naming
-from tests.cluster.conftest import OperatorProcess, events_about, get_jc
-from tests.conftest import CLUSTER_SH, Cluster
+from tests.cluster.conftest import OperatorProcess, container_manifest, events_about, get_jc
+from tests.conftest import CLUSTER_SH, Cluster, create_test_namespace
 
 pytestmark = pytest.mark.cluster
 
@@ -316,3 +316,36 @@ def test_an_api_server_outage_is_retried_with_a_growing_backoff(
     assert operator.proc is not None and operator.proc.poll() is None  # not restarted
     log = operator.log_path.read_text(errors="replace")
     assert f"reconcile of ('{namespace}', 'lab') failed" not in log  # no traceback per retry
+    _wait_until_new_namespaces_are_watched(cluster)
+
+
+def _wait_until_new_namespaces_are_watched(cluster: Cluster) -> None:
+    """The session's operator serves the next tests: every watch must be back, the namespace
+    observer's too, which kopf reconnects with a growing backoff after the outage (a test
+    right after this one once waited 60 s for its container's first status)."""
+    probe = create_test_namespace(cluster, "after-outage")
+    try:
+        apply = ["apply", "-n", probe, "-f", "-"]
+        cluster.kubectl(
+            *apply,
+            input=yaml.safe_dump(
+                {
+                    "apiVersion": "jupytercontainers.io/v1alpha1",
+                    "kind": "ResourceBundle",
+                    "metadata": {"name": "team"},
+                    "spec": {"owner": "alice"},
+                }
+            ),
+        )
+        cluster.kubectl(*apply, input=yaml.safe_dump(container_manifest("probe", running=False)))
+        cluster.kubectl(
+            "wait",
+            "jc/probe",
+            "-n",
+            probe,
+            "--for=jsonpath={.status.phase}=Stopped",
+            "--timeout=150s",
+            timeout=160,
+        )
+    finally:
+        cluster.kubectl("delete", "namespace", probe, "--wait=false", check=False)

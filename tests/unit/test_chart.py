@@ -31,7 +31,10 @@ FULLNAME = "jc-jupyter-containers"
 #: them sufficient by running the operator with exactly these.
 EXPECTED_OPERATOR_RULES: frozenset[tuple[str, str, str]] = frozenset(
     [
-        *(("jupytercontainers.io", "jupytercontainers", v) for v in ("list", "watch", "patch")),
+        *(
+            ("jupytercontainers.io", "jupytercontainers", v)
+            for v in ("get", "list", "watch", "patch")
+        ),
         ("jupytercontainers.io", "jupytercontainers/status", "patch"),
         *(("jupytercontainers.io", "resourcebundles", v) for v in ("get", "list", "watch")),
         ("jupytercontainers.io", "resourcebundles/status", "patch"),

@@ -91,3 +91,16 @@ def test_only_an_authorisation_denial_counts_as_refused() -> None:
     # A webhook or quota refusal is a 403 too, after RBAC allowed the request.
     allow = {"authorization.k8s.io/decision": "allow"}
     assert not is_refused({**entry("create", "pods", 403), "annotations": allow})
+
+
+def test_a_cluster_wide_and_a_namespaced_use_of_one_verb_sort_together() -> None:
+    # The operator lists its children by label cluster-wide at delete, and in a namespace
+    # through its watches: both in one session (a plain dataclass order raised on None < str).
+    uses = [
+        Use("list", "apps", "deployments", "team-a"),
+        Use("list", "apps", "deployments", None),
+        Use("list", "apps", "deployments", "team-a"),
+    ]
+    verdict = judge(uses, uses[:1], [Rule("apps", "deployments", "list")], [], [], {})
+    assert verdict.used_not_granted == [] and verdict.granted_not_used == []
+    assert verdict.refused == [Use("list", "apps", "deployments", "team-a")]
