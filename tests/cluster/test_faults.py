@@ -321,8 +321,9 @@ def test_an_api_server_outage_is_retried_with_a_growing_backoff(
 
 def _wait_until_new_namespaces_are_watched(cluster: Cluster) -> None:
     """The session's operator serves the next tests: every watch must be back, the namespace
-    observer's too, which kopf reconnects with a growing backoff after the outage (a test
-    right after this one once waited 60 s for its container's first status)."""
+    observer's too. After the outage a namespace created then was first watched 60 to 150 s
+    later (a test right after this one timed out waiting for its container's first status);
+    that slow discovery is an open availability problem, so this is a barrier, not a claim."""
     probe = create_test_namespace(cluster, "after-outage")
     try:
         apply = ["apply", "-n", probe, "-f", "-"]
@@ -344,8 +345,8 @@ def _wait_until_new_namespaces_are_watched(cluster: Cluster) -> None:
             "-n",
             probe,
             "--for=jsonpath={.status.phase}=Stopped",
-            "--timeout=150s",
-            timeout=160,
+            "--timeout=300s",
+            timeout=310,
         )
     finally:
         cluster.kubectl("delete", "namespace", probe, "--wait=false", check=False)
