@@ -19,8 +19,8 @@ import yaml
 
 from jupyter_containers.api import rules
 from jupyter_containers.core import naming
-from tests.cluster.conftest import OperatorProcess, container_manifest, events_about, get_jc
-from tests.conftest import CLUSTER_SH, Cluster, create_test_namespace
+from tests.cluster.conftest import OperatorProcess, events_about, get_jc
+from tests.conftest import CLUSTER_SH, Cluster
 
 pytestmark = pytest.mark.cluster
 
@@ -316,37 +316,9 @@ def test_an_api_server_outage_is_retried_with_a_growing_backoff(
     assert operator.proc is not None and operator.proc.poll() is None  # not restarted
     log = operator.log_path.read_text(errors="replace")
     assert f"reconcile of ('{namespace}', 'lab') failed" not in log  # no traceback per retry
-    _wait_until_new_namespaces_are_watched(cluster)
-
-
-def _wait_until_new_namespaces_are_watched(cluster: Cluster) -> None:
-    """The session's operator serves the next tests: every watch must be back, the namespace
-    observer's too. After the outage a namespace created then was first watched 60 to 150 s
-    later (a test right after this one timed out waiting for its container's first status);
-    that slow discovery is an open availability problem, so this is a barrier, not a claim."""
-    probe = create_test_namespace(cluster, "after-outage")
-    try:
-        apply = ["apply", "-n", probe, "-f", "-"]
-        cluster.kubectl(
-            *apply,
-            input=yaml.safe_dump(
-                {
-                    "apiVersion": "jupytercontainers.io/v1alpha1",
-                    "kind": "ResourceBundle",
-                    "metadata": {"name": "team"},
-                    "spec": {"owner": "alice"},
-                }
-            ),
-        )
-        cluster.kubectl(*apply, input=yaml.safe_dump(container_manifest("probe", running=False)))
-        cluster.kubectl(
-            "wait",
-            "jc/probe",
-            "-n",
-            probe,
-            "--for=jsonpath={.status.phase}=Stopped",
-            "--timeout=300s",
-            timeout=310,
-        )
-    finally:
-        cluster.kubectl("delete", "namespace", probe, "--wait=false", check=False)
+    # The session's operator serves the next tests, and after the outage it watched a namespace
+    # created then only 1 to 4 minutes later (kopf's namespace observer; an open availability
+    # problem, noted for the HA work): a fresh process for them, once this test has shown that
+    # this one recovered by itself.
+    operator.stop()
+    operator.start()
