@@ -151,6 +151,12 @@ def create(cluster: Cluster, path: Path) -> str:
     token = cluster.kubectl(
         "create", "token", SERVICE_ACCOUNT, "-n", IDENTITY_NAMESPACE, "--duration=48h"
     ).stdout.strip()
+    write_token_kubeconfig(cluster, token, path)
+    return str(path)
+
+
+def write_token_kubeconfig(cluster: Cluster, token: str, path: Path) -> None:
+    """A kubeconfig at `path` for the test cluster whose only credential is `token`."""
     admin = json.loads(cluster.kubectl("config", "view", "--raw", "--minify", "-o", "json").stdout)
     (entry,) = admin["clusters"]
     path.write_text(
@@ -168,7 +174,6 @@ def create(cluster: Cluster, path: Path) -> str:
         )
     )
     path.chmod(0o600)
-    return str(path)
 
 
 def delete(cluster: Cluster) -> None:

@@ -35,6 +35,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.operator_identity import write_token_kubeconfig
 from tests.unit.test_chart import (
     CHART,
     EXPECTED_NAMESPACED_EXTRA,
@@ -189,23 +190,7 @@ def _service_account_kubeconfig(cluster: Any, release: Release, path: Path) -> N
     token = cluster.kubectl(
         "create", "token", release.service_account, "-n", release.namespace, "--duration=1h"
     ).stdout.strip()
-    admin = _json(cluster, "config", "view", "--raw", "--minify")
-    (entry,) = admin["clusters"]
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "cluster", "cluster": entry["cluster"]}],
-                "users": [{"name": "operator", "user": {"token": token}}],
-                "contexts": [
-                    {"name": "operator", "context": {"cluster": "cluster", "user": "operator"}}
-                ],
-                "current-context": "operator",
-            }
-        )
-    )
-    path.chmod(0o600)
+    write_token_kubeconfig(cluster, token, path)
 
 
 @pytest.fixture(scope="module")
