@@ -42,6 +42,9 @@ async def _execute(base: str, token: str, kernel_id: str, code: str) -> str:
     session = uuid.uuid4().hex
     headers = {"Authorization": f"token {token}"}
     out: list[str] = []
+    # The reply comes on the shell channel, the output on iopub: no order between them. The
+    # output is complete when iopub says the kernel went idle for this request.
+    replied = idle = False
     async with aiohttp.ClientSession() as http, http.ws_connect(ws_url, headers=headers) as ws:
         request = _message(code, session)
         await ws.send_json(request)
@@ -59,6 +62,10 @@ async def _execute(base: str, token: str, kernel_id: str, code: str) -> str:
                 raise AssertionError(f"the kernel raised: {msg['content']}")
             elif kind == "execute_reply":
                 assert msg["content"]["status"] == "ok", msg["content"]
+                replied = True
+            elif kind == "status" and msg["content"].get("execution_state") == "idle":
+                idle = True
+            if replied and idle:
                 return "".join(out)
     raise AssertionError("the kernel's websocket closed before the reply")
 
