@@ -74,15 +74,24 @@ def test_api_server_and_etcd_restart_under_load(
     # While the operator is applying and watching them: the API server and etcd go.
     _kill(cluster_dir, "kube-apiserver")
     _kill(cluster_dir, "etcd")
-    time.sleep(5)
+    # `make chaos`: longer than kopf's ~54 s of retries of one request (its watches then
+    # start their retries again, measured: the operator lives on).
+    time.sleep(size("OUTAGE_SECONDS", 5))
     outage = time.monotonic()
-    assert restart_dead(cluster) == ["etcd", "kube-apiserver"]
     # kube-controller-manager and kube-scheduler exit when their lease could not be renewed
-    # during the outage; a real control plane's supervisor (kubelet, systemd) restarts them.
+    # during the outage (some now, some later); a real control plane's supervisor (kubelet,
+    # systemd) restarts them.
+    assert {"etcd", "kube-apiserver"} <= set(restart_dead(cluster))
     time.sleep(20)
     restart_dead(cluster)
+    # Once a CI run found no operator behind the webhook here: its log then says why.
+    log = chaos_operator.log_tail
+    assert proc.poll() is None, f"the operator exited ({proc.returncode}):\n{log(200)}"
     # Work after the outage: a new container, a stop.
-    cluster.kubectl("create", "-n", domain, "-f", "-", input=_container("after"))
+    created = cluster.kubectl(
+        "create", "-n", domain, "-f", "-", input=_container("after"), check=False
+    )
+    assert created.returncode == 0, f"{created.stderr}\n{log(200)}"
     names["after"] = True
     stop = json.dumps({"spec": {"running": False}})
     cluster.kubectl("patch", "jc", "load-0", "-n", domain, "--type=merge", "-p", stop)
