@@ -257,7 +257,7 @@ def plan(
     refused = _failed(Reason.NAMESPACE_NOT_ALLOWED, ns_problem) or _failed(
         Reason.SECRET_NOT_ALLOWED, secret_problem
     )
-    return _converge(
+    return _grow_and_converge(
         container, snapshot, stored, build, attempt, now, add_finalizer, refused, storage_class
     )
 
@@ -312,6 +312,26 @@ def _growth(
     return decide_growth(size, claim, kept_refusal=kept, storage_class=storage_class)
 
 
+def _grow_and_converge(
+    container: Mapping[str, Any],
+    snapshot: ContainerSnapshot,
+    stored: Mapping[str, Any],
+    build: BuildInputs,
+    attempt: _Attempt,
+    now: datetime,
+    add_finalizer: bool,
+    refused: Verdict | None,
+    storage_class: StorageClassFacts | None,
+) -> Plan:
+    """`_converge`, with the growth of the On Demand PVC (or the StorageClass it needs)."""
+    claim = _claim(build, snapshot.objects)
+    growth = _growth(container, build, stored, claim, storage_class)
+    if isinstance(growth, StorageClassLookup):
+        return Plan(needs=growth)
+    grow = _storage_writes(build, stored, claim, growth)
+    return _converge(container, snapshot, stored, build, attempt, now, add_finalizer, refused, grow)
+
+
 def _storage_writes(
     build: BuildInputs, stored: Mapping[str, Any], claim: Claim | None, growth: Growth
 ) -> tuple[dict[str, Any] | None, PvcResize | None]:
@@ -362,15 +382,10 @@ def _converge(
     now: datetime,
     add_finalizer: bool,
     refused: Verdict | None,
-    storage_class: StorageClassFacts | None = None,
+    grow: tuple[dict[str, Any] | None, PvcResize | None] = (None, None),
 ) -> Plan:
-    """`refused`: why this start may not deploy (namespace, Secrets), or None."""
+    """`refused`: why this start may not deploy, or None; `grow`: see _grow_and_converge."""
     spec, uid = build.spec, build.uid
-    claim = _claim(build, snapshot.objects)
-    growth = _growth(container, build, stored, claim, storage_class)
-    if isinstance(growth, StorageClassLookup):
-        return Plan(needs=growth)
-    storage_now, resize = _storage_writes(build, stored, claim, growth)
     desired_pvc = build_pvc(build)
     # Storage (an NFS Volume's PV, then the PVC) outlives terminate; it goes with the
     # container, with its volume or namespace. An On Demand PVC's data goes with it,
@@ -405,7 +420,7 @@ def _converge(
         pvc_name=desired_pvc["metadata"]["name"] if desired_pvc is not None else None,
         deployed=deploy,
         token_secret=token_secret,
-        storage=storage_now,
+        storage=grow[0],
     )
     return Plan(
         add_finalizer=add_finalizer,
@@ -416,7 +431,7 @@ def _converge(
         verdict=verdict,
         status=new_status,
         recheck_after=verdict.recheck_after,
-        resize=resize,
+        resize=grow[1],
     )
 
 
