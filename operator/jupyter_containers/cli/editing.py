@@ -258,6 +258,7 @@ CONFIGURE_EPILOG = """Examples:
   kubectl jupyter configure nb1 --instance-type large
   kubectl jupyter configure nb1 -e MODE=prod --remove-env DEBUG --remove-tag old
   kubectl jupyter configure nb1 --volume home-large --yes  # data-loss confirmation skipped
+  kubectl jupyter configure nb1 --volume-size 20Gi         # grow the On Demand PVC in place
 """
 
 
@@ -275,6 +276,17 @@ def configure(
     no_volume: Annotated[
         bool, typer.Option("--no-volume", help="Detach the volume.", rich_help_panel=GENERAL_PANEL)
     ] = False,
+    volume_size: Annotated[
+        str | None,
+        typer.Option(
+            "--volume-size",
+            metavar="SIZE",
+            help="Grow the On Demand PVC in place to SIZE (e.g. 20Gi; at most the Volume's "
+            "maxSize, never smaller, where its StorageClass allows expansion).",
+            rich_help_panel=GENERAL_PANEL,
+            show_default=False,
+        ),
+    ] = None,
     image: ImageOpt = None,
     default_image: Annotated[
         bool,
@@ -344,6 +356,7 @@ def configure(
         args=[] if clear_args else (list(arg) if arg else None),
         tags=spec.tags_from(tag or []),
         remove_tags=remove_tag or (),
+        volume_size=volume_size,
     )
     if clear_args and arg:
         raise UsageError("--arg and --clear-args contradict each other; give one.")

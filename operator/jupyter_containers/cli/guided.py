@@ -44,6 +44,7 @@ class Draft:
     args: list[str] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
     running: bool = True
+    volume_size: str | None = None  # kept as it is (configure --volume-size changes it)
 
     def spec(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -56,6 +57,7 @@ class Draft:
             "args": self.args,
             "tags": self.tags,
             "running": self.running,
+            "volumeSize": self.volume_size,
         }
         return {k: v for k, v in data.items() if v is not None}
 
@@ -73,6 +75,7 @@ class Draft:
             args=list(spec.get("args") or []),
             tags=dict(spec.get("tags") or {}),
             running=bool(spec.get("running", True)),
+            volume_size=spec.get("volumeSize"),
         )
 
 
