@@ -243,6 +243,9 @@ PLAN_ROWS: dict[str, PlanRow] = {
     "no volumeSize: the PVC keeps its size (maxSize), nothing asked": PlanRow(
         stopped(None), _pvc({}, "10Gi", "10Gi"), None, None
     ),
+    "no volumeSize, maxSize raised above the PVC: it keeps its size (growth is asked for)": (
+        PlanRow(stopped(None), _pvc({}, "5Gi", "5Gi"), None, None)
+    ),
     "a smaller size never shrinks the PVC": PlanRow(
         stopped("4Gi"), _pvc({}, "5Gi", "5Gi"), None, None
     ),

@@ -50,7 +50,8 @@ from jupyter_containers.core.volume_size import (
     StorageClassLookup,
     above_maximum_problem,
     decide_growth,
-    requested_size,
+    growth_size,
+    shown_size,
     storage_status,
 )
 
@@ -300,7 +301,7 @@ def _growth(
     claim: Claim | None,
     storage_class: StorageClassFacts | None,
 ) -> Growth | StorageClassLookup:
-    size = requested_size(build.spec, build.volume)
+    size = growth_size(build.spec, build.volume)
     before = stored.get("storage") or {}
     kept = (
         before.get("message")
@@ -336,7 +337,7 @@ def _storage_writes(
     build: BuildInputs, stored: Mapping[str, Any], claim: Claim | None, growth: Growth
 ) -> tuple[dict[str, Any] | None, PvcResize | None]:
     """status.storage, and the PVC patch that grows it (if any)."""
-    size = requested_size(build.spec, build.volume)
+    size = shown_size(build.spec, build.volume, claim)
     status = storage_status(size, claim, growth, stored.get("storage"))
     if growth.size is None or claim is None:
         return status, None

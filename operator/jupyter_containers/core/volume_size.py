@@ -2,7 +2,7 @@
 
 Pure. `spec.volumeSize` asks for a size (default: the Volume's `maxSize`, the manual's "PVC
 size is determined by the volume's configured maximum size"). A PVC is created at that size;
-a larger one asked for later grows the same PVC in place (a patch of its
+a larger spec.volumeSize set later grows the same PVC in place (a patch of its
 spec.resources.requests.storage: no new PVC, no data lost), provided that:
 
 - the size is at most the Volume's maxSize;
@@ -46,6 +46,27 @@ def requested_size(spec: JupyterContainerSpec, volume: VolumeSpec | None) -> str
     if volume is None or volume.type != VolumeType.ON_DEMAND_PVC:
         return None
     return spec.volumeSize or volume.maxSize
+
+
+def growth_size(spec: JupyterContainerSpec, volume: VolumeSpec | None) -> str | None:
+    """The size an existing PVC is grown to: only one asked for explicitly. Without
+    spec.volumeSize a PVC keeps the size it was made with (an admin raising a Volume's maxSize
+    grows no PVC)."""
+    return spec.volumeSize if requested_size(spec, volume) is not None else None
+
+
+def shown_size(
+    spec: JupyterContainerSpec, volume: VolumeSpec | None, claim: Claim | None
+) -> str | None:
+    """status.storage.requested: spec.volumeSize, else the PVC's size, else the maxSize a new
+    one gets."""
+    if requested_size(spec, volume) is None:
+        return None
+    return (
+        spec.volumeSize
+        or (claim.size if claim is not None else None)
+        or requested_size(spec, volume)
+    )
 
 
 def _bigger(a: str, b: str | None) -> bool:
