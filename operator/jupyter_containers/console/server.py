@@ -440,6 +440,7 @@ async def form_page(request: web.Request) -> web.StreamResponse:
                 "namespace": domain,
                 "instanceType": checker.default_instance_type() or "",
                 "volume": "",
+                "volumeSize": "",
                 "env": [],
                 "args": "",
                 "tags": [],
@@ -463,7 +464,7 @@ def _manifest(domain: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 TAB_FIELDS = {
-    "General": ("name", "bundle", "namespace", "instanceType", "volume"),
+    "General": ("name", "bundle", "namespace", "instanceType", "volume", "volumeSize"),
     "Configurations": ("env", "args", "image"),
     "Tags": ("tags",),
 }
@@ -500,6 +501,9 @@ async def check_tab(request: web.Request) -> web.StreamResponse:
             errors["namespace"] = checker.namespace(form.namespace or domain)
             errors["instanceType"] = checker.instance_type(form.instanceType or None)
             errors["volume"] = checker.volume(form.volume or None)
+            errors["volumeSize"] = views.volume_size_errors(
+                form.volumeSize, form.volume, checker.volume_spec(form.volume or None)
+            )
             if not any(errors.values()) and form.instanceType:
                 report = checker.quota(
                     form.instanceType,
