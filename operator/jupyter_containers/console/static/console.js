@@ -357,7 +357,7 @@
       summaryRow(dl, "Instance type", it ? it.text : v.instanceType);
       const vol = facts.volumes.find((x) => x.name === v.volume);
       summaryRow(dl, "Volume", v.volume ? (vol ? vol.text : v.volume) : "No volume");
-      if (v.volumeSize) summaryRow(dl, "Volume size", v.volumeSize);
+      if (v.volumeSize) summaryRow(dl, "PVC size", v.volumeSize);
       const env = v.env.filter((e) => e.name);
       if (env.length) summaryRow(dl, "Environment variables", env.map((e) => e.kind === "secret" ? e.name + " = secret " + e.secret + ":" + e.key : e.name + "=" + e.value).join("\n"));
       const args = v.args.split("\n").map((a) => a.trim()).filter(Boolean);
