@@ -135,6 +135,21 @@ def _check_all(checker: Checker, spec_dict: Obj, **kwargs: Any) -> None:
         raise CliError("\n".join(problems))
 
 
+#: Volume growth (docs/volume-growth.md).
+VolumeSizeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--volume-size",
+        metavar="SIZE",
+        help="Size of the On Demand PVC, e.g. 20Gi: at most the Volume's maxSize (the default). "
+        "Raised by configure, it grows the PVC in place where its StorageClass allows "
+        "expansion; it never shrinks.",
+        rich_help_panel=GENERAL_PANEL,
+        show_default=False,
+    ),
+]
+
+
 CREATE_EPILOG = """Examples:
   kubectl jupyter create                                   # guided, in a terminal
   kubectl jupyter create nb1 --bundle team                 # defaults for the rest
@@ -165,6 +180,7 @@ def create(
     deploy_namespace: DeployNamespaceOpt = None,
     instance_type: InstanceTypeOpt = None,
     volume: VolumeOpt = None,
+    volume_size: VolumeSizeOpt = None,
     image: ImageOpt = None,
     env: EnvOpt = None,
     env_from_secret: EnvSecretOpt = None,
@@ -194,6 +210,7 @@ def create(
         args=list(arg or []),
         tags=spec.tags_from(tag or []),
         running=start,
+        volume_size=volume_size,
     )
     missing = [flag for flag, value in (("NAME", name), ("--bundle", bundle)) if not value]
     use_guided = guided if guided is not None else bool(missing) and _interactive()
@@ -276,17 +293,7 @@ def configure(
     no_volume: Annotated[
         bool, typer.Option("--no-volume", help="Detach the volume.", rich_help_panel=GENERAL_PANEL)
     ] = False,
-    volume_size: Annotated[
-        str | None,
-        typer.Option(
-            "--volume-size",
-            metavar="SIZE",
-            help="Grow the On Demand PVC in place to SIZE (e.g. 20Gi; at most the Volume's "
-            "maxSize, never smaller, where its StorageClass allows expansion).",
-            rich_help_panel=GENERAL_PANEL,
-            show_default=False,
-        ),
-    ] = None,
+    volume_size: VolumeSizeOpt = None,
     image: ImageOpt = None,
     default_image: Annotated[
         bool,

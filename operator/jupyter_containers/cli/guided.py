@@ -236,6 +236,7 @@ class GuidedFlow:
                 d.volume,
                 d.namespace or self.domain,
                 existing_pvc=self.existing_pvc(d),
+                volume_size=d.volume_size,
             )
             if not report.message:
                 return
@@ -413,7 +414,11 @@ class GuidedFlow:
         self.out.print(self.summary())
         namespace = d.namespace or self.domain
         report = self.checker.quota(
-            d.instance_type or "", d.volume, namespace, existing_pvc=self.existing_pvc(d)
+            d.instance_type or "",
+            d.volume,
+            namespace,
+            existing_pvc=self.existing_pvc(d),
+            volume_size=d.volume_size,
         )
         self.out.print()
         self.out.print(Text(f"Resource Summary (quota of namespace '{namespace}')", style="bold"))

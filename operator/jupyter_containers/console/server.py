@@ -510,6 +510,7 @@ async def check_tab(request: web.Request) -> web.StreamResponse:
                     form.volume or None,
                     form.namespace or domain,
                     existing_pvc=mode == "configure",
+                    volume_size=form.volumeSize or None,
                 )
                 if report.message:
                     errors["instanceType"] = errors["volume"] = [report.message]
@@ -609,6 +610,7 @@ def _cost(
         spec.get("volume"),
         spec.get("namespace") or domain,
         existing_pvc=mode == "configure",
+        volume_size=spec.get("volumeSize"),
     )
     return views.cost_rows(report.lines), report.readable
 
