@@ -14,6 +14,10 @@ import pytest
 from pydantic import ValidationError
 
 from jupyter_containers.api.models import JupyterContainerSpec, Phase, Reason, VolumeSpec
+from jupyter_containers.cli import render
+from jupyter_containers.cli import spec as cli_spec
+from jupyter_containers.cli.guided import Draft
+from jupyter_containers.console import views
 from jupyter_containers.core import judge, naming, volume_size
 from jupyter_containers.core.judge import ContainerRequest, Lookup, Need, Verdict
 from jupyter_containers.core.plan import ContainerSnapshot, Plan, plan
@@ -165,7 +169,7 @@ STOPPED = tp.stored(Phase.STOPPED, Reason.STOPPED, pvcName="jc-demo-home")
 SC_ASKED = "expandable"
 
 
-def _pvc(jc: dict[str, Any], request: str, capacity: str, *, uid: str = tp.UID) -> dict[str, Any]:
+def _pvc(request: str, capacity: str, *, uid: str = tp.UID) -> dict[str, Any]:
     """The PVC the operator made for `jc`, bound, as the watch shows it."""
     first, _ = tp.run(tp.container(volume="home", volumeSize=request), tp.snapshot(), tp.T0)
     pvc = copy.deepcopy(
@@ -214,43 +218,41 @@ class PlanRow:
 
 PLAN_ROWS: dict[str, PlanRow] = {
     "stopped, asks for more: the PVC is patched (the class allows it)": PlanRow(
-        stopped("8Gi"), _pvc({}, "5Gi", "5Gi"), "8Gi", "Requested", (SC_ASKED,)
+        stopped("8Gi"), _pvc("5Gi", "5Gi"), "8Gi", "Requested", (SC_ASKED,)
     ),
     "stopped, the class does not allow expansion: refused in status, no patch": PlanRow(
-        stopped("8Gi"), _pvc({}, "5Gi", "5Gi"), None, "Refused", (SC_ASKED,), allows=False
+        stopped("8Gi"), _pvc("5Gi", "5Gi"), None, "Refused", (SC_ASKED,), allows=False
     ),
     "a refusal of this size and generation is kept, not looked up again": PlanRow(
         stopped(
             "8Gi",
             storage={"requested": "8Gi", "resize": "Refused", "message": "spec.volumeSize: no"},
         ),
-        _pvc({}, "5Gi", "5Gi"),
+        _pvc("5Gi", "5Gi"),
         None,
         "Refused",
     ),
     "patched, the resizer is at work: InProgress, nothing to do": PlanRow(
         stopped("8Gi", storage={"requested": "8Gi", "resize": "Requested"}),
-        _pvc({}, "8Gi", "5Gi"),
+        _pvc("8Gi", "5Gi"),
         None,
         "InProgress",
     ),
     "capacity reached: Done": PlanRow(
         stopped("8Gi", storage={"requested": "8Gi", "resize": "InProgress"}),
-        _pvc({}, "8Gi", "8Gi"),
+        _pvc("8Gi", "8Gi"),
         None,
         "Done",
     ),
     "no volumeSize: the PVC keeps its size (maxSize), nothing asked": PlanRow(
-        stopped(None), _pvc({}, "10Gi", "10Gi"), None, None
+        stopped(None), _pvc("10Gi", "10Gi"), None, None
     ),
     "no volumeSize, maxSize raised above the PVC: it keeps its size (growth is asked for)": (
-        PlanRow(stopped(None), _pvc({}, "5Gi", "5Gi"), None, None)
+        PlanRow(stopped(None), _pvc("5Gi", "5Gi"), None, None)
     ),
-    "a smaller size never shrinks the PVC": PlanRow(
-        stopped("4Gi"), _pvc({}, "5Gi", "5Gi"), None, None
-    ),
+    "a smaller size never shrinks the PVC": PlanRow(stopped("4Gi"), _pvc("5Gi", "5Gi"), None, None),
     "another container's PVC of that name is never patched": PlanRow(
-        stopped("8Gi"), _pvc({}, "5Gi", "5Gi", uid="someone-else"), None, None
+        stopped("8Gi"), _pvc("5Gi", "5Gi", uid="someone-else"), None, None
     ),
 }
 
@@ -270,14 +272,14 @@ def test_plan_growth(row: PlanRow) -> None:
 
 
 def test_a_size_above_the_maximum_is_an_invalid_configuration() -> None:
-    result, _ = grow(stopped("20Gi"), _pvc({}, "5Gi", "5Gi"))
+    result, _ = grow(stopped("20Gi"), _pvc("5Gi", "5Gi"))
     assert result.resize is None and result.status is not None
     # Stopped (terminate always works), and it says why it cannot start with this size.
     assert result.status["phase"] == Phase.STOPPED
     assert "It cannot start again" in result.status["message"]
     assert "above the maximum size of Volume 'home'" in result.status["message"]
     running = tp.container(status={**STOPPED}, volume="home", volumeSize="20Gi")
-    result, _ = grow(running, _pvc({}, "5Gi", "5Gi"))
+    result, _ = grow(running, _pvc("5Gi", "5Gi"))
     assert result.status is not None and result.status["reason"] == Reason.INVALID_CONFIGURATION
     assert not result.apply
 
@@ -341,6 +343,13 @@ def _update(old_size: str | None, new_size: str | None, **new: Any) -> Container
     return tj.update(old, body)
 
 
+STORAGE_QUOTA = {
+    "metadata": {"name": "storage", "namespace": "team-a"},
+    "spec": {"hard": {"requests.storage": "7Gi"}},
+    "status": {"hard": {"requests.storage": "7Gi"}, "used": {"requests.storage": "5Gi"}},
+}
+
+
 @dataclass(frozen=True)
 class JudgeRow:
     request: ContainerRequest
@@ -365,6 +374,18 @@ JUDGE_ROWS: dict[str, JudgeRow] = {
         _update(None, "8Gi"),
         GrowthCluster(pvc=_owned_pvc("5Gi"), allows=False),
         "StorageClass 'fixed' of PVC 'jc-demo-home' does not allow volume expansion",
+    ),
+    "growth beyond the namespace's storage quota: refused with the numbers": JudgeRow(
+        _update(None, "8Gi"),
+        GrowthCluster(pvc=_owned_pvc("5Gi"), quotas={"team-a": [STORAGE_QUOTA]}),
+        "spec.volumeSize: Quota exceeded in namespace 'team-a': growing PVC 'jc-demo-home' needs "
+        "requests.storage 3Gi but only 2Gi is available (ResourceQuota 'storage': hard 7Gi, "
+        "used 5Gi)",
+    ),
+    "growth within the quota: admitted": JudgeRow(
+        _update(None, "7Gi"),
+        GrowthCluster(pvc=_owned_pvc("5Gi"), quotas={"team-a": [STORAGE_QUOTA]}),
+        None,
     ),
     "a PVC not bound yet cannot grow": JudgeRow(
         _update(None, "8Gi"), GrowthCluster(pvc=_owned_pvc("5Gi", bound=False)), "not bound"
@@ -396,3 +417,60 @@ def test_judge_volume_size(row: JudgeRow) -> None:
     old, new = row.request.old or {}, row.request.new or {}
     if old and old["spec"].get("volumeSize") == new["spec"].get("volumeSize"):
         assert judge.PVC not in asked and judge.STORAGE_CLASS not in asked
+
+
+# ---------------------------------------------------------------- the plugin and the console
+
+
+def test_configure_volume_size_sets_the_field() -> None:
+    changes = cli_spec.Changes(volume_size="8Gi")
+    assert changes.any()
+    new = cli_spec.apply_changes({"bundle": "b", "volume": "home"}, changes)
+    assert new["volumeSize"] == "8Gi"
+    assert cli_spec.FLAG_OF["volumeSize"] == "--volume-size"
+
+
+def test_the_guided_draft_keeps_volume_size() -> None:
+    jc = {"metadata": {"name": "demo"}, "spec": {"bundle": "b", "volumeSize": "8Gi"}}
+    assert Draft.from_object(jc).spec()["volumeSize"] == "8Gi"
+
+
+@pytest.mark.parametrize(
+    ("storage", "text"),
+    [
+        ({"requested": "8Gi", "capacity": "8Gi"}, "8Gi"),
+        (
+            {"requested": "8Gi", "capacity": "5Gi", "resize": "InProgress", "message": "m."},
+            "8Gi (has 5Gi)\nInProgress: m.",
+        ),
+    ],
+)
+def test_describe_shows_the_volume_size(storage: dict[str, str], text: str) -> None:
+    assert render.storage_text(storage) == text
+
+
+def test_console_form_and_field_of_volume_size() -> None:
+    form = views.Form.from_json({"bundle": "b", "volume": "home", "volumeSize": " 8Gi "})
+    assert form.spec()["volumeSize"] == "8Gi"
+    assert "volumeSize" not in views.Form.from_json({"bundle": "b"}).spec({"volumeSize": "1Gi"})
+    assert views.field_of("spec.volumeSize: 20Gi is above the maximum") == ["volumeSize"]
+    assert views.field_of("spec.volume: Volume 'x' does not exist") == ["volume"]
+    assert views.form_of({"metadata": {}, "spec": {"volumeSize": "8Gi"}})["volumeSize"] == "8Gi"
+
+
+@pytest.mark.parametrize(
+    ("size", "volume_name", "volume", "says"),
+    [
+        ("", "home", HOME, None),
+        ("8Gi", "home", HOME, None),
+        ("lots", "home", HOME, "spec.volumeSize"),
+        ("20Gi", "home", HOME, "above the maximum size of Volume 'home'"),
+        ("8Gi", "", None, "has no volume to size"),
+        ("8Gi", "gone", None, None),  # the volume field's own error says so
+    ],
+)
+def test_console_volume_size_errors(
+    size: str, volume_name: str, volume: VolumeSpec | None, says: str | None
+) -> None:
+    errors = views.volume_size_errors(size, volume_name, volume)
+    assert (errors == []) if says is None else (len(errors) == 1 and says in errors[0])

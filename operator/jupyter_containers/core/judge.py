@@ -348,6 +348,11 @@ def _volume_size_problems(
             else False
         )
         found = volume_size.expansion_problem(claim, allows)
+        if found is None:
+            namespace = naming.deployment_namespace(request.domain, spec)
+            quotas = _fact(facts, Lookup(QUOTAS, namespace))
+            message = volume_size.growth_quota_problem(size, claim, quotas, namespace)
+            return [Problem(message, validation.Code.FORBIDDEN)] if message else []
     return [Problem(found)] if found is not None else []
 
 

@@ -20,7 +20,7 @@ status.capacity and its conditions (Resizing, FileSystemResizePending).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,7 @@ from jupyter_containers.api.models import (
     VolumeSpec,
     VolumeType,
 )
+from jupyter_containers.core import quota
 from jupyter_containers.core.catalog import quantity
 
 #: PVC conditions set while a resize is under way (external-resizer, kubelet).
@@ -195,6 +196,33 @@ def expansion_problem(claim: Claim, allows_expansion: bool | None) -> str | None
         f"expansion, so the PVC cannot grow. {keep}, or ask an admin to set "
         f"allowVolumeExpansion: true on StorageClass '{sc}' (if its provisioner can expand "
         "volumes)."
+    )
+
+
+def growth_quota_problem(
+    size: str, claim: Claim, quotas: Iterable[Mapping[str, Any]], namespace: str
+) -> str | None:
+    """The growth against the namespace's ResourceQuotas (requests.storage, also the class's
+    own key): Kubernetes would refuse the PVC's patch; the webhook says so first, with the
+    numbers."""
+    try:
+        more = quantity(size) - quantity(claim.size or "0")
+    except ValueError:
+        return None
+    if more <= 0:
+        return None
+    storage = {key: more for key in quota.STORAGE_KEYS}
+    if claim.storage_class:
+        storage[f"{claim.storage_class}.storageclass.storage.k8s.io/requests.storage"] = more
+    found = quota.shortfalls(
+        quotas, {}, storage, pod_subject="", volume_subject=f"growing PVC '{claim.name}'"
+    )
+    if not found:
+        return None
+    details = "; ".join(s.describe() for s in found)
+    return (
+        f"spec.volumeSize: Quota exceeded in namespace '{namespace}': {details}. Choose a "
+        "smaller spec.volumeSize, or ask an admin to raise the quota."
     )
 
 
