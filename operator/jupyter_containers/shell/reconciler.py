@@ -496,6 +496,7 @@ class Reconciler:
                 raise
         self._deleted.add(ref)
         self._applied.pop(ref, None)
+        self._resized.pop(ref, None)  # a PVC made again under this name starts afresh
 
     async def _ensure_token_secret(self, token: TokenAction) -> None:
         """Create the token Secret once; never rotate it (open sessions keep working)."""
