@@ -10,8 +10,8 @@ rules from `helm template`, the uses from the log, so RBAC added to the chart wi
 is judged the same way.
 
 It first drives one full lifecycle itself, so it holds when run alone: create as a user with
-a volume and a Secret in env, stop, start, a namespace change, an NFS volume, bundle sharing,
-an operator restart and delete.
+a volume and a Secret in env, stop, grow the volume, start, a namespace change, an NFS volume,
+bundle sharing, an operator restart and delete.
 """
 
 from __future__ import annotations
@@ -102,10 +102,13 @@ def _lifecycle(cluster: Cluster, team: str, work: str, operator: Any, wait_phase
     }
     _apply(cluster, team, bundle)
     env = [{"name": "API_KEY", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "api-key"}}}]
-    _apply(cluster, team, _container("lab", volume="test-home", env=env), as_user="alice")
+    lab = _container("lab", volume="test-home-large", volumeSize="1Gi", env=env)
+    _apply(cluster, team, lab, as_user="alice")
     wait_phase("lab", "Active")
     _patch(cluster, team, "lab", running=False)
     wait_phase("lab", "Stopped")
+    # Volume growth: the webhook and the reconciler read the PVC's StorageClass.
+    _patch(cluster, team, "lab", volumeSize="2Gi")
     _patch(cluster, team, "lab", running=True)
     wait_phase("lab", "Active")
     _patch(cluster, team, "lab", running=False)

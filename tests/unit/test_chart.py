@@ -62,6 +62,7 @@ EXPECTED_OPERATOR_RULES: frozenset[tuple[str, str, str]] = frozenset(
         ("", "namespaces", "get"),
         *(("", "resourcequotas", v) for v in ("list", "watch")),
         ("authorization.k8s.io", "subjectaccessreviews", "create"),
+        ("storage.k8s.io", "storageclasses", "get"),  # volume growth
         *(("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("list", "watch")),
     ]
 )

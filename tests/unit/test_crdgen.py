@@ -20,6 +20,7 @@ from jupyter_containers.api.models import (
     ResourceBundleStatus,
     VolumeSpec,
     cel_field,
+    cel_message,
     configuration_changes,
 )
 
@@ -257,6 +258,8 @@ def test_root_rules_carry_the_manual_messages() -> None:
         rules.MSG_NAME_PATTERN,
         rules.MSG_NAME_LENGTH,
         rules.MSG_STOP_BEFORE_CONFIGURING,
+        # volume growth: never shrinks
+        cel_message(rules.msg_volume_shrink, "self.spec.volumeSize", "oldSelf.spec.volumeSize"),
     ]
     stop = root["x-kubernetes-validations"][2]["rule"]
     for name in CONFIGURATION_FIELDS:

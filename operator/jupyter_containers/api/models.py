@@ -383,6 +383,15 @@ class JupyterContainerSpec(Model):
         description="Volume mounted at /home/jovyan. Only OnDemandPVC and NFS volumes are allowed. "
         "Without a volume, files are lost when the container stops.",
     )
+    # ---- volume growth (core.volume_size)
+    volumeSize: Quantity | None = Field(
+        default=None,
+        description="Size of the On Demand PVC, e.g. '20Gi': at most the Volume's maxSize, "
+        "which it defaults to. Raised while Stopped or Failed, it grows the existing PVC in "
+        "place (same PVC, data kept) where its StorageClass allows volume expansion; it never "
+        "shrinks. status.storage shows the resize.",
+        json_schema_extra=_quantity_rule("spec.volumeSize", "'20Gi'"),
+    )
     image: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = Field(
         default=None,
         description="JupyterLab image; defaults to the platform image. Pulled on every start.",
@@ -443,6 +452,11 @@ class JupyterContainerSpec(Model):
         description="Desired run state: true starts the container, false terminates it "
         "(Deployment and Service deleted; configuration, volume and token kept).",
     )
+
+    @field_validator("volumeSize")
+    @classmethod
+    def _volume_size(cls, size: str | None) -> str | None:
+        return None if size is None else _positive_quantity(size, "spec.volumeSize", "'20Gi'")
 
     @field_validator("env")
     @classmethod
@@ -531,6 +545,12 @@ def _unchanged_cel(field: str) -> str:
     return f"(has({new}) ? {new} : {zero}) == (has({old}) ? {old} : {zero})"
 
 
+def _changed_cel(field: str) -> str:
+    name = cel_field(field)
+    new, old = f"self.spec.{name}", f"oldSelf.spec.{name}"
+    return f"(has({new}) ? {new} : '') != (has({old}) ? {old} : '')"
+
+
 #: CEL rules on the whole JupyterContainer: the name rules need `metadata`, and the
 #: stop-before-configuring rule needs the stored status (on the main resource the
 #: request's status is replaced by the stored one, so `oldSelf.status` is the truth).
@@ -554,6 +574,19 @@ JUPYTER_CONTAINER_RULES: tuple[CelRule, ...] = (
         rules.MSG_STOP_BEFORE_CONFIGURING,
         reason="FieldValueForbidden",
         field_path=".spec",
+    ),
+    # ---- volume growth: a volume never shrinks (another volume or namespace is a new PVC).
+    cel(
+        "!has(self.spec.volumeSize) || !has(oldSelf.spec.volumeSize) || "
+        + _changed_cel("volume")
+        + " || "
+        + _changed_cel("namespace")
+        + " || !quantity(self.spec.volumeSize).isLessThan(quantity(oldSelf.spec.volumeSize))",
+        message_expression=cel_message(
+            rules.msg_volume_shrink, "self.spec.volumeSize", "oldSelf.spec.volumeSize"
+        ),
+        reason="FieldValueForbidden",
+        field_path=".spec.volumeSize",
     ),
 )
 
@@ -616,6 +649,36 @@ class EventCounts(Model):
     total: int = Field(default=0, description="All events.")
 
 
+class ResizeState(StrEnum):
+    """Where a growth of the On Demand PVC is (from the PVC's status.capacity and conditions)."""
+
+    REQUESTED = "Requested"
+    IN_PROGRESS = "InProgress"
+    FILE_SYSTEM_RESIZE_PENDING = "FileSystemResizePending"
+    DONE = "Done"
+    REFUSED = "Refused"
+
+
+class StorageStatus(Model):
+    """The On Demand PVC's size: asked for (spec.volumeSize or the Volume's maxSize), had, and
+    the growth between them."""
+
+    requested: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        default=None, description="Size asked for: spec.volumeSize, else the Volume's maxSize."
+    )
+    capacity: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        default=None, description="Size the PVC has (its status.capacity.storage)."
+    )
+    resize: ResizeState | None = Field(
+        default=None,
+        description="Requested, InProgress, FileSystemResizePending (grows at the next start), "
+        "Done or Refused; unset when the PVC was never grown.",
+    )
+    message: Annotated[str, StringConstraints(max_length=4096)] | None = Field(
+        default=None, description="What the growth is doing, or why it was refused."
+    )
+
+
 class JupyterContainerStatus(Model):
     """Observed state, written only by the operator."""
 
@@ -673,6 +736,9 @@ class JupyterContainerStatus(Model):
         default=None,
         description="When a failed request of the reconcile is retried (RFC 3339); unset "
         "when none failed.",
+    )
+    storage: StorageStatus | None = Field(
+        default=None, description="Size of the On Demand PVC and its growth (spec.volumeSize)."
     )
 
 
@@ -781,7 +847,8 @@ class VolumeSpec(Model):
     )
     maxSize: Quantity | None = Field(
         default=None,
-        description="Size of an On Demand PVC, e.g. '10Gi'. Required for OnDemandPVC.",
+        description="Size of an On Demand PVC, e.g. '10Gi', and the most a container's "
+        "spec.volumeSize may grow it to. Required for OnDemandPVC.",
         json_schema_extra=_quantity_rule("spec.maxSize", "'10Gi'"),
     )
     storageClassName: Annotated[str, StringConstraints(max_length=253)] | None = Field(

@@ -206,3 +206,13 @@ def msg_quantity(field: str, example: str) -> str:
         "(a number, at most 18 digits before the point and 9 after, and an optional suffix m, "
         "k, M, G, T, P, Ki, Mi, Gi, Ti or Pi)."
     )
+
+
+# ---------------------------------------------------------------- volume growth
+
+
+def msg_volume_shrink(size: str, previous: str) -> str:
+    return (
+        f"spec.volumeSize: {size} is smaller than {previous}; a volume never shrinks. Keep "
+        f"spec.volumeSize at {previous} or more."
+    )

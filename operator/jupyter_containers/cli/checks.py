@@ -188,9 +188,16 @@ class Checker:
         return []
 
     def quota(
-        self, instance_type: str, volume: str | None, namespace: str, *, existing_pvc: bool = False
+        self,
+        instance_type: str,
+        volume: str | None,
+        namespace: str,
+        *,
+        existing_pvc: bool = False,
+        volume_size: str | None = None,
     ) -> QuotaReport:
-        """The cost against the namespace's quotas. `existing_pvc`: the PVC is counted already."""
+        """The cost against the namespace's quotas. `existing_pvc`: the PVC is counted already;
+        `volume_size`: the spec's volumeSize (default: the Volume's maxSize)."""
         instance = self.instance_spec(instance_type)
         quotas = self.repo.quotas(namespace)
         if instance is None or quotas is None:
@@ -208,6 +215,7 @@ class Checker:
                 volume_spec,
                 include_volume=include,
                 storage_class=self.settings.default_storage_class,
+                volume_size=volume_size,
             )
             message = quota.check_quota(
                 quotas,
@@ -218,6 +226,7 @@ class Checker:
                 include,
                 namespace=namespace,
                 storage_class=self.settings.default_storage_class,
+                volume_size=volume_size,
             )
         except catalog.CatalogError as err:
             return QuotaReport(namespace, [], err.message, readable=True)
@@ -248,7 +257,13 @@ class Checker:
         errors += catalog_errors
         if not errors and spec.get("running", True):
             instance = spec.get("instanceType") or self.default_instance_type() or ""
-            report = self.quota(instance, spec.get("volume"), namespace, existing_pvc=existing_pvc)
+            report = self.quota(
+                instance,
+                spec.get("volume"),
+                namespace,
+                existing_pvc=existing_pvc,
+                volume_size=spec.get("volumeSize"),
+            )
             if report.message:
                 errors.append(report.message)
         return errors

@@ -135,6 +135,21 @@ def _check_all(checker: Checker, spec_dict: Obj, **kwargs: Any) -> None:
         raise CliError("\n".join(problems))
 
 
+#: Volume growth (docs/volume-growth.md).
+VolumeSizeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--volume-size",
+        metavar="SIZE",
+        help="Size of the On Demand PVC, e.g. 20Gi: at most the Volume's maxSize (the default). "
+        "Raised by configure, it grows the PVC in place where its StorageClass allows "
+        "expansion; it never shrinks.",
+        rich_help_panel=GENERAL_PANEL,
+        show_default=False,
+    ),
+]
+
+
 CREATE_EPILOG = """Examples:
   kubectl jupyter create                                   # guided, in a terminal
   kubectl jupyter create nb1 --bundle team                 # defaults for the rest
@@ -165,6 +180,7 @@ def create(
     deploy_namespace: DeployNamespaceOpt = None,
     instance_type: InstanceTypeOpt = None,
     volume: VolumeOpt = None,
+    volume_size: VolumeSizeOpt = None,
     image: ImageOpt = None,
     env: EnvOpt = None,
     env_from_secret: EnvSecretOpt = None,
@@ -194,6 +210,7 @@ def create(
         args=list(arg or []),
         tags=spec.tags_from(tag or []),
         running=start,
+        volume_size=volume_size,
     )
     missing = [flag for flag, value in (("NAME", name), ("--bundle", bundle)) if not value]
     use_guided = guided if guided is not None else bool(missing) and _interactive()
@@ -258,6 +275,7 @@ CONFIGURE_EPILOG = """Examples:
   kubectl jupyter configure nb1 --instance-type large
   kubectl jupyter configure nb1 -e MODE=prod --remove-env DEBUG --remove-tag old
   kubectl jupyter configure nb1 --volume home-large --yes  # data-loss confirmation skipped
+  kubectl jupyter configure nb1 --volume-size 20Gi         # grow the On Demand PVC in place
 """
 
 
@@ -275,6 +293,7 @@ def configure(
     no_volume: Annotated[
         bool, typer.Option("--no-volume", help="Detach the volume.", rich_help_panel=GENERAL_PANEL)
     ] = False,
+    volume_size: VolumeSizeOpt = None,
     image: ImageOpt = None,
     default_image: Annotated[
         bool,
@@ -344,6 +363,7 @@ def configure(
         args=[] if clear_args else (list(arg) if arg else None),
         tags=spec.tags_from(tag or []),
         remove_tags=remove_tag or (),
+        volume_size=volume_size,
     )
     if clear_args and arg:
         raise UsageError("--arg and --clear-args contradict each other; give one.")

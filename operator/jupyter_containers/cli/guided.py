@@ -44,6 +44,7 @@ class Draft:
     args: list[str] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
     running: bool = True
+    volume_size: str | None = None  # kept as it is (configure --volume-size changes it)
 
     def spec(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -56,6 +57,7 @@ class Draft:
             "args": self.args,
             "tags": self.tags,
             "running": self.running,
+            "volumeSize": self.volume_size,
         }
         return {k: v for k, v in data.items() if v is not None}
 
@@ -73,6 +75,7 @@ class Draft:
             args=list(spec.get("args") or []),
             tags=dict(spec.get("tags") or {}),
             running=bool(spec.get("running", True)),
+            volume_size=spec.get("volumeSize"),
         )
 
 
@@ -233,6 +236,7 @@ class GuidedFlow:
                 d.volume,
                 d.namespace or self.domain,
                 existing_pvc=self.existing_pvc(d),
+                volume_size=d.volume_size,
             )
             if not report.message:
                 return
@@ -410,7 +414,11 @@ class GuidedFlow:
         self.out.print(self.summary())
         namespace = d.namespace or self.domain
         report = self.checker.quota(
-            d.instance_type or "", d.volume, namespace, existing_pvc=self.existing_pvc(d)
+            d.instance_type or "",
+            d.volume,
+            namespace,
+            existing_pvc=self.existing_pvc(d),
+            volume_size=d.volume_size,
         )
         self.out.print()
         self.out.print(Text(f"Resource Summary (quota of namespace '{namespace}')", style="bold"))

@@ -171,12 +171,26 @@ def details(jc: Obj, now: datetime) -> Table:
         ("Namespace", selection.deployment_namespace(jc)),
         ("Created by", f"{creator}, {timefmt.relative(created, now)}"),
     ]
+    storage = status.get("storage") or {}
+    if storage:  # volume growth
+        rows.insert(5, ("Volume size", storage_text(storage)))
     tags = spec.get("tags") or {}
     if tags:
         rows.append(("Tags", "\n".join(f"{k}={v}" for k, v in sorted(tags.items()))))
     for label, value in rows:
         grid.add_row(f"{label}:", value)
     return grid
+
+
+def storage_text(storage: Obj) -> str:
+    """status.storage for people: '20Gi (has 10Gi; InProgress: ...)'."""
+    text = str(storage.get("requested") or "")
+    capacity = storage.get("capacity")
+    if capacity and capacity != storage.get("requested"):
+        text += f" (has {capacity})"
+    if storage.get("resize"):
+        text += f"\n{storage['resize']}: {storage.get('message') or ''}".rstrip(": ")
+    return text
 
 
 def event_time(event: Obj) -> datetime | None:

@@ -22,6 +22,7 @@ FLAG_OF: dict[str, str] = {
     "namespace": "--deploy-namespace",
     "instanceType": "--instance-type",
     "volume": "--volume",
+    "volumeSize": "--volume-size",
     "image": "--image",
     "env": "--env",
     "args": "--arg",
@@ -136,6 +137,7 @@ class Changes:
     args: Sequence[str] | None = None
     tags: dict[str, str] = field(default_factory=dict)
     remove_tags: Sequence[str] = ()
+    volume_size: str | None = None  # volume growth
 
     def any(self) -> bool:
         return any(
@@ -151,6 +153,7 @@ class Changes:
                 self.args is not None,
                 self.tags,
                 self.remove_tags,
+                self.volume_size,
             )
         )
 
@@ -170,6 +173,8 @@ def apply_changes(current: Mapping[str, Any], changes: Changes) -> dict[str, Any
         spec["volume"] = changes.volume
     if changes.no_volume:
         spec.pop("volume", None)
+    if changes.volume_size:
+        spec["volumeSize"] = changes.volume_size
     if changes.image:
         spec["image"] = changes.image
     if changes.default_image:

@@ -440,6 +440,7 @@ async def form_page(request: web.Request) -> web.StreamResponse:
                 "namespace": domain,
                 "instanceType": checker.default_instance_type() or "",
                 "volume": "",
+                "volumeSize": "",
                 "env": [],
                 "args": "",
                 "tags": [],
@@ -463,7 +464,7 @@ def _manifest(domain: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 TAB_FIELDS = {
-    "General": ("name", "bundle", "namespace", "instanceType", "volume"),
+    "General": ("name", "bundle", "namespace", "instanceType", "volume", "volumeSize"),
     "Configurations": ("env", "args", "image"),
     "Tags": ("tags",),
 }
@@ -500,12 +501,16 @@ async def check_tab(request: web.Request) -> web.StreamResponse:
             errors["namespace"] = checker.namespace(form.namespace or domain)
             errors["instanceType"] = checker.instance_type(form.instanceType or None)
             errors["volume"] = checker.volume(form.volume or None)
+            errors["volumeSize"] = views.volume_size_errors(
+                form.volumeSize, form.volume, checker.volume_spec(form.volume or None)
+            )
             if not any(errors.values()) and form.instanceType:
                 report = checker.quota(
                     form.instanceType,
                     form.volume or None,
                     form.namespace or domain,
                     existing_pvc=mode == "configure",
+                    volume_size=form.volumeSize or None,
                 )
                 if report.message:
                     errors["instanceType"] = errors["volume"] = [report.message]
@@ -605,6 +610,7 @@ def _cost(
         spec.get("volume"),
         spec.get("namespace") or domain,
         existing_pvc=mode == "configure",
+        volume_size=spec.get("volumeSize"),
     )
     return views.cost_rows(report.lines), report.readable
 

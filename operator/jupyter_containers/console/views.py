@@ -14,9 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from jupyter_containers.api import rules
-from jupyter_containers.api.models import Phase
+from jupyter_containers.api.models import JupyterContainerSpec, Phase, VolumeSpec
 from jupyter_containers.cli import render, selection, start_stop, timefmt
 from jupyter_containers.cli.cost import CostLine
+from jupyter_containers.core import validation, volume_size
 from jupyter_containers.core.validation import Identity
 
 Obj = Mapping[str, Any]
@@ -32,6 +33,7 @@ FIELD_TAB = {
     "namespace": "General",
     "instanceType": "General",
     "volume": "General",
+    "volumeSize": "General",
     "env": "Configurations",
     "args": "Configurations",
     "image": "Configurations",
@@ -199,6 +201,12 @@ class Details:
     created_ago: str
     created_at: str
     tags: list[tuple[str, str]]
+    volume_size: str = ""  # volume growth: status.storage ("" without an On Demand PVC)
+
+
+def volume_size_text(jc: Obj) -> str:
+    storage = (jc.get("status") or {}).get("storage") or {}
+    return render.storage_text(storage) if storage else ""
 
 
 def details(jc: Obj, now: datetime) -> Details:
@@ -217,6 +225,7 @@ def details(jc: Obj, now: datetime) -> Details:
         created_ago=timefmt.relative(created, now),
         created_at=created_at,
         tags=tag_pairs(jc),
+        volume_size=volume_size_text(jc),
     )
 
 
@@ -237,6 +246,7 @@ def live_fields(jc: Obj) -> dict[str, Any]:
         **row(jc).as_json(),
         "bundle": str(spec.get("bundle", "")),
         "volume": selection.volume_text(jc),
+        "volumeSize": volume_size_text(jc),
         "tags": [list(pair) for pair in tag_pairs(jc)],
     }
 
@@ -327,6 +337,8 @@ def field_of(message: str) -> list[str]:
         return ["name"]
     if text.startswith("Quota exceeded") or "exceeded quota" in text:
         return ["instanceType", "volume"]
+    if text.startswith("spec.volumeSize"):
+        return ["volumeSize"]
     if rules.MSG_INVALID_VOLUME_TYPE in text or text.startswith(("Volume ", "spec.volume")):
         return ["volume"]
     if text == rules.MSG_STOP_BEFORE_CONFIGURING:
@@ -384,6 +396,7 @@ class Form:
     namespace: str = ""
     instanceType: str = ""
     volume: str = ""
+    volumeSize: str = ""  # volume growth
     env: list[dict[str, str]] = field(default_factory=list)
     args: str = ""
     tags: list[dict[str, str]] = field(default_factory=list)
@@ -411,6 +424,7 @@ class Form:
             namespace=text("namespace"),
             instanceType=text("instanceType"),
             volume=text("volume"),
+            volumeSize=text("volumeSize"),
             env=rows("env"),
             args=raw_args if isinstance(raw_args, str) else "",
             tags=rows("tags"),
@@ -425,7 +439,7 @@ class Form:
         spec: dict[str, Any] = {k: v for k, v in (base or {}).items()}
         if self.bundle:
             spec["bundle"] = self.bundle
-        for key in ("namespace", "instanceType", "volume"):
+        for key in ("namespace", "instanceType", "volume", "volumeSize"):
             value = getattr(self, key)
             if value:
                 spec[key] = value
@@ -530,6 +544,7 @@ def form_of(jc: Obj) -> dict[str, Any]:
         "namespace": spec.get("namespace") or (jc.get("metadata") or {}).get("namespace", ""),
         "instanceType": spec.get("instanceType", ""),
         "volume": spec.get("volume", ""),
+        "volumeSize": spec.get("volumeSize", ""),
         "env": env,
         "args": "\n".join(spec.get("args") or []),
         "tags": [{"key": k, "value": v} for k, v in sorted((spec.get("tags") or {}).items())],
@@ -561,6 +576,23 @@ def cost_rows(lines: Sequence[CostLine]) -> list[dict[str, Any]]:
         }
         for line in lines
     ]
+
+
+def volume_size_errors(size: str, volume_name: str, volume: VolumeSpec | None) -> list[str]:
+    """The General tab's check of the volume size (the webhook's words; the PVC's own rules,
+    never shrinking and the StorageClass, are the server's dry run at review)."""
+    if not size:
+        return []
+    _, problems = validation.spec_problems({"bundle": "x", "volumeSize": size})
+    if problems:
+        return [p.message for p in problems]
+    spec = JupyterContainerSpec(bundle="x", volume=volume_name or None, volumeSize=size)
+    if volume_name and volume is None:
+        return []  # the volume's own error says so
+    problem = volume_size.no_volume_problem(spec, volume) or volume_size.above_maximum_problem(
+        size, volume_name, volume
+    )
+    return [problem] if problem else []
 
 
 def visible_to(jc: Obj, domains: Iterable[str]) -> bool:

@@ -25,6 +25,7 @@ from jupyter_containers.api.models import (
 from jupyter_containers.core import naming
 from jupyter_containers.core.catalog import CatalogError, resources
 from jupyter_containers.core.settings import JupyterLabSettings
+from jupyter_containers.core.volume_size import requested_size
 
 logger = logging.getLogger(__name__)
 
@@ -434,7 +435,8 @@ def build_pvc(t: BuildInputs) -> dict[str, Any] | None:
         raise CatalogError(f"Volume {t.volume_name!r}: {rules.MSG_VOLUME_MAX_SIZE_REQUIRED}")
     spec: dict[str, Any] = {
         "accessModes": list(v.accessModes),
-        "resources": {"requests": {"storage": v.maxSize}},
+        # spec.volumeSize (at most maxSize), else maxSize: core.volume_size.
+        "resources": {"requests": {"storage": requested_size(t.spec, v) or v.maxSize}},
     }
     storage_class = v.storageClassName or t.settings.default_storage_class
     if storage_class:

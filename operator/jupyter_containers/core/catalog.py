@@ -216,13 +216,15 @@ def instance_display(name: str, it: InstanceTypeSpec) -> str:
     return f"{it.displayName or name} ({format(cores.normalize(), 'f')} CPU, {limits['memory']})"
 
 
-def volume_display(name: str | None, v: VolumeSpec | None) -> str:
-    """For lists: 'No volume', 'home (On Demand PVC, 10Gi)' or 'data (NFS nfs.example:/x)'."""
+def volume_display(name: str | None, v: VolumeSpec | None, size: str | None = None) -> str:
+    """For lists: 'No volume', 'home (On Demand PVC, 10Gi)' or 'data (NFS nfs.example:/x)'.
+
+    `size`: the container's spec.volumeSize (default: the Volume's maxSize)."""
     if name is None or v is None:
         return "No volume"
     label = v.displayName or name
     if v.type == VolumeType.ON_DEMAND_PVC:
-        return f"{label} (On Demand PVC, {v.maxSize})"
+        return f"{label} (On Demand PVC, {size or v.maxSize})"
     if v.type == VolumeType.NFS and v.nfs is not None:
         mode = ", read-only" if v.nfs.readOnly else ""
         return f"{label} (NFS {v.nfs.server}:{v.nfs.path}{mode})"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jupyter_containers.api.models import JupyterContainerSpec, Permission, VolumeType
-from jupyter_containers.core import bounds, naming, quota, secret_policy, validation
+from jupyter_containers.core import bounds, naming, quota, secret_policy, validation, volume_size
 from jupyter_containers.core.settings import Settings
 from jupyter_containers.core.validation import Identity, Problem
 
@@ -54,6 +54,9 @@ SECRET_KEYS = "secret-keys"  # name -> frozenset of keys, None when absent
 SECRET_LABELS = "secret-labels"  # name -> labels, None when absent or unreadable
 SECRET_ACCESS = "secret-access"  # bool: the user may get the Secret (names: the Secret)
 NAME_TAKEN = "name-taken"  # bool: a JupyterContainer of this name exists (names: the name)
+# ---- volume growth
+PVC = "pvc"  # the PVC as a dict, None when absent (names: the PVC)
+STORAGE_CLASS = "storage-class"  # allowVolumeExpansion, None when absent (names: the class)
 
 
 @dataclass(frozen=True)
@@ -255,10 +258,13 @@ def _judge_spec(
             include_volume=volume is not None and volume.type == VolumeType.ON_DEMAND_PVC,
             namespace=deploy_ns,
             storage_class=settings.default_storage_class,
+            volume_size=spec.volumeSize,
         )
         if message is not None:
             problems.append(Problem(message, validation.Code.FORBIDDEN))
     problems += _secret_ref_problems(request, spec, old_spec, deploy_ns, facts)
+    if not problems:
+        problems += _volume_size_problems(request, spec, old_spec, volumes, facts)
     if problems:
         return _refused(problems)
     return Verdict(None, _warnings(request, spec, old_spec, volumes, facts))
@@ -301,6 +307,79 @@ def _secret_ref_problems(
             refs, readable, request.identity.username, deploy_ns
         )
     return [Problem(m, validation.Code.FORBIDDEN) for m in messages]
+
+
+# ---------------------------------------------------------------- volume growth
+
+
+def _volume_size_problems(
+    request: ContainerRequest,
+    spec: JupyterContainerSpec,
+    old_spec: JupyterContainerSpec | None,
+    volumes: Any,
+    facts: Facts,
+) -> list[Problem]:
+    """spec.volumeSize (core.volume_size), judged when it or the volume changes: a size the
+    Volume allows, and, for the PVC the container has, never smaller, bound, and of a
+    StorageClass that allows expansion. (While Starting or Active it cannot change at all:
+    the CRD's stop-before-configuring rule.)"""
+    if old_spec is not None and (old_spec.volumeSize, old_spec.volume) == (
+        spec.volumeSize,
+        spec.volume,
+    ):
+        return []
+    volume = volumes.get(spec.volume) if spec.volume else None
+    if spec.volume and volume is None:
+        return []  # the catalog's own refusal says so
+    simple = volume_size.no_volume_problem(spec, volume) or volume_size.above_maximum_problem(
+        spec.volumeSize, spec.volume, volume
+    )
+    if simple is not None or spec.volumeSize is None:
+        return [Problem(simple)] if simple is not None else []
+    claim = _current_claim(request, spec, old_spec, facts)
+    if claim is None:
+        return []  # a new PVC is made at this size
+    size = spec.volumeSize
+    found = volume_size.shrink_problem(size, claim) or volume_size.not_bound_problem(size, claim)
+    if found is None and claim.needs_growth(size):
+        allows = (
+            _fact(facts, Lookup(STORAGE_CLASS, names=(claim.storage_class,)))
+            if claim.storage_class
+            else False
+        )
+        found = volume_size.expansion_problem(claim, allows)
+        if found is None:
+            namespace = naming.deployment_namespace(request.domain, spec)
+            quotas = _fact(facts, Lookup(QUOTAS, namespace))
+            message = volume_size.growth_quota_problem(size, claim, quotas, namespace)
+            return [Problem(message, validation.Code.FORBIDDEN)] if message else []
+    return [Problem(found)] if found is not None else []
+
+
+def _current_claim(
+    request: ContainerRequest,
+    spec: JupyterContainerSpec,
+    old_spec: JupyterContainerSpec | None,
+    facts: Facts,
+) -> volume_size.Claim | None:
+    """The On Demand PVC this container has and keeps (same volume and namespace), if any:
+    the one its status names, when its uid label is the container's."""
+    old = request.old or {}
+    pvc_name = (old.get("status") or {}).get("pvcName")
+    domain = request.domain
+    if old_spec is None or not pvc_name or old_spec.volume != spec.volume:
+        return None
+    if naming.deployment_namespace(domain, old_spec) != naming.deployment_namespace(domain, spec):
+        return None
+    namespace = naming.deployment_namespace(domain, spec)
+    pvc = _fact(facts, Lookup(PVC, namespace, (pvc_name,)))
+    uid = (old.get("metadata") or {}).get("uid")
+    if (
+        pvc is None
+        or ((pvc.get("metadata") or {}).get("labels") or {}).get(naming.UID_LABEL) != uid
+    ):
+        return None
+    return volume_size.Claim.of(pvc)
 
 
 def _catalog_choice(spec: JupyterContainerSpec) -> tuple[str | None, str | None]:

@@ -43,6 +43,17 @@ from jupyter_containers.core.lifecycle import MSG_STOPPED, AttemptFacts, Verdict
 from jupyter_containers.core.quota import check_quota
 from jupyter_containers.core.settings import Settings
 from jupyter_containers.core.status import StatusInputs, build_status, iso, parse_iso
+from jupyter_containers.core.volume_size import (
+    Claim,
+    Growth,
+    StorageClassFacts,
+    StorageClassLookup,
+    above_maximum_problem,
+    decide_growth,
+    growth_size,
+    shown_size,
+    storage_status,
+)
 
 #: (kind, namespace or "" when cluster-scoped, name): how plans name an object.
 Ref = tuple[str, str, str]
@@ -159,7 +170,7 @@ class Plan:
     `needs`: the plan cannot be made without these facts; nothing else is set, the shell
     answers and plans again."""
 
-    needs: SecretLookup | NamespaceLookup | None = None
+    needs: SecretLookup | NamespaceLookup | StorageClassLookup | None = None
 
     add_finalizer: bool = False
     delete: tuple[Ref, ...] = ()
@@ -170,6 +181,17 @@ class Plan:
     verdict: Verdict | None = None
     status: dict[str, Any] | None = None
     recheck_after: float | None = None
+    resize: PvcResize | None = None
+    """Grow the container's own On Demand PVC (core.volume_size), after the applies."""
+
+
+@dataclass(frozen=True)
+class PvcResize:
+    """Patch spec.resources.requests.storage of a PVC whose uid label is `uid`."""
+
+    ref: Ref
+    uid: str
+    size: str
 
 
 @dataclass(frozen=True)
@@ -188,13 +210,14 @@ def plan(
     status: Mapping[str, Any] | None = None,
     secrets: SecretFacts | None = None,
     namespace: NamespaceFacts | None = None,
+    storage_class: StorageClassFacts | None = None,
 ) -> Plan:
     """The Plan for a container that is not being deleted.
 
     `status`: the status as stored, when the shell knows a later one than the snapshot's
     (its own write the watch has not delivered yet); default: the container's.
-    `secrets`, `namespace`: the answers to the `Plan.needs` of earlier calls with the same
-    inputs.
+    `secrets`, `namespace`, `storage_class`: the answers to the `Plan.needs` of earlier
+    calls with the same inputs.
     """
     meta = container["metadata"]
     stored: Mapping[str, Any] = status if status is not None else container.get("status") or {}
@@ -223,6 +246,8 @@ def plan(
         settings=settings,
         attempt=attempt.number,
     )
+    if (too_big := _above_maximum(build, snapshot)) is not None:
+        return _invalid(container, snapshot, now, too_big, deploy_ns, add_finalizer)
     ns_facts = namespace or NamespaceFacts()
     ns_problem = _namespace_gate(container, build, settings, stored, attempt, ns_facts)
     if isinstance(ns_problem, NamespaceLookup):
@@ -233,7 +258,91 @@ def plan(
     refused = _failed(Reason.NAMESPACE_NOT_ALLOWED, ns_problem) or _failed(
         Reason.SECRET_NOT_ALLOWED, secret_problem
     )
-    return _converge(container, snapshot, stored, build, attempt, now, add_finalizer, refused)
+    return _grow_and_converge(
+        container, snapshot, stored, build, attempt, now, add_finalizer, refused, storage_class
+    )
+
+
+# ---------------------------------------------------------------- volume growth
+
+
+def _claim(build: BuildInputs, objects: Iterable[Mapping[str, Any]]) -> Claim | None:
+    """The container's current On Demand PVC as the watch shows it (its uid label checked)."""
+    if build.volume is None or build.volume.type != VolumeType.ON_DEMAND_PVC:
+        return None
+    pvc = find(
+        [o for o in objects if not is_deleting(o)],
+        "PersistentVolumeClaim",
+        build.deploy_namespace,
+        build.pvc_name,
+        build.uid,
+    )
+    if pvc is None or not _belongs_to(pvc, build.uid, build.volume_name):
+        return None
+    return Claim.of(pvc)
+
+
+def _above_maximum(build: BuildInputs, snapshot: ContainerSnapshot) -> str | None:
+    """spec.volumeSize above the Volume's maxSize (the webhook did not run, or the admin
+    lowered maxSize): no PVC is made or grown that large. A PVC that has the size already
+    stays as it is."""
+    size = build.spec.volumeSize
+    problem = above_maximum_problem(size, build.volume_name, build.volume)
+    if problem is None or size is None:
+        return None
+    claim = _claim(build, snapshot.objects)
+    return problem if claim is None or claim.needs_growth(size) else None
+
+
+def _growth(
+    container: Mapping[str, Any],
+    build: BuildInputs,
+    stored: Mapping[str, Any],
+    claim: Claim | None,
+    storage_class: StorageClassFacts | None,
+) -> Growth | StorageClassLookup:
+    size = growth_size(build.spec, build.volume)
+    before = stored.get("storage") or {}
+    kept = (
+        before.get("message")
+        if before.get("resize") == "Refused"
+        and before.get("requested") == size
+        and stored.get("observedGeneration") == _generation(container)
+        else None
+    )
+    return decide_growth(size, claim, kept_refusal=kept, storage_class=storage_class)
+
+
+def _grow_and_converge(
+    container: Mapping[str, Any],
+    snapshot: ContainerSnapshot,
+    stored: Mapping[str, Any],
+    build: BuildInputs,
+    attempt: _Attempt,
+    now: datetime,
+    add_finalizer: bool,
+    refused: Verdict | None,
+    storage_class: StorageClassFacts | None,
+) -> Plan:
+    """`_converge`, with the growth of the On Demand PVC (or the StorageClass it needs)."""
+    claim = _claim(build, snapshot.objects)
+    growth = _growth(container, build, stored, claim, storage_class)
+    if isinstance(growth, StorageClassLookup):
+        return Plan(needs=growth)
+    grow = _storage_writes(build, stored, claim, growth)
+    return _converge(container, snapshot, stored, build, attempt, now, add_finalizer, refused, grow)
+
+
+def _storage_writes(
+    build: BuildInputs, stored: Mapping[str, Any], claim: Claim | None, growth: Growth
+) -> tuple[dict[str, Any] | None, PvcResize | None]:
+    """status.storage, and the PVC patch that grows it (if any)."""
+    size = shown_size(build.spec, build.volume, claim)
+    status = storage_status(size, claim, growth, stored.get("storage"))
+    if growth.size is None or claim is None:
+        return status, None
+    ref = ("PersistentVolumeClaim", build.deploy_namespace, claim.name)
+    return status, PvcResize(ref, build.uid, growth.size)
 
 
 def _attempt(
@@ -274,8 +383,9 @@ def _converge(
     now: datetime,
     add_finalizer: bool,
     refused: Verdict | None,
+    grow: tuple[dict[str, Any] | None, PvcResize | None] = (None, None),
 ) -> Plan:
-    """`refused`: why this start may not deploy (namespace, Secrets), or None."""
+    """`refused`: why this start may not deploy, or None; `grow`: see _grow_and_converge."""
     spec, uid = build.spec, build.uid
     desired_pvc = build_pvc(build)
     # Storage (an NFS Volume's PV, then the PVC) outlives terminate; it goes with the
@@ -311,6 +421,7 @@ def _converge(
         pvc_name=desired_pvc["metadata"]["name"] if desired_pvc is not None else None,
         deployed=deploy,
         token_secret=token_secret,
+        storage=grow[0],
     )
     return Plan(
         add_finalizer=add_finalizer,
@@ -321,6 +432,7 @@ def _converge(
         verdict=verdict,
         status=new_status,
         recheck_after=verdict.recheck_after,
+        resize=grow[1],
     )
 
 
@@ -356,6 +468,7 @@ def _status(
     pvc_name: str | None,
     deployed: bool,
     token_secret: str | None,
+    storage: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return build_status(
         StatusInputs(
@@ -372,13 +485,14 @@ def _status(
                 "memory": build.instance_type.memory,
                 "display": instance_display(build.instance_type_name, build.instance_type),
             },
-            volume_display=volume_display(build.volume_name, build.volume),
+            volume_display=volume_display(build.volume_name, build.volume, build.spec.volumeSize),
             created_by=_annotation(container, naming.CREATED_BY_ANNOTATION),
             events=events,
             pod_name=pod_name,
             pvc_name=pvc_name,
             service_name=build.base_name if deployed else None,
             token_secret=token_secret,
+            storage=storage,
         ),
         stored,
     )
@@ -419,6 +533,7 @@ def _quota_gate(
         namespace=build.deploy_namespace,
         storage_class=(build.volume.storageClassName if build.volume else None)
         or build.settings.default_storage_class,
+        volume_size=build.spec.volumeSize,
     )
 
 
@@ -746,6 +861,7 @@ def _invalid(
             pvc_name=stored.get("pvcName"),
             service_name=None if stopped else stored.get("serviceName"),
             token_secret=stored.get("tokenSecret"),
+            storage=stored.get("storage"),
         ),
         stored,
     )

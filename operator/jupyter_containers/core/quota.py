@@ -42,6 +42,7 @@ def demand(
     *,
     include_volume: bool,
     storage_class: str | None = None,
+    volume_size: str | None = None,
 ) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
     """What one start adds to a namespace's quota usage: (pod resources, volume resources).
 
@@ -49,7 +50,7 @@ def demand(
 
     `include_volume`: the start creates the On Demand PVC (false when it exists already).
     `storage_class`: the PVC's class when the Volume names none (settings.default_storage_class),
-    for class-scoped quota keys.
+    for class-scoped quota keys. `volume_size`: the container's spec.volumeSize (default maxSize).
     """
     # The same limits and requests the pod gets, so this math and the quota controller agree.
     res = catalog.resources(instance_type_name, instance_type)
@@ -67,7 +68,7 @@ def demand(
     pod.update({key: Decimal(1) for key in START_OBJECT_KEYS})
     storage: dict[str, Decimal] = {}
     if include_volume and volume is not None and volume.type == VolumeType.ON_DEMAND_PVC:
-        size = _quantity(volume.maxSize or "0")
+        size = _quantity(volume_size or volume.maxSize or "0")
         storage = {key: size for key in STORAGE_KEYS}
         storage.update({key: Decimal(1) for key in PVC_COUNT_KEYS})
         sc = volume.storageClassName or storage_class
@@ -183,6 +184,7 @@ def check_quota(
     *,
     namespace: str | None = None,
     storage_class: str | None = None,
+    volume_size: str | None = None,
 ) -> str | None:
     """The quota error for starting one container in the quotas' namespace, or None if it fits.
 
@@ -195,6 +197,7 @@ def check_quota(
         volume,
         include_volume=include_volume,
         storage_class=storage_class,
+        volume_size=volume_size,
     )
     volume_subject = f"volume '{volume_name}'"
     found = shortfalls(

@@ -43,6 +43,8 @@ class StatusInputs:
     pvc_name: str | None
     service_name: str | None
     token_secret: str | None
+    storage: Mapping[str, Any] | None = None
+    """status.storage (core.volume_size), None without an On Demand PVC."""
 
 
 def build_status(inputs: StatusInputs, previous: Mapping[str, Any]) -> dict[str, Any]:
@@ -82,6 +84,7 @@ def build_status(inputs: StatusInputs, previous: Mapping[str, Any]) -> dict[str,
         "startRequest": inputs.start_request,
         # Set only while a failed request waits for its retry (core.faults).
         "retryAt": None,
+        "storage": dict(inputs.storage) if inputs.storage else None,
     }
     # Every string within its CRD maxLength first (bounds), or the write would be refused;
     # then through the CRD's own model: a field the schema does not have, or a value it would

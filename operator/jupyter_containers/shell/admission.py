@@ -43,9 +43,11 @@ from jupyter_containers.shell.resources import (
     InstanceType,
     JupyterContainer,
     Namespace,
+    PersistentVolumeClaim,
     ResourceBundle,
     ResourceQuota,
     Secret,
+    StorageClass,
     Volume,
 )
 from jupyter_containers.shell.webhook_certs import ensure as ensure_certificates
@@ -353,6 +355,28 @@ class Lookups:
         result = await self.client.create(review)
         return bool(result.status and result.status.allowed)
 
+    # ---- volume growth
+
+    async def pvc(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return (
+                await self.client.get(PersistentVolumeClaim, name, namespace=namespace)
+            ).to_dict()
+        except ApiError as err:
+            if err.status.code == 404:
+                return None
+            raise
+
+    async def allows_expansion(self, name: str) -> bool | None:
+        """A StorageClass's allowVolumeExpansion; None when there is no such class."""
+        try:
+            sc = await self.client.get(StorageClass, name)
+        except ApiError as err:
+            if err.status.code == 404:
+                return None
+            raise
+        return bool(sc.allowVolumeExpansion)
+
     async def bundle_members(self, namespace: str, bundle: str) -> list[str]:
         names = []
         async for jc in self.client.list(JupyterContainer, namespace=namespace):
@@ -387,6 +411,10 @@ async def _look_up(look: Lookups, request: ContainerRequest, lookup: Lookup) -> 
         return await look.secret_labels(lookup.namespace, {str(n) for n in lookup.names})
     if lookup.what == judge.SECRET_ACCESS:
         return await look.may_get_secret(request.identity, lookup.namespace, str(lookup.names[0]))
+    if lookup.what == judge.PVC:
+        return await look.pvc(lookup.namespace, str(lookup.names[0]))
+    if lookup.what == judge.STORAGE_CLASS:
+        return await look.allows_expansion(str(lookup.names[0]))
     raise ValueError(f"unknown lookup {lookup.what!r}")
 
 

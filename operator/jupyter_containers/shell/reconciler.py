@@ -44,6 +44,7 @@ from jupyter_containers.core.plan import (
     NamespaceFacts,
     NamespaceLookup,
     Plan,
+    PvcResize,
     Ref,
     SecretFacts,
     SecretLookup,
@@ -53,12 +54,15 @@ from jupyter_containers.core.plan import (
 )
 from jupyter_containers.core.settings import Settings
 from jupyter_containers.core.status import parse_iso, status_differs
+from jupyter_containers.core.volume_size import StorageClassFacts, StorageClassLookup
 from jupyter_containers.shell import metrics
 from jupyter_containers.shell.resources import (
     MANAGED_KINDS,
     JupyterContainer,
     Namespace,
+    PersistentVolumeClaim,
     Secret,
+    StorageClass,
 )
 from jupyter_containers.shell.workqueue import KeyedWorkQueue
 
@@ -116,6 +120,7 @@ class Reconciler:
         # delivered our own write does not write the same thing again.
         self._applied: dict[tuple[str, str, str], str] = {}
         self._deleted: set[tuple[str, str, str]] = set()
+        self._resized: dict[tuple[str, str, str], str] = {}  # PVC -> size patched to
         # Our last status write per container, with the uid of the object it went to.
         self._status_written: dict[Key, tuple[str, dict[str, Any]]] = {}
         self.detail_delay = detail_delay
@@ -154,13 +159,24 @@ class Reconciler:
         """Plan, look up what the plan asks for and plan again, then apply the Plan."""
         now, stored = self.clock(), self._stored_status(key, jc)
         facts, ns_facts = SecretFacts(), NamespaceFacts()
+        sc_facts: StorageClassFacts | None = None
         while True:
             todo = plan(
-                jc, snapshot, self.settings, now, status=stored, secrets=facts, namespace=ns_facts
+                jc,
+                snapshot,
+                self.settings,
+                now,
+                status=stored,
+                secrets=facts,
+                namespace=ns_facts,
+                storage_class=sc_facts,
             )
             made.append(todo)
             if isinstance(todo.needs, NamespaceLookup):
                 ns_facts = await self._answer_namespace(todo.needs, ns_facts)
+            elif isinstance(todo.needs, StorageClassLookup):
+                lookup = self._storage_class(todo.needs.name)
+                sc_facts = await _step(faults.READ, "StorageClass", todo.needs.name, lookup)
             elif todo.needs is not None:
                 facts = await self._answer(todo.needs, facts)
             else:
@@ -186,6 +202,9 @@ class Reconciler:
         for desired in todo.apply:
             kind, _, child = desired.ref
             await _step(faults.APPLY, kind, child, self._apply_if_changed(desired))
+        if todo.resize is not None:
+            resize = self._resize(todo.resize)
+            await _step(faults.APPLY, "PersistentVolumeClaim", todo.resize.ref[2], resize)
         if todo.status is not None:
             status = self._write_status(key, jc, todo.status)
             await _step(faults.STATUS, "JupyterContainer", name, status)
@@ -313,6 +332,41 @@ class Reconciler:
         )
         result = await self.client.create(review)
         return bool(result.status and result.status.allowed)
+
+    # ------------------------------------------------------------ volume growth
+
+    async def _storage_class(self, name: str) -> StorageClassFacts:
+        """Whether a StorageClass allows volume expansion (None: it does not exist)."""
+        try:
+            sc = await self.client.get(StorageClass, name)
+        except ApiError as exc:
+            if exc.status.code != 404:
+                raise
+            return StorageClassFacts(None)
+        return StorageClassFacts(bool(sc.allowVolumeExpansion))
+
+    async def _resize(self, resize: PvcResize) -> None:
+        """Grow the PVC in place. The JSON patch's `test` makes the API server check the uid
+        label in the same request: a PVC that is not this container's is never written."""
+        if self._resized.get(resize.ref) == resize.size:
+            return  # patched already; the watch has not shown it yet
+        _, ns, name = resize.ref
+        label = naming.UID_LABEL.replace("~", "~0").replace("/", "~1")
+        await self.client.patch(
+            PersistentVolumeClaim,
+            name,
+            [
+                {"op": "test", "path": f"/metadata/labels/{label}", "value": resize.uid},
+                {
+                    "op": "replace",
+                    "path": "/spec/resources/requests/storage",
+                    "value": resize.size,
+                },
+            ],
+            namespace=ns,
+            patch_type=PatchType.JSON,
+        )
+        self._resized[resize.ref] = resize.size
 
     def _forget(self, key: Key) -> None:
         self.phases.set(key, None)
@@ -442,6 +496,7 @@ class Reconciler:
                 raise
         self._deleted.add(ref)
         self._applied.pop(ref, None)
+        self._resized.pop(ref, None)  # a PVC made again under this name starts afresh
 
     async def _ensure_token_secret(self, token: TokenAction) -> None:
         """Create the token Secret once; never rotate it (open sessions keep working)."""

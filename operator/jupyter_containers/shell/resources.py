@@ -20,6 +20,7 @@ from lightkube.resources.core_v1 import (
     Service,
 )
 from lightkube.resources.networking_v1 import NetworkPolicy
+from lightkube.resources.storage_v1 import StorageClass
 
 from jupyter_containers.api.models import GROUP, VERSION
 
@@ -74,5 +75,6 @@ __all__ = [
     "ResourceQuota",
     "Secret",
     "Service",
+    "StorageClass",
     "Volume",
 ]

@@ -172,6 +172,14 @@ def _managed(kind: str, body: kopf.Body, labels: Mapping[str, str]) -> dict[Key,
     obj: dict[str, Any] = {"kind": kind, "metadata": _meta(body)}
     if kind in ("Deployment", "PersistentVolumeClaim"):
         obj["status"] = copy.deepcopy(dict(body.get("status") or {}))
+    if kind == "PersistentVolumeClaim":
+        # What volume growth reads (core.volume_size.Claim): its size and class.
+        spec = body.get("spec") or {}
+        requests = dict((spec.get("resources") or {}).get("requests") or {})
+        obj["spec"] = {
+            "resources": {"requests": requests},
+            "storageClassName": spec.get("storageClassName"),
+        }
     return {key: obj}
 
 

@@ -120,6 +120,12 @@
       const node = $("dl.details [data-field='" + k + "']");
       if (node && c[k] !== undefined) node.textContent = c[k];
     });
+    const size = $("dl.details [data-field='volume-size']");
+    if (size && c.volumeSize !== undefined) {
+      size.textContent = c.volumeSize;
+      size.hidden = !c.volumeSize;
+      $("dl.details [data-field='volume-size-label']").hidden = !c.volumeSize;
+    }
     const tags = $("dl.details [data-field='tags']");
     if (tags && c.tags) {
       const list = el("ul", { class: "tags" });
@@ -278,6 +284,7 @@
       return {
         name: form.elements.name.value, bundle: form.elements.bundle.value, namespace: form.elements.namespace.value,
         instanceType: form.elements.instanceType.value, volume: form.elements.volume.value,
+        volumeSize: form.elements.volumeSize.value,
         env: rows(".env-row"), args: form.elements.args.value, tags: rows(".tag-row"),
       };
     }
@@ -286,7 +293,7 @@
       $$("[data-error-for]", tab === undefined ? form : panels[tab]).forEach((n) => { n.textContent = ""; });
       $$("[aria-invalid]", tab === undefined ? form : panels[tab]).forEach((n) => n.removeAttribute("aria-invalid"));
     }
-    const FIELD_INPUT = { name: "f-name", bundle: "f-bundle", namespace: "f-namespace", instanceType: "f-instance", volume: "f-volume", args: "f-args" };
+    const FIELD_INPUT = { name: "f-name", bundle: "f-bundle", namespace: "f-namespace", instanceType: "f-instance", volume: "f-volume", volumeSize: "f-volume-size", args: "f-args" };
     function showErrors(errors, tabsWithErrors) {
       Object.entries(errors || {}).forEach(([field, messages]) => {
         const box = $("[data-error-for='" + field + "']", form) || $("[data-error-for='form']", form);
@@ -350,6 +357,7 @@
       summaryRow(dl, "Instance type", it ? it.text : v.instanceType);
       const vol = facts.volumes.find((x) => x.name === v.volume);
       summaryRow(dl, "Volume", v.volume ? (vol ? vol.text : v.volume) : "No volume");
+      if (v.volumeSize) summaryRow(dl, "PVC size", v.volumeSize);
       const env = v.env.filter((e) => e.name);
       if (env.length) summaryRow(dl, "Environment variables", env.map((e) => e.kind === "secret" ? e.name + " = secret " + e.secret + ":" + e.key : e.name + "=" + e.value).join("\n"));
       const args = v.args.split("\n").map((a) => a.trim()).filter(Boolean);
