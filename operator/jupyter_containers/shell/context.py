@@ -7,6 +7,7 @@ Handlers get it from the `memo` kopf passes them: no module keeps process state.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from jupyter_containers.shell.admission import AdmissionIdentity
     from jupyter_containers.shell.bundles import BundleWriter
     from jupyter_containers.shell.health import WatchHeartbeats
+    from jupyter_containers.shell.leader import Elector
     from jupyter_containers.shell.reconciler import Reconciler
     from jupyter_containers.shell.world import Indexes
 
@@ -54,6 +56,15 @@ class OperatorContext:
     heartbeats: WatchHeartbeats
     pending_mirrors: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """Pod warnings that arrived before their pod, by pod uid."""
+    elector: Elector | None = None
+    """The Lease this replica leads by (None: no election, it always leads)."""
+    election: asyncio.Task[None] | None = None
+    """The elector's loop (cancelled at cleanup, which releases the Lease)."""
+
+    @property
+    def leading(self) -> bool:
+        """Whether this replica may write (reconcile, bundle lists, mirrored Events)."""
+        return self.elector is None or self.elector.leading
 
 
 def context_of(memo: Mapping[str, Any]) -> OperatorContext:

@@ -4,18 +4,23 @@ Start-up takes the settings `main` loaded once (from the memo it handed kopf), m
 API client, configures kopf (watches,
 persistence, webhook server), asks who the operator is, and builds the reconciler,
 the event ledger and the bundle writer into one `OperatorContext` kept in kopf's memo.
-Cleanup closes all of it. Importing this module registers every handler of the shell.
+With leader election (`JC_LEADER_ELECTION_LEASE`), start-up also starts the `shell.leader`
+elector: the reconciler and the bundle writer stand by until this replica holds the Lease,
+while the watches, indexes and webhooks run on every replica. Cleanup stops leading first,
+then releases the Lease. Importing this module registers every handler of the shell.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import timedelta
 from typing import Any
 
 import kopf
 
 from jupyter_containers.core.events import EventLedger
-from jupyter_containers.shell import bundles, watch, world
+from jupyter_containers.shell import bundles, leader, metrics, watch, world
 from jupyter_containers.shell.admission import start_webhooks, stop_webhooks
 from jupyter_containers.shell.bundles import BundleWriter
 from jupyter_containers.shell.context import BOOT_KEY, MEMO_KEY, Boot, OperatorContext
@@ -35,7 +40,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     identity = await start_webhooks(settings, cfg, client)
     indexes = world.Indexes()
     ledger = EventLedger()
-    memo[MEMO_KEY] = OperatorContext(
+    memo[MEMO_KEY] = ctx = OperatorContext(
         settings=cfg,
         client=client,
         started_at=started_at,
@@ -46,6 +51,43 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         admission=identity,
         heartbeats=boot.heartbeats,
     )
+    if cfg.leader_election_lease:
+        _elect(ctx)
+    else:
+        metrics.leader.set(1)
+
+
+def _elect(ctx: OperatorContext) -> None:
+    cfg = ctx.settings
+    assert cfg.leader_election_lease
+    ctx.reconciler.stand_by()
+    ctx.bundles.stand_by()
+
+    def lead() -> None:
+        # The watches are warm: every container they hold is reconciled from what they hold.
+        # (Before the first handler ran the indexes are not known yet; the initial listing's
+        # events then trigger each container.)
+        try:
+            keys = list(ctx.indexes["containers"].keys())
+        except KeyError:
+            keys = []
+        ctx.reconciler.lead(keys)
+        ctx.bundles.lead()
+
+    def stand_by() -> None:
+        ctx.reconciler.stand_by()
+        ctx.bundles.stand_by()
+
+    ctx.elector = leader.Elector(
+        ctx.client,
+        namespace=cfg.leader_election_namespace,
+        name=cfg.leader_election_lease,
+        identity=cfg.leader_election_identity or leader.default_identity(),
+        timings=cfg.lease_timings(),
+        on_lead=lead,
+        on_stand_by=stand_by,
+    )
+    ctx.election = asyncio.get_running_loop().create_task(ctx.elector.run(), name="election")
 
 
 @kopf.on.cleanup()
@@ -53,6 +95,10 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     ctx: OperatorContext | None = memo.get(MEMO_KEY)
     if ctx is None:
         return
+    if ctx.election is not None:  # stops leading, then releases the Lease
+        ctx.election.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ctx.election
     ctx.reconciler.queue.close()
     ctx.bundles.close()
     await ctx.client.close()

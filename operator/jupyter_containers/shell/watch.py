@@ -93,6 +93,8 @@ async def event_seen(body: kopf.Body, type: str | None, memo: kopf.Memo, **kwarg
 
 def _mirror(ctx: OperatorContext, key: Key, event: Mapping[str, Any]) -> None:
     """Post a pod's warning on the JupyterContainer, so `kubectl describe jc` shows it."""
+    if not ctx.leading:  # the leader posts it; a standby writes nothing
+        return
     container = ctx.indexes.container(key)
     if container is None:
         return
