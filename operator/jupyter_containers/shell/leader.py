@@ -40,9 +40,13 @@ logger = logging.getLogger(__name__)
 #: (`core.lease.spec_of` formats the MicroTimes as the API server parses them).
 Lease = create_namespaced_resource("coordination.k8s.io", "v1", "Lease", "leases")
 
-#: Errors of one attempt that leave the replica a candidate (it tries again).
-_TRANSIENT = (ApiError, httpx2.HTTPError, OSError, TimeoutError)
 
+class LeaseMissing(RuntimeError):
+    """The Lease is absent and may not be created: nothing leads until someone creates it."""
+
+
+#: Errors of one attempt that leave the replica a candidate (it tries again).
+_TRANSIENT = (ApiError, httpx2.HTTPError, OSError, TimeoutError, LeaseMissing)
 
 def default_identity() -> str:
     """client-go's default: the host name plus a random suffix, unique per process."""
@@ -183,6 +187,13 @@ class Elector:
         except ApiError as err:
             if err.status.code in (404, 409):  # another replica wrote first: read again
                 return False
+            if err.status.code == 403 and step.action is Action.CREATE:
+                raise LeaseMissing(
+                    f"Lease {self.namespace}/{self.name} does not exist and this operator may "
+                    "not create it (the chart's RBAC allows get and update of that name only): "
+                    "the Helm chart creates it (templates/lease.yaml); `helm upgrade` the "
+                    "release, or create the Lease"
+                ) from err
             raise
         self._record = step.record
         self._resource_version = written.metadata.resourceVersion if written.metadata else None
