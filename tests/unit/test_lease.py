@@ -93,9 +93,9 @@ def test_spec_round_trip_uses_microtime() -> None:
     }
     assert record_of(spec) == record
     # Whole seconds still get six decimals (the API server's MicroTime format).
-    assert spec_of(LeaseRecord("me", 10, NOW.replace(microsecond=0), None, 0))[
-        "acquireTime"
-    ] == ("2026-12-01T12:00:00.000000Z")
+    assert spec_of(LeaseRecord("me", 10, NOW.replace(microsecond=0), None, 0))["acquireTime"] == (
+        "2026-12-01T12:00:00.000000Z"
+    )
 
 
 def test_an_empty_lease_is_a_record_without_holder() -> None:

@@ -64,7 +64,7 @@ class OperatorContext:
     @property
     def leading(self) -> bool:
         """Whether this replica may write (reconcile, bundle lists, mirrored Events)."""
-        return self.elector is None or self.elector.leading
+        return self.elector is None or self.elector.may_write()
 
 
 def context_of(memo: Mapping[str, Any]) -> OperatorContext:

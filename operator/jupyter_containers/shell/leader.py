@@ -10,17 +10,21 @@ the work in flight cancelled, the moment it stops leading (`on_stand_by`).
 
 The moment it stops: a timer set at every successful renewal fires `renew_deadline` after
 that renewal started, unless a later one succeeded; a renewal request still hanging then is
-cancelled too. A replica that reads the Lease and finds another holder stops at once.
+cancelled too. A replica that reads the Lease and finds another holder stops at once. And the
+writers' client (`LeaderOnlyClient`) checks the deadline itself before every write, so a
+process that was frozen past its deadline (SIGSTOP, a stalled VM) writes nothing when it
+thaws, even before the timer's callback gets its turn on the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,6 +52,37 @@ class LeaseMissing(RuntimeError):
 #: Errors of one attempt that leave the replica a candidate (it tries again).
 _TRANSIENT = (ApiError, httpx2.HTTPError, OSError, TimeoutError, LeaseMissing)
 
+
+class NotLeading(asyncio.CancelledError):
+    """A write refused because this replica no longer leads: the work that wanted it is
+    cancelled (as the stand-by that follows cancels the rest), not failed."""
+
+
+class LeaderOnlyClient:
+    """The API client of the writers (reconciler, bundle writer): reads pass through; every
+    write first checks that this replica leads and is within its renew deadline."""
+
+    WRITES = frozenset({"create", "patch", "replace", "delete", "apply", "deletecollection"})
+
+    def __init__(self, client: AsyncClient, may_write: Callable[[], bool]) -> None:
+        self._client = client
+        self._may_write = may_write
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if name not in self.WRITES:
+            return attr
+
+        @functools.wraps(attr)
+        async def guarded(*args: Any, **kwargs: Any) -> Any:
+            if not self._may_write():
+                raise NotLeading(f"{name} refused: this replica does not hold the leader Lease")
+            result: Awaitable[Any] = attr(*args, **kwargs)
+            return await result
+
+        return guarded
+
+
 def default_identity() -> str:
     """client-go's default: the host name plus a random suffix, unique per process."""
     return f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}_{os.getpid()}"
@@ -68,8 +103,8 @@ class Elector:
         name: str,
         identity: str,
         timings: LeaseTimings,
-        on_lead: Callable[[], None],
-        on_stand_by: Callable[[], None],
+        on_lead: Callable[[], None] = lambda: None,
+        on_stand_by: Callable[[], None] = lambda: None,
         wall_clock: Callable[[], datetime] = _now,
     ) -> None:
         self.client = client
@@ -77,8 +112,8 @@ class Elector:
         self.name = name
         self.identity = identity
         self.timings = timings
-        self._on_lead = on_lead
-        self._on_stand_by = on_stand_by
+        self.on_lead = on_lead
+        self.on_stand_by = on_stand_by
         self._wall = wall_clock
         self.leading = False
         self._deadline: asyncio.TimerHandle | None = None
@@ -86,6 +121,13 @@ class Elector:
         self._observed: tuple[str | None, float] = (None, 0.0)
         self._record: LeaseRecord | None = None
         self._resource_version: str | None = None
+
+    def may_write(self) -> bool:
+        """Whether this replica leads and its renew deadline has not passed (by the clock,
+        not by the deadline timer, which a frozen process runs late)."""
+        if not self.leading or self._deadline is None:
+            return False
+        return asyncio.get_running_loop().time() < self._deadline.when()
 
     # ------------------------------------------------------------ the loop
 
@@ -133,7 +175,7 @@ class Elector:
             self.leading = True
             metrics.leader.set(1)
             logger.info("leader election: %s leads (Lease %s)", self.identity, self.name)
-            self._on_lead()
+            self.on_lead()
 
     def _stop_leading(self, why: str) -> None:
         if self._deadline is not None:
@@ -144,7 +186,7 @@ class Elector:
         self.leading = False
         metrics.leader.set(0)
         logger.warning("leader election: %s stops leading: %s", self.identity, why)
-        self._on_stand_by()
+        self.on_stand_by()
 
     # ------------------------------------------------------------ one attempt
 

@@ -15,15 +15,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import kopf
+from lightkube import AsyncClient
 
 from jupyter_containers.core.events import EventLedger
-from jupyter_containers.shell import bundles, leader, metrics, watch, world
+from jupyter_containers.core.settings import Settings
+from jupyter_containers.shell import bundles, metrics, watch, world
 from jupyter_containers.shell.admission import start_webhooks, stop_webhooks
 from jupyter_containers.shell.bundles import BundleWriter
 from jupyter_containers.shell.context import BOOT_KEY, MEMO_KEY, Boot, OperatorContext
+from jupyter_containers.shell.leader import Elector, LeaderOnlyClient, default_identity
 from jupyter_containers.shell.reconciler import Reconciler, now_utc
 from jupyter_containers.shell.resources import operator_client
 
@@ -38,6 +41,13 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     watch.configure_kopf(settings)
     client = operator_client(cfg.field_manager)
     identity = await start_webhooks(settings, cfg, client)
+    elector = _elector(cfg, client) if cfg.leader_election_lease else None
+    # The writers write only while this replica leads; admission reads with the plain client.
+    writer = (
+        client
+        if elector is None
+        else cast(AsyncClient, LeaderOnlyClient(client, elector.may_write))
+    )
     indexes = world.Indexes()
     ledger = EventLedger()
     memo[MEMO_KEY] = ctx = OperatorContext(
@@ -46,20 +56,15 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         started_at=started_at,
         indexes=indexes,
         ledger=ledger,
-        reconciler=Reconciler(client, cfg, lambda key: world.observe(indexes, ledger, key)),
-        bundles=BundleWriter(client),
+        reconciler=Reconciler(writer, cfg, lambda key: world.observe(indexes, ledger, key)),
+        bundles=BundleWriter(writer),
         admission=identity,
         heartbeats=boot.heartbeats,
+        elector=elector,
     )
-    if cfg.leader_election_lease:
-        _elect(ctx)
-    else:
+    if elector is None:
         metrics.leader.set(1)
-
-
-def _elect(ctx: OperatorContext) -> None:
-    cfg = ctx.settings
-    assert cfg.leader_election_lease
+        return
     ctx.reconciler.stand_by()
     ctx.bundles.stand_by()
 
@@ -78,16 +83,19 @@ def _elect(ctx: OperatorContext) -> None:
         ctx.reconciler.stand_by()
         ctx.bundles.stand_by()
 
-    ctx.elector = leader.Elector(
-        ctx.client,
+    elector.on_lead, elector.on_stand_by = lead, stand_by
+    ctx.election = asyncio.get_running_loop().create_task(elector.run(), name="election")
+
+
+def _elector(cfg: Settings, client: AsyncClient) -> Elector:
+    assert cfg.leader_election_lease
+    return Elector(
+        client,
         namespace=cfg.leader_election_namespace,
         name=cfg.leader_election_lease,
-        identity=cfg.leader_election_identity or leader.default_identity(),
+        identity=cfg.leader_election_identity or default_identity(),
         timings=cfg.lease_timings(),
-        on_lead=lead,
-        on_stand_by=stand_by,
     )
-    ctx.election = asyncio.get_running_loop().create_task(ctx.elector.run(), name="election")
 
 
 @kopf.on.cleanup()
