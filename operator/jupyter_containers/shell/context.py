@@ -8,7 +8,8 @@ Handlers get it from the `memo` kopf passes them: no module keeps process state.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import contextvars
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -60,6 +61,21 @@ class OperatorContext:
     """The Lease this replica leads by (None: no election, it always leads)."""
     election: asyncio.Task[None] | None = None
     """The elector's loop (cancelled at cleanup, which releases the Lease)."""
+    handler_context: contextvars.Context | None = None
+    """The context vars of a kopf handler (kopf's event queue for `kopf.event`), kept from the
+    first watch event: reconciles started by the elector run in it, as the ones a handler
+    triggers do."""
+
+    def remember_handler_context(self) -> None:
+        if self.handler_context is None:
+            self.handler_context = contextvars.copy_context()
+
+    def in_handler_context(self, fn: Callable[[], None]) -> None:
+        """Call `fn` in a kopf handler's context (when one was seen; else in the current)."""
+        if self.handler_context is None:
+            fn()
+        else:
+            self.handler_context.run(fn)
 
     @property
     def leading(self) -> bool:

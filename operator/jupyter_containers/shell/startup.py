@@ -76,8 +76,10 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
             keys = list(ctx.indexes["containers"].keys())
         except KeyError:
             keys = []
-        ctx.reconciler.lead(keys)
-        ctx.bundles.lead()
+        # In a kopf handler's context, as reconciles started by watch events run (kopf.event
+        # needs its event queue, which kopf sets per handler).
+        ctx.in_handler_context(lambda: ctx.reconciler.lead(keys))
+        ctx.in_handler_context(ctx.bundles.lead)
 
     def stand_by() -> None:
         ctx.reconciler.stand_by()

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 async def container_changed(namespace: str, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
     ctx = context_of(memo)
     ctx.indexes.remember(kwargs)
+    ctx.remember_handler_context()
     ctx.reconciler.trigger((namespace, name))
 
 
