@@ -308,7 +308,7 @@ class LeaderElectionSettings(BaseSettings):
         "at once (below the lease duration: it stops before another may take over).",
     )
     leader_election_retry_seconds: float = Field(
-        default=2,
+        default=1.5,
         gt=0,
         description="How often the leader renews and a standby reads the Lease.",
     )
