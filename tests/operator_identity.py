@@ -8,6 +8,10 @@ cluster tests is authorised by exactly the chart's rules, and the API server's a
 (tools/kwok/audit-policy.yaml logs every request of a ServiceAccount) says which it used:
 tests/cluster/test_least_privilege.py compares the two.
 
+The chart's Lease (leader election) is applied too, in the identity namespace where the chart's
+Role is bound: the session operator elects itself with it (`leader_election_env`), as each chart
+replica does, so its get and update are exercised and audited like every other rule.
+
 One grant is the test harness's, not the chart's: the session operator registers its own
 webhook configurations (managed mode, `JC_WEBHOOK_MANAGED`), which the chart installs
 statically instead. HARNESS_RULES holds it; the least-privilege test leaves it out.
@@ -33,6 +37,8 @@ CHART = REPO / "charts" / "jupyter-containers"
 #: `t-SESSION-*`; the chart takes names only, and which ones does not change its rules).
 CHART_VALUES = ("operator.watchNamespaces={watched}",)
 RBAC_KINDS = ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+#: Rendered with the RBAC: the Lease the chart's Role names.
+LEASE_KIND = "Lease"
 IDENTITY_NAMESPACE = f"jc-op-{SESSION_ID}"
 SERVICE_ACCOUNT = "operator"
 USERNAME = f"system:serviceaccount:{IDENTITY_NAMESPACE}:{SERVICE_ACCOUNT}"
@@ -70,8 +76,25 @@ def chart_rbac(values: Sequence[str] = CHART_VALUES) -> tuple[dict[str, Any], ..
     return tuple(
         d
         for d in yaml.safe_load_all(out)
-        if d and (d.get("kind") in RBAC_KINDS or _is_operator_deployment(d))
+        if d and (d.get("kind") in (*RBAC_KINDS, LEASE_KIND) or _is_operator_deployment(d))
     )
+
+
+def chart_lease(docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The chart's Lease, moved to the identity namespace (where its Role is bound here)."""
+    (lease,) = [d for d in docs if d.get("kind") == LEASE_KIND]
+    meta = {**lease["metadata"], "namespace": IDENTITY_NAMESPACE}
+    return {"apiVersion": lease["apiVersion"], "kind": LEASE_KIND, "metadata": meta}
+
+
+def leader_election_env() -> dict[str, str]:
+    """The chart's leader-election settings for an operator of the session's identity (each
+    process adds its own JC_LEADER_ELECTION_IDENTITY)."""
+    lease = chart_lease(chart_rbac())
+    return {
+        "JC_LEADER_ELECTION_LEASE": lease["metadata"]["name"],
+        "JC_LEADER_ELECTION_NAMESPACE": IDENTITY_NAMESPACE,
+    }
 
 
 def _is_operator_deployment(doc: Mapping[str, Any]) -> bool:
@@ -144,7 +167,7 @@ def _session_objects(grants: Sequence[Grant]) -> list[dict[str, Any]]:
 
 def create(cluster: Cluster, path: Path) -> str:
     """Apply the session's identity and write a kubeconfig holding only its token at `path`."""
-    objects = _session_objects(operator_grants(chart_rbac()))
+    objects = [*_session_objects(operator_grants(chart_rbac())), chart_lease(chart_rbac())]
     cluster.kubectl(
         "apply", "--server-side", "-f", "-", input=yaml.safe_dump_all(objects, sort_keys=False)
     )

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests import operator_identity
 from tests.conftest import NAMESPACE_PREFIX
 
 REPO = Path(__file__).resolve().parents[2]
@@ -110,6 +112,9 @@ class OperatorProcess:
             "JC_JUPYTER_IMAGE": jupyterlab_image(),
             "PYTHONUNBUFFERED": "1",
         }
+        # Stable across restarts of this process, as a pod's name is across container restarts
+        # (the chart's identity): a restarted leader renews its own Lease at once.
+        self.env.setdefault("JC_LEADER_ELECTION_IDENTITY", f"operator-{uuid.uuid4().hex[:8]}")
         self.log_dir = log_dir
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -189,7 +194,12 @@ def operator(
 ) -> Iterator[OperatorProcess]:
     # As the chart's ServiceAccount with the chart's rules (tests/operator_identity.py), so the
     # cluster tests prove them sufficient and test_least_privilege.py that none is unused.
-    env = {**cluster.env, "KUBECONFIG": operator_kubeconfig}
+    # It elects itself with the chart's Lease (a one-replica release).
+    env = {
+        **cluster.env,
+        "KUBECONFIG": operator_kubeconfig,
+        **operator_identity.leader_election_env(),
+    }
     op = OperatorProcess(env, tmp_path_factory.mktemp("operator"))
     op.start()
     yield op

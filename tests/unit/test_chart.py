@@ -413,12 +413,16 @@ def test_failure_policy_and_webhook_switch() -> None:
 # ---------------------------------------------------------------- the operator pod
 
 
-def test_deployment_runs_one_operator_with_probes_and_resources() -> None:
+def test_deployment_runs_two_operators_with_probes_and_resources() -> None:
     docs = render()
     deployment = one(docs, "Deployment")
     spec = deployment["spec"]
-    assert spec["replicas"] == 1
-    assert spec["strategy"] == {"type": "Recreate"}
+    # Every replica serves admission; a new one is ready before an old one stops.
+    assert spec["replicas"] == 2
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
     pod = spec["template"]["spec"]
     (container,) = pod["containers"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
@@ -430,6 +434,12 @@ def test_deployment_runs_one_operator_with_probes_and_resources() -> None:
     assert {"cpu", "memory"} <= set(container["resources"]["requests"])
     assert {"cpu", "memory"} <= set(container["resources"]["limits"])
     assert container["envFrom"] == [{"configMapRef": {"name": f"{FULLNAME}-settings"}}]
+    assert container["env"] == [
+        {
+            "name": "JC_LEADER_ELECTION_IDENTITY",
+            "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
+        }
+    ]
     assert container["image"] == "jupyter-containers/operator:0.1.0"
     digest = "sha256:" + "a" * 64
     pinned = one(render(f"image.digest={digest}"), "Deployment")
@@ -480,9 +490,67 @@ def test_pod_passes_the_restricted_pod_security_standard() -> None:
         assert not any(p.get("hostPort") for p in container.get("ports", []))
 
 
-def test_no_pod_disruption_budget_for_a_single_recreate_replica() -> None:
-    assert not [d for d in render(*ALL_OPTIONS) if d["kind"] == "PodDisruptionBudget"]
-    assert "PodDisruptionBudget" in (CHART / "values.yaml").read_text()
+def test_a_disruption_budget_keeps_one_operator_during_drains() -> None:
+    pdb = one(render(), "PodDisruptionBudget")
+    assert pdb["spec"]["maxUnavailable"] == 1
+    assert pdb["spec"]["selector"] == one(render(), "Deployment")["spec"]["selector"]
+    # One replica: a budget could only block drains.
+    assert not [d for d in render("replicas=1") if d["kind"] == "PodDisruptionBudget"]
+    assert not [
+        d for d in render("podDisruptionBudget.enabled=false") if d["kind"] == "PodDisruptionBudget"
+    ]
+
+
+def _anti_affinity(*sets: str) -> dict[str, Any] | None:
+    pod = one(render(*sets), "Deployment")["spec"]["template"]["spec"]
+    return pod.get("affinity")
+
+
+def test_replicas_spread_over_nodes() -> None:
+    selector = one(render(), "Deployment")["spec"]["selector"]
+    soft = _anti_affinity()
+    assert soft is not None
+    (term,) = soft["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"] == {
+        "labelSelector": selector,
+        "topologyKey": "kubernetes.io/hostname",
+    }
+    hard = _anti_affinity("podAntiAffinity=hard")
+    assert hard is not None
+    (required,) = hard["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert required == {"labelSelector": selector, "topologyKey": "kubernetes.io/hostname"}
+    assert _anti_affinity("podAntiAffinity=none") is None
+    own = {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": []}}
+    assert _anti_affinity(f"json:affinity={json.dumps(own)}") == own
+
+
+def test_leader_election_may_touch_only_the_charts_lease() -> None:
+    docs = render()
+    lease = one(docs, "Lease")
+    assert lease["metadata"] == {
+        **lease["metadata"],
+        "name": f"{FULLNAME}-leader",
+        "namespace": NAMESPACE,
+    }
+    assert "spec" not in lease  # the replicas write it; Helm's merge leaves it to them
+    role = one(docs, "Role", f"{FULLNAME}-leader-election")
+    assert role["metadata"]["namespace"] == NAMESPACE
+    assert role["rules"] == [
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": [f"{FULLNAME}-leader"],
+            "verbs": ["get", "update"],
+        }
+    ]
+    binding = one(docs, "RoleBinding", f"{FULLNAME}-leader-election")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": FULLNAME, "namespace": NAMESPACE}
+    ]
+    data = one(docs, "ConfigMap")["data"]
+    assert data["JC_LEADER_ELECTION_LEASE"] == f"{FULLNAME}-leader"
+    assert data["JC_LEADER_ELECTION_NAMESPACE"] == NAMESPACE
 
 
 # ---------------------------------------------------------------- settings
@@ -498,6 +566,8 @@ def test_configmap_sets_every_operator_setting() -> None:
     data = one(render(), "ConfigMap")["data"]
     # None (cluster default; any webhook client) unless a value is set.
     optional_unset = {"JC_DEFAULT_STORAGE_CLASS", "JC_WEBHOOK_CLIENT_CA_FILE"}
+    # The pod's own name, set by the Deployment (downward API), not the ConfigMap.
+    optional_unset.add("JC_LEADER_ELECTION_IDENTITY")
     for cls in _settings_classes():
         for field in cls.model_fields:
             var = f"JC_{field.upper()}"
@@ -572,6 +642,9 @@ def test_extra_settings_pass_through() -> None:
         ("image.digest=latest", "/image/digest"),
         ("operator.extraSettings.LOG=1", "/operator/extraSettings"),
         ("webhook.certManager.issuerRef.name=corp-ca", "/webhook/certManager/issuerRef"),
+        ("replicas=0", "/replicas"),
+        ("podAntiAffinity=maybe", "/podAntiAffinity"),
+        ("leaderElection.leaseDurationSeconds=1", "/leaderElection/leaseDurationSeconds"),
     ],
 )
 def test_schema_rejects_a_bad_value_naming_it(value: str, error: str) -> None:

@@ -80,3 +80,31 @@ async def test_trigger_after_keeps_the_earliest_deadline() -> None:
     await q.drain()
     assert len(runs) == 1 and runs[0] - start < 1
     q.close()
+
+
+async def test_pause_cancels_work_in_flight_and_drops_triggers_until_resumed() -> None:
+    started: list[str] = []
+    finished: list[str] = []
+
+    async def work(key: str) -> None:
+        started.append(key)
+        await asyncio.sleep(10)
+        finished.append(key)
+
+    q: KeyedWorkQueue[str] = KeyedWorkQueue(work)
+    q.trigger("a")
+    q.trigger_after("b", 0.01)
+    await asyncio.sleep(0)
+    q.trigger("a")  # would run once more after the first run
+    q.pause()
+    q.trigger("c")
+    q.trigger_after("d", 0)
+    await asyncio.sleep(0.05)
+    await q.drain()
+    assert (started, finished) == (["a"], [])
+    q.resume()
+    q.trigger("e")
+    await asyncio.sleep(0)
+    assert started == ["a", "e"]
+    q.close()
+    await q.drain()

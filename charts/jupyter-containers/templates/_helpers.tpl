@@ -52,6 +52,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- printf "%s.%s.svc" (include "jc.webhookServiceName" .) .Release.Namespace -}}
 {{- end -}}
 
+{{/* The Lease whose holder reconciles (in the release namespace). */}}
+{{- define "jc.leaseName" -}}
+{{- printf "%s-leader" (include "jc.fullname" .) -}}
+{{- end -}}
+
 {{/* Names of the cluster-scoped objects: one release per cluster, prefixed by its full name. */}}
 {{- define "jc.operatorClusterRole" -}}
 {{- printf "%s-operator" (include "jc.fullname" .) -}}

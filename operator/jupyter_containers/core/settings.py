@@ -14,8 +14,10 @@ import string
 from collections.abc import Mapping
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from jupyter_containers.core.lease import LeaseTimings
 
 _FROM_ENV = SettingsConfigDict(env_prefix="JC_", extra="ignore")
 
@@ -272,6 +274,60 @@ class HealthSettings(BaseSettings):
     )
 
 
+class LeaderElectionSettings(BaseSettings):
+    """Which replica reconciles: the holder of a Lease (`core.lease`, `shell.leader`)."""
+
+    model_config = _FROM_ENV
+
+    leader_election_lease: str | None = Field(
+        default=None,
+        description="Name of the Lease (coordination.k8s.io/v1) whose holder reconciles; every "
+        "replica serves admission. None: no election, this process always reconciles (one "
+        "process only: local development).",
+    )
+    leader_election_namespace: str = Field(
+        default="default",
+        min_length=1,
+        description="Namespace of the Lease (the chart's release namespace).",
+    )
+    leader_election_identity: str | None = Field(
+        default=None,
+        description="This replica's holderIdentity (the chart: its pod name). Two live "
+        "processes must never share one. None: the host name and a random suffix.",
+    )
+    leader_election_lease_seconds: float = Field(
+        default=10,
+        gt=0,
+        description="leaseDurationSeconds: a Lease not renewed for this long may be taken by "
+        "another replica (so a killed leader is replaced after about this long).",
+    )
+    leader_election_renew_deadline_seconds: float = Field(
+        default=7,
+        gt=0,
+        description="A leader that could not renew its Lease for this long stops reconciling "
+        "at once (below the lease duration: it stops before another may take over).",
+    )
+    leader_election_retry_seconds: float = Field(
+        default=1.5,
+        gt=0,
+        description="How often the leader renews and a standby reads the Lease.",
+    )
+
+    @model_validator(mode="after")
+    def _check_timings(self) -> LeaderElectionSettings:
+        problems = self.lease_timings().problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def lease_timings(self) -> LeaseTimings:
+        return LeaseTimings(
+            self.leader_election_lease_seconds,
+            self.leader_election_renew_deadline_seconds,
+            self.leader_election_retry_seconds,
+        )
+
+
 class ProcessSettings(BaseSettings):
     """The operator process: what it watches, how it writes, its ports and logs."""
 
@@ -311,6 +367,7 @@ class Settings(
     AccessSettings,
     WebhookSettings,
     HealthSettings,
+    LeaderElectionSettings,
     ProcessSettings,
 ):
     """Every operator setting (all sections); the environment variable is `JC_` + the

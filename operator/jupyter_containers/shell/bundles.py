@@ -67,6 +67,19 @@ class BundleWriter:
     def close(self) -> None:
         self.queue.close()
 
+    def stand_by(self) -> None:
+        """Stop writing at once (see `Reconciler.stand_by`)."""
+        self.queue.pause()
+        self._written.clear()
+        self._last_write.clear()
+
+    def lead(self) -> None:
+        """Start writing: every bundle the watch holds is compared with its members again."""
+        self.queue.resume()
+        if self._indexes:
+            for key in list(self._indexes["bundle_lists"].keys()):
+                self.queue.trigger(key)
+
     async def _sync(self, key: BundleKey) -> None:
         """Write the bundle's container list when it differs from what is there."""
         observed = next(iter(self._indexes["bundle_lists"].get(key, [])), None)

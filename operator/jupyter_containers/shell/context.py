@@ -7,7 +7,9 @@ Handlers get it from the `memo` kopf passes them: no module keeps process state.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import contextvars
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from jupyter_containers.shell.admission import AdmissionIdentity
     from jupyter_containers.shell.bundles import BundleWriter
     from jupyter_containers.shell.health import WatchHeartbeats
+    from jupyter_containers.shell.leader import Elector
     from jupyter_containers.shell.reconciler import Reconciler
     from jupyter_containers.shell.world import Indexes
 
@@ -54,6 +57,30 @@ class OperatorContext:
     heartbeats: WatchHeartbeats
     pending_mirrors: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """Pod warnings that arrived before their pod, by pod uid."""
+    elector: Elector | None = None
+    """The Lease this replica leads by (None: no election, it always leads)."""
+    election: asyncio.Task[None] | None = None
+    """The elector's loop (cancelled at cleanup, which releases the Lease)."""
+    handler_context: contextvars.Context | None = None
+    """The context vars of a kopf handler (kopf's event queue for `kopf.event`), kept from the
+    first watch event: reconciles started by the elector run in it, as the ones a handler
+    triggers do."""
+
+    def remember_handler_context(self) -> None:
+        if self.handler_context is None:
+            self.handler_context = contextvars.copy_context()
+
+    def in_handler_context(self, fn: Callable[[], None]) -> None:
+        """Call `fn` in a kopf handler's context (when one was seen; else in the current)."""
+        if self.handler_context is None:
+            fn()
+        else:
+            self.handler_context.run(fn)
+
+    @property
+    def leading(self) -> bool:
+        """Whether this replica may write (reconcile, bundle lists, mirrored Events)."""
+        return self.elector is None or self.elector.may_write()
 
 
 def context_of(memo: Mapping[str, Any]) -> OperatorContext:

@@ -31,6 +31,11 @@ reconcile_errors = Counter(
     "Reconciles that raised and were retried.",
     registry=registry,
 )
+leader = Gauge(
+    "jupyter_containers_leader",
+    "1 while this replica holds the leader Lease and reconciles (or runs without election).",
+    registry=registry,
+)
 transitions = Counter(
     "jupyter_containers_transitions_total",
     "Phase transitions.",

@@ -20,7 +20,7 @@ import asyncio
 import dataclasses
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -131,6 +131,22 @@ class Reconciler:
 
     def trigger(self, key: Key) -> None:
         self.queue.trigger(key)
+
+    def stand_by(self) -> None:
+        """Stop reconciling at once (leadership lost, or not yet won): cancel the reconciles in
+        flight and forget what this process wrote, since another replica writes meanwhile."""
+        self.queue.pause()
+        self._applied.clear()
+        self._deleted.clear()
+        self._status_written.clear()
+        self._detail_since.clear()
+        self._backoff.clear()
+
+    def lead(self, keys: Iterable[Key]) -> None:
+        """Start reconciling: every container the watches hold, from what they hold now."""
+        self.queue.resume()
+        for key in list(keys):
+            self.queue.trigger(key)
 
     async def reconcile(self, key: Key) -> None:
         snapshot = self.observe(key)

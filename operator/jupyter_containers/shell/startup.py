@@ -4,21 +4,29 @@ Start-up takes the settings `main` loaded once (from the memo it handed kopf), m
 API client, configures kopf (watches,
 persistence, webhook server), asks who the operator is, and builds the reconciler,
 the event ledger and the bundle writer into one `OperatorContext` kept in kopf's memo.
-Cleanup closes all of it. Importing this module registers every handler of the shell.
+With leader election (`JC_LEADER_ELECTION_LEASE`), start-up also starts the `shell.leader`
+elector: the reconciler and the bundle writer stand by until this replica holds the Lease,
+while the watches, indexes and webhooks run on every replica. Cleanup stops leading first,
+then releases the Lease. Importing this module registers every handler of the shell.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import kopf
+from lightkube import AsyncClient
 
 from jupyter_containers.core.events import EventLedger
-from jupyter_containers.shell import bundles, watch, world
+from jupyter_containers.core.settings import Settings
+from jupyter_containers.shell import bundles, metrics, watch, world
 from jupyter_containers.shell.admission import start_webhooks, stop_webhooks
 from jupyter_containers.shell.bundles import BundleWriter
 from jupyter_containers.shell.context import BOOT_KEY, MEMO_KEY, Boot, OperatorContext
+from jupyter_containers.shell.leader import Elector, LeaderOnlyClient, default_identity
 from jupyter_containers.shell.reconciler import Reconciler, now_utc
 from jupyter_containers.shell.resources import operator_client
 
@@ -33,18 +41,62 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     watch.configure_kopf(settings)
     client = operator_client(cfg.field_manager)
     identity = await start_webhooks(settings, cfg, client)
+    elector = _elector(cfg, client) if cfg.leader_election_lease else None
+    # The writers write only while this replica leads; admission reads with the plain client.
+    writer = (
+        client
+        if elector is None
+        else cast(AsyncClient, LeaderOnlyClient(client, elector.may_write))
+    )
     indexes = world.Indexes()
     ledger = EventLedger()
-    memo[MEMO_KEY] = OperatorContext(
+    memo[MEMO_KEY] = ctx = OperatorContext(
         settings=cfg,
         client=client,
         started_at=started_at,
         indexes=indexes,
         ledger=ledger,
-        reconciler=Reconciler(client, cfg, lambda key: world.observe(indexes, ledger, key)),
-        bundles=BundleWriter(client),
+        reconciler=Reconciler(writer, cfg, lambda key: world.observe(indexes, ledger, key)),
+        bundles=BundleWriter(writer),
         admission=identity,
         heartbeats=boot.heartbeats,
+        elector=elector,
+    )
+    if elector is None:
+        metrics.leader.set(1)
+        return
+    ctx.reconciler.stand_by()
+    ctx.bundles.stand_by()
+
+    def lead() -> None:
+        # The watches are warm: every container they hold is reconciled from what they hold.
+        # (Before the first handler ran the indexes are not known yet; the initial listing's
+        # events then trigger each container.)
+        try:
+            keys = list(ctx.indexes["containers"].keys())
+        except KeyError:
+            keys = []
+        # In a kopf handler's context, as reconciles started by watch events run (kopf.event
+        # needs its event queue, which kopf sets per handler).
+        ctx.in_handler_context(lambda: ctx.reconciler.lead(keys))
+        ctx.in_handler_context(ctx.bundles.lead)
+
+    def stand_by() -> None:
+        ctx.reconciler.stand_by()
+        ctx.bundles.stand_by()
+
+    elector.on_lead, elector.on_stand_by = lead, stand_by
+    ctx.election = asyncio.get_running_loop().create_task(elector.run(), name="election")
+
+
+def _elector(cfg: Settings, client: AsyncClient) -> Elector:
+    assert cfg.leader_election_lease
+    return Elector(
+        client,
+        namespace=cfg.leader_election_namespace,
+        name=cfg.leader_election_lease,
+        identity=cfg.leader_election_identity or default_identity(),
+        timings=cfg.lease_timings(),
     )
 
 
@@ -53,6 +105,10 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     ctx: OperatorContext | None = memo.get(MEMO_KEY)
     if ctx is None:
         return
+    if ctx.election is not None:  # stops leading, then releases the Lease
+        ctx.election.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ctx.election
     ctx.reconciler.queue.close()
     ctx.bundles.close()
     await ctx.client.close()

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 async def container_changed(namespace: str, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
     ctx = context_of(memo)
     ctx.indexes.remember(kwargs)
+    ctx.remember_handler_context()
     ctx.reconciler.trigger((namespace, name))
 
 
@@ -93,6 +94,8 @@ async def event_seen(body: kopf.Body, type: str | None, memo: kopf.Memo, **kwarg
 
 def _mirror(ctx: OperatorContext, key: Key, event: Mapping[str, Any]) -> None:
     """Post a pod's warning on the JupyterContainer, so `kubectl describe jc` shows it."""
+    if not ctx.leading:  # the leader posts it; a standby writes nothing
+        return
     container = ctx.indexes.container(key)
     if container is None:
         return

@@ -35,9 +35,13 @@ class KeyedWorkQueue(Generic[K]):
         self._failures: dict[K, int] = {}
         self._max_backoff = max_backoff
         self._on_error = on_error
+        #: False while paused (a standby replica): triggers and timers are dropped.
+        self.active = True
 
     def trigger(self, key: K) -> None:
         """Reconcile `key` soon; if it is running now, once more after it finishes."""
+        if not self.active:
+            return
         if key in self._running:
             self._dirty.add(key)
             return
@@ -47,6 +51,8 @@ class KeyedWorkQueue(Generic[K]):
 
     def trigger_after(self, key: K, delay: float) -> None:
         """Reconcile `key` after `delay` seconds (a deadline), keeping the earliest timer."""
+        if not self.active:
+            return
         loop = asyncio.get_running_loop()
         when = loop.time() + max(delay, 0.0)
         timer = self._timers.get(key)
@@ -94,6 +100,17 @@ class KeyedWorkQueue(Generic[K]):
         """Wait for the reconciles in flight (used at shutdown and in tests)."""
         while self._running:
             await asyncio.gather(*list(self._running.values()), return_exceptions=True)
+
+    def pause(self) -> None:
+        """Stop at once: cancel the work in flight and the timers, drop what was pending and
+        ignore triggers until `resume` (whoever resumes triggers every key again)."""
+        self.active = False
+        self._dirty.clear()
+        self._failures.clear()
+        self.close()
+
+    def resume(self) -> None:
+        self.active = True
 
     def close(self) -> None:
         for timer in self._timers.values():
