@@ -40,7 +40,7 @@ EXPECTED_OPERATOR_RULES: frozenset[tuple[str, str, str]] = frozenset(
         ("jupytercontainers.io", "resourcebundles/status", "patch"),
         *(
             ("jupytercontainers.io", r, v)
-            for r in ("instancetypes", "volumes")
+            for r in ("instancetypes", "volumes", "jupyterimages")
             for v in ("list", "watch")
         ),
         *(
@@ -151,7 +151,7 @@ def test_helm_lint_passes(sets: tuple[str, ...]) -> None:
 def test_chart_ships_the_generated_crds() -> None:
     shipped = {p.name for p in (CHART / "crds").glob("*.yaml")}
     assert shipped == {p.name for p in (ROOT / "crds").glob("*.yaml")}
-    assert len(shipped) == 4
+    assert len(shipped) == 5
     for name in shipped:
         assert (CHART / "crds" / name).read_text() == (ROOT / "crds" / name).read_text(), name
 
