@@ -641,3 +641,28 @@ def test_a_webhook_client_ca_is_mounted_and_required() -> None:
     volume = next(v for v in pod["volumes"] if v["name"] == "webhook-client-ca")
     assert volume["configMap"]["name"] == f"{FULLNAME}-webhook-client-ca"
     assert "JC_WEBHOOK_CLIENT_CA_FILE" not in one(render(), "ConfigMap")["data"]
+
+
+def test_catalog_values_render_valid_catalog_entries() -> None:
+    """values.catalog becomes InstanceTypes, Volumes and JupyterImages the models accept."""
+    from jupyter_containers.api.models import InstanceTypeSpec, JupyterImageSpec, VolumeSpec
+
+    catalog = {
+        "instanceTypes": [{"name": "gpu", "spec": {"cpu": "8", "memory": "1Gi"}}],
+        "volumes": [{"name": "home", "spec": {"type": "OnDemandPVC", "maxSize": "1Gi"}}],
+        "images": [
+            {"name": "scipy", "spec": {"image": "r/scipy:1", "allowedGroups": ["ml"]}},
+        ],
+    }
+    docs = render("json:catalog=" + json.dumps(catalog))
+    models = {
+        "InstanceType": InstanceTypeSpec,
+        "Volume": VolumeSpec,
+        "JupyterImage": JupyterImageSpec,
+    }
+    found = {(d["kind"], d["metadata"]["name"]) for d in docs if d["kind"] in models}
+    assert found == {("InstanceType", "gpu"), ("Volume", "home"), ("JupyterImage", "scipy")}
+    for d in docs:
+        if d["kind"] in models:
+            models[d["kind"]].model_validate(d["spec"])
+    assert not [d for d in render() if d["kind"] in models]
