@@ -615,6 +615,27 @@ ROWS: dict[str, Row] = {
         attempt=0,
         says="spec.instanceType: InstanceType 'gpu' is not offered to bundle 'team-a/team'",
     ),
+    "running: a catalog edit (a new digest) does not re-apply it; the image stays in status": Row(
+        container(
+            image="pinned",
+            status=stored(
+                Phase.STARTING,
+                Reason.CONTAINER_STARTING,
+                image=f"quay.io/jupyter/scipy-notebook:2025@{DIGEST}",
+            ),
+        ),
+        snapshot(
+            made(container(image="pinned"), snapshot(images=IMAGES), Deployment=DEPLOYMENT_STATUS),
+            [pod(READY, phase="Running")],
+            images={**IMAGES, "pinned": IMAGES["pinned"].model_copy(update={"digest": None})},
+        ),
+        Phase.ACTIVE,
+        Reason.READY,
+        check=lambda p: (
+            p.status is not None
+            and p.status["image"] == f"quay.io/jupyter/scipy-notebook:2025@{DIGEST}"
+        ),
+    ),
     "running: a withdrawn entitlement is judged at the next start, not now": Row(
         container(instanceType="gpu", status=stored(Phase.STARTING, Reason.CONTAINER_STARTING)),
         snapshot(

@@ -676,6 +676,12 @@ class JupyterContainerStatus(Model):
         description="When a failed request of the reconcile is retried (RFC 3339); unset "
         "when none failed.",
     )
+    # Image catalog (issue 15).
+    image: Annotated[str, StringConstraints(max_length=600)] | None = Field(
+        default=None,
+        description="Image the current attempt runs (a pinned JupyterImage as image@digest); "
+        "kept until the next start, so a catalog edit does not restart a running container.",
+    )
 
 
 # ---------------------------------------------------------------- catalog entitlements

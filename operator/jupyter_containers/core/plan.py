@@ -212,7 +212,7 @@ def plan(
     deploy_ns = naming.deployment_namespace(domain, spec)
     attempt = _attempt(container, spec, stored, now)
     try:
-        build = _build_inputs(container, spec, snapshot, settings, attempt)
+        build = _build_inputs(container, spec, snapshot, settings, attempt, stored)
     except CatalogError as exc:
         return _invalid(container, snapshot, now, exc.message, deploy_ns, add_finalizer)
     ns_facts = namespace or NamespaceFacts()
@@ -234,6 +234,7 @@ def _build_inputs(
     snapshot: ContainerSnapshot,
     settings: Settings,
     attempt: _Attempt,
+    stored: Mapping[str, Any],
 ) -> BuildInputs:
     """The catalog entries the spec picks, resolved (CatalogError when it cannot be built).
 
@@ -249,6 +250,9 @@ def _build_inputs(
     _, image = resolve_image(
         spec.image, snapshot.images, settings.jupyter_image, choosers, enforce=enforce
     )
+    # A running attempt keeps the image it started with: a catalog edit (a new tag or digest,
+    # another default) reaches it at its next start, not as a restart now.
+    image = (None if enforce else stored.get("image")) or image
     meta = container["metadata"]
     return BuildInputs(
         name=meta["name"],
@@ -422,6 +426,7 @@ def _status(
             pvc_name=pvc_name,
             service_name=build.base_name if deployed else None,
             token_secret=token_secret,
+            image=build.image if deployed else None,
         ),
         stored,
     )

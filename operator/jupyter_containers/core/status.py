@@ -43,6 +43,8 @@ class StatusInputs:
     pvc_name: str | None
     service_name: str | None
     token_secret: str | None
+    #: The image the attempt runs (None: keep the previous status's).
+    image: str | None = None
 
 
 def build_status(inputs: StatusInputs, previous: Mapping[str, Any]) -> dict[str, Any]:
@@ -83,6 +85,7 @@ def build_status(inputs: StatusInputs, previous: Mapping[str, Any]) -> dict[str,
         # Set only while a failed request waits for its retry (core.faults).
         "retryAt": None,
     }
+    status["image"] = inputs.image or previous.get("image")
     # Every string within its CRD maxLength first (bounds), or the write would be refused;
     # then through the CRD's own model: a field the schema does not have, or a value it would
     # refuse, fails here (naming the field) instead of at the API server. Unset stays unset
