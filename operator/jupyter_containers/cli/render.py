@@ -171,6 +171,10 @@ def details(jc: Obj, now: datetime) -> Table:
         ("Namespace", selection.deployment_namespace(jc)),
         ("Created by", f"{creator}, {timefmt.relative(created, now)}"),
     ]
+    if spec.get("image") or status.get("image"):
+        # The JupyterImage named (or the default) and what the current attempt runs.
+        image = spec.get("image") or "default"
+        rows.insert(6, ("Image", f"{image} ({status['image']})" if status.get("image") else image))
     tags = spec.get("tags") or {}
     if tags:
         rows.append(("Tags", "\n".join(f"{k}={v}" for k, v in sorted(tags.items()))))

@@ -40,6 +40,7 @@ class Chooser:
         admin_groups: Iterable[str],
         whom: str = "you",
     ) -> Chooser:
+        # Here, not at the top: core.validation imports core.catalog, which imports this.
         from jupyter_containers.core.validation import MASTERS_GROUP
 
         found = frozenset(groups)
