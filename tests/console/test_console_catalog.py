@@ -13,7 +13,7 @@ import yaml
 from playwright.sync_api import expect
 
 from tests.console.conftest import ConsoleServer, SignIn, shot
-from tests.console.test_console import fill_general, tab, wait_phase
+from tests.console.test_console import fill_general, tab
 
 pytestmark = [pytest.mark.cluster, pytest.mark.browser]
 
@@ -89,6 +89,8 @@ def test_only_entitled_choices_are_offered_and_the_image_is_saved(
     expect(tab(alice, "Review & Create")).to_have_attribute("aria-selected", "true")
     expect(alice.locator("#review")).to_contain_text("Team image (registry.example/team:1)")
     alice.get_by_role("button", name="Create").click()
-    wait_phase(cluster, domain, "entitled", "Active")
+    # The console's part ends with the stored spec (the start is tests/cluster/
+    # test_entitlements.py's): the detail page of the created container.
+    alice.wait_for_url(f"**/domains/{domain}/containers/entitled")
     jc = json.loads(cluster.kubectl("get", "jc", "entitled", "-n", domain, "-o", "json").stdout)
     assert jc["spec"]["image"] == "con-team-only"
