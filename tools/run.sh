@@ -14,7 +14,7 @@ kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
 # A CRD just Established has its watch cache still initializing: a watch opened then is refused
 # (429) and, when retried, can miss the objects created meanwhile (the catalog applied below).
 # One short watch per kind, retried by kubectl on 429, returns once watches are served.
-for plural in jupytercontainers instancetypes volumes resourcebundles; do
+for plural in jupytercontainers instancetypes volumes jupyterimages resourcebundles; do
   kubectl get --raw "/apis/jupytercontainers.io/v1alpha1/$plural?watch=1&timeoutSeconds=1" >/dev/null
 done
 

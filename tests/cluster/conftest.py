@@ -7,6 +7,7 @@ that failure paths finish quickly, against the cluster of the `cluster` fixture.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import signal
 import socket
@@ -74,6 +75,36 @@ apiVersion: jupytercontainers.io/v1alpha1
 kind: Volume
 metadata: {name: test-hostpath}
 spec: {type: HostPath, hostPath: /data}
+---
+apiVersion: jupytercontainers.io/v1alpha1
+kind: JupyterImage
+metadata: {name: x}
+spec: {image: "registry.example/x:1"}
+---
+apiVersion: jupytercontainers.io/v1alpha1
+kind: JupyterImage
+metadata: {name: minimal}
+spec: {image: "quay.io/jupyter/minimal-notebook"}
+---
+apiVersion: jupytercontainers.io/v1alpha1
+kind: JupyterImage
+metadata: {name: scipy}
+spec: {image: "quay.io/jupyter/scipy-notebook:latest"}
+---
+apiVersion: jupytercontainers.io/v1alpha1
+kind: JupyterImage
+metadata: {name: r-notebook}
+spec: {image: "quay.io/jupyter/r-notebook"}
+---
+apiVersion: jupytercontainers.io/v1alpha1
+kind: JupyterImage
+metadata: {name: base-1}
+spec: {image: "jupyter/base:1"}
+---
+apiVersion: jupytercontainers.io/v1alpha1
+kind: JupyterImage
+metadata: {name: base-2}
+spec: {image: "jupyter/base:2"}
 """
 
 
@@ -257,6 +288,22 @@ def container_manifest(name: str, bundle: str = "team", **spec: Any) -> dict[str
     }
 
 
+def catalog_image(cluster: Any, image: str) -> str:
+    """spec.image names a JupyterImage: an image reference given to `make_container` is
+    entered in the catalog first (named by its hash); a catalog name is kept."""
+    if "/" not in image and ":" not in image:
+        return image
+    name = "t-" + hashlib.sha256(image.encode()).hexdigest()[:12]
+    entry = {
+        "apiVersion": "jupytercontainers.io/v1alpha1",
+        "kind": "JupyterImage",
+        "metadata": {"name": name},
+        "spec": {"image": image},
+    }
+    cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(entry))
+    return name
+
+
 def scenario(name: str) -> dict[str, str]:
     """Tags that make the local cluster's kwok stages produce a pod outcome."""
     return {"sim.jupytercontainers.io/scenario": name}
@@ -267,6 +314,8 @@ def make_container(
     cluster: Any, namespace: str, bundle: str, operator: OperatorProcess, operator_log: None
 ) -> Callable[..., dict[str, Any]]:
     def make(name: str, **spec: Any) -> dict[str, Any]:
+        if "image" in spec:
+            spec["image"] = catalog_image(cluster, spec["image"])
         manifest = container_manifest(name, bundle, **spec)
         cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(manifest))
         return manifest

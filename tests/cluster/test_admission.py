@@ -217,7 +217,7 @@ def test_bob_may_start_and_stop_but_not_update_or_delete(users: Users, wait_phas
     assert result.returncode == 0, result.stderr
 
     refused(
-        users.patch("bob", "shared", {"spec": {"image": "quay.io/jupyter/minimal-notebook"}}),
+        users.patch("bob", "shared", {"spec": {"image": "minimal"}}),
         "bob may not update JupyterContainer 'shared': only its creator (alice), the owner of "
         "ResourceBundle 'team' (alice), users and groups the bundle grants update and admins "
         "may. To get access, ask alice to grant you update in the bundle.",
@@ -253,7 +253,7 @@ def test_grants_to_groups_and_the_admin(users: Users, cluster: Any, namespace: s
     set_grants(users, [{"groups": ["analysts"], "permissions": ["update"]}])
     as_analyst = cluster.kubectl(
         "patch", "jc", "team-nb", "-n", namespace, "--type", "merge",
-        "-p", json.dumps({"spec": {"image": "quay.io/jupyter/scipy-notebook"}}),
+        "-p", json.dumps({"spec": {"image": "scipy"}}),
         check=False, as_user="carol", as_groups=("analysts",),
     )  # fmt: skip
     assert as_analyst.returncode == 0, as_analyst.stderr
@@ -337,11 +337,11 @@ def test_stop_before_configuring_and_bundle_immutable(
 ) -> None:
     users.create("alice", "busy")
     wait_phase("busy", "Active")
-    result = users.patch("alice", "busy", {"spec": {"image": "quay.io/jupyter/r-notebook"}})
+    result = users.patch("alice", "busy", {"spec": {"image": "r-notebook"}})
     assert result.returncode != 0 and rules.MSG_STOP_BEFORE_CONFIGURING in result.stderr
     assert users.patch("alice", "busy", {"spec": {"running": False}}).returncode == 0
     wait_phase("busy", "Stopped")
-    result = users.patch("alice", "busy", {"spec": {"image": "quay.io/jupyter/r-notebook"}})
+    result = users.patch("alice", "busy", {"spec": {"image": "r-notebook"}})
     assert result.returncode == 0, result.stderr
     result = users.patch("alice", "busy", {"spec": {"bundle": "other"}})
     assert result.returncode != 0 and rules.MSG_BUNDLE_IMMUTABLE in result.stderr

@@ -281,21 +281,21 @@ def set_spec(**fields: Any) -> Callable[[dict[str, Any]], None]:
 def test_configuring_a_running_container_is_refused(
     cluster: Any, lightkube_client: Client, namespace: str, team: str, phase: str
 ) -> None:
-    create(cluster, namespace, jc("nb-lock", running=False, image="jupyter/base:1"))
+    create(cluster, namespace, jc("nb-lock", running=False, image="base-1"))
     for change in (
         set_spec(volume="other"),
         set_spec(env=[{"name": "A", "value": "1"}]),
         set_spec(args=["--debug"]),
         set_spec(tags={"team": "x"}),
         set_spec(namespace="elsewhere"),
-        set_spec(image="jupyter/base:2"),
+        set_spec(image="base-2"),
         set_spec(instanceType="large"),
     ):
         refusal = update_in_phase(lightkube_client, namespace, "nb-lock", phase, change)
         assert refusal is not None, f"{phase}: change accepted"
         assert f"spec: Forbidden: {rules.MSG_STOP_BEFORE_CONFIGURING}" in refusal
     spec = kubectl_json(cluster, "get", "jc", "nb-lock", "-n", namespace)["spec"]
-    assert spec == {"bundle": "team", "running": False, "image": "jupyter/base:1"}
+    assert spec == {"bundle": "team", "running": False, "image": "base-1"}
 
 
 def test_start_terminate_and_metadata_are_allowed_in_every_phase(

@@ -258,15 +258,16 @@ def test_an_invalid_image_reference_is_refused_at_admission(
     cluster: Cluster, namespace: str, bundle: str, operator: OperatorProcess, image: str
 ) -> None:
     # The API server stores any string as a Deployment's image (the kubelet refuses it later):
-    # the CRD's rule refuses it before anything is stored. A spec stored before the rule gets
-    # Failed at once from the operator (tests/unit/test_plan.py).
+    # the JupyterImage CRD's rule refuses it before it enters the catalog. A JupyterContainer
+    # names a catalog entry; one stored with a reference gets Failed at once from the operator
+    # (tests/unit/test_plan.py).
     body = {
         "apiVersion": "jupytercontainers.io/v1alpha1",
-        "kind": "JupyterContainer",
+        "kind": "JupyterImage",
         "metadata": {"name": "img"},
-        "spec": {"bundle": "team", "image": image},
+        "spec": {"image": image},
     }
-    path = f"/apis/jupytercontainers.io/v1alpha1/namespaces/{namespace}/jupytercontainers"
+    path = "/apis/jupytercontainers.io/v1alpha1/jupyterimages"
     result = cluster.kubectl(
         "create", "--raw", path, "-f", "-", input=json.dumps(body), check=False
     )

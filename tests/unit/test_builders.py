@@ -71,6 +71,7 @@ def target(
     volume: VolumeSpec | None = None,
     settings: Settings | None = None,
     attempt: int = 1,
+    image_reference: str | None = None,
 ) -> BuildInputs:
     return BuildInputs(
         name=name,
@@ -83,6 +84,7 @@ def target(
         volume=volume,
         settings=settings or Settings(),
         attempt=attempt,
+        image_reference=image_reference,
     )
 
 
@@ -113,9 +115,9 @@ def test_container_basics() -> None:
     assert c["ports"] == [{"name": "http", "containerPort": 8888, "protocol": "TCP"}]
 
 
-def test_spec_image_overrides_the_platform_image() -> None:
-    spec = JupyterContainerSpec(bundle="team", image="registry.example/lab:4.1")
-    assert container(target(spec))["image"] == "registry.example/lab:4.1"
+def test_the_catalog_image_overrides_the_platform_image() -> None:
+    built = target(JupyterContainerSpec(bundle="team", image="lab"), image_reference="r/lab:4.1")
+    assert container(built)["image"] == "r/lab:4.1"
 
 
 def test_platform_args_first_then_user_args() -> None:
@@ -710,7 +712,7 @@ def test_spec_hash_ignores_its_own_annotation() -> None:
     "change",
     [
         {"attempt": 2},
-        {"spec": JupyterContainerSpec(bundle="team", image="other:1")},
+        {"image_reference": "other:1"},
         {"spec": JupyterContainerSpec(bundle="team", tags={"team": "x"})},
         {"spec": JupyterContainerSpec(bundle="team", env=[EnvVar(name="A", value="1")])},
         {"it": InstanceTypeSpec(cpu="2", memory="2Gi")},

@@ -40,7 +40,7 @@ EXPECTED_OPERATOR_RULES: frozenset[tuple[str, str, str]] = frozenset(
         ("jupytercontainers.io", "resourcebundles/status", "patch"),
         *(
             ("jupytercontainers.io", r, v)
-            for r in ("instancetypes", "volumes")
+            for r in ("instancetypes", "volumes", "jupyterimages")
             for v in ("list", "watch")
         ),
         *(
@@ -152,7 +152,7 @@ def test_helm_lint_passes(sets: tuple[str, ...]) -> None:
 def test_chart_ships_the_generated_crds() -> None:
     shipped = {p.name for p in (CHART / "crds").glob("*.yaml")}
     assert shipped == {p.name for p in (ROOT / "crds").glob("*.yaml")}
-    assert len(shipped) == 4
+    assert len(shipped) == 5
     for name in shipped:
         assert (CHART / "crds" / name).read_text() == (ROOT / "crds" / name).read_text(), name
 
@@ -715,3 +715,28 @@ def test_a_webhook_client_ca_is_mounted_and_required() -> None:
     volume = next(v for v in pod["volumes"] if v["name"] == "webhook-client-ca")
     assert volume["configMap"]["name"] == f"{FULLNAME}-webhook-client-ca"
     assert "JC_WEBHOOK_CLIENT_CA_FILE" not in one(render(), "ConfigMap")["data"]
+
+
+def test_catalog_values_render_valid_catalog_entries() -> None:
+    """values.catalog becomes InstanceTypes, Volumes and JupyterImages the models accept."""
+    from jupyter_containers.api.models import InstanceTypeSpec, JupyterImageSpec, VolumeSpec
+
+    catalog = {
+        "instanceTypes": [{"name": "gpu", "spec": {"cpu": "8", "memory": "1Gi"}}],
+        "volumes": [{"name": "home", "spec": {"type": "OnDemandPVC", "maxSize": "1Gi"}}],
+        "images": [
+            {"name": "scipy", "spec": {"image": "r/scipy:1", "allowedGroups": ["ml"]}},
+        ],
+    }
+    docs = render("json:catalog=" + json.dumps(catalog))
+    models = {
+        "InstanceType": InstanceTypeSpec,
+        "Volume": VolumeSpec,
+        "JupyterImage": JupyterImageSpec,
+    }
+    found = {(d["kind"], d["metadata"]["name"]) for d in docs if d["kind"] in models}
+    assert found == {("InstanceType", "gpu"), ("Volume", "home"), ("JupyterImage", "scipy")}
+    for d in docs:
+        if d["kind"] in models:
+            models[d["kind"]].model_validate(d["spec"])
+    assert not [d for d in render() if d["kind"] in models]

@@ -189,3 +189,26 @@ def test_colours_on_a_terminal_and_none_with_no_color(
     monkeypatch.setattr("sys.stdout", plain_screen)
     render.console().print(render.badge(phase))
     assert f";{sgr}m" not in plain_screen.getvalue() and phase in plain_screen.getvalue()
+
+
+def test_details_show_the_image_and_what_the_attempt_runs() -> None:
+    from datetime import UTC, datetime
+
+    from rich.console import Console
+
+    from jupyter_containers.cli import render
+
+    jc = {
+        "metadata": {"name": "nb", "namespace": "d", "uid": "u"},
+        "spec": {"bundle": "team", "image": "scipy"},
+        "status": {"phase": "Active", "image": "r/scipy:1@sha256:" + "0" * 64},
+    }
+    out = Console(width=200)
+    with out.capture() as captured:
+        out.print(render.details(jc, datetime(2026, 1, 1, tzinfo=UTC)))
+    line = next(line for line in captured.get().splitlines() if line.startswith("Image:"))
+    assert line.split(None, 1)[1].startswith("scipy (r/scipy:1@sha256:")
+    without = {**jc, "spec": {"bundle": "team"}, "status": {"phase": "Stopped"}}
+    with out.capture() as captured:
+        out.print(render.details(without, datetime(2026, 1, 1, tzinfo=UTC)))
+    assert "Image:" not in captured.get()

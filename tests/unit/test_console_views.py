@@ -437,8 +437,8 @@ def test_live_fields_carry_what_the_details_show() -> None:
     assert views.live_fields(jc("nb"))["tags"] == []
 
 
-def test_configured_keeps_bundle_running_and_image() -> None:
-    current = jc("nb", phase="Stopped", running=False, image="x/y:1", volume="home")
+def test_configured_keeps_bundle_and_running_and_takes_the_forms_image() -> None:
+    current = jc("nb", phase="Stopped", running=False, image="lab", volume="home")
     form = views.Form.from_json(
         {"name": "nb", "bundle": "other", "namespace": "d2", "instanceType": "big", "volume": ""}
     )
@@ -447,10 +447,11 @@ def test_configured_keeps_bundle_running_and_image() -> None:
     assert obj["spec"] == {
         "bundle": "team",
         "running": False,
-        "image": "x/y:1",
         "namespace": "d2",
         "instanceType": "big",
     }
+    picked = views.configured(current, views.Form.from_json({"name": "nb", "image": "scipy"}))
+    assert picked["spec"]["image"] == "scipy"
     assert current["spec"]["volume"] == "home"  # the object read is left as it was
 
 

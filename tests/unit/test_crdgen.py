@@ -87,6 +87,7 @@ def test_one_file_per_kind_in_both_directories() -> None:
         "jupytercontainers.io_jupytercontainers.yaml",
         "jupytercontainers.io_instancetypes.yaml",
         "jupytercontainers.io_volumes.yaml",
+        "jupytercontainers.io_jupyterimages.yaml",
         "jupytercontainers.io_resourcebundles.yaml",
     }
     for directory in crdgen.CRD_DIRS:
@@ -201,6 +202,15 @@ def test_names_scope_and_subresources() -> None:
             False,
         ),
         "Volume": (f"volumes.{g}", "Cluster", "volumes", "volume", ["jvol"], ["jupyter"], False),
+        "JupyterImage": (
+            f"jupyterimages.{g}",
+            "Cluster",
+            "jupyterimages",
+            "jupyterimage",
+            ["jimg"],
+            ["jupyter"],
+            False,
+        ),
         "ResourceBundle": (
             f"resourcebundles.{g}",
             "Namespaced",

@@ -13,7 +13,12 @@ from typing import Any
 import pytest
 
 from jupyter_containers.api import rules
-from jupyter_containers.api.models import InstanceTypeSpec, ResourceBundleSpec, VolumeSpec
+from jupyter_containers.api.models import (
+    InstanceTypeSpec,
+    JupyterImageSpec,
+    ResourceBundleSpec,
+    VolumeSpec,
+)
 from jupyter_containers.core import judge, naming
 from jupyter_containers.core.judge import ContainerRequest, Lookup, Need, Verdict
 from jupyter_containers.core.settings import Settings
@@ -22,6 +27,7 @@ from jupyter_containers.core.validation import KUBERNETES_DELETERS, Code, Identi
 ALICE = Identity("alice", frozenset({"system:authenticated"}))
 BOB = Identity("bob", frozenset({"system:authenticated"}))
 EVE = Identity("eve", frozenset({"system:authenticated"}))
+GPU_USER = Identity("gina", frozenset({"system:authenticated", "gpu-team"}))
 ADMIN = Identity("root", frozenset({"system:masters"}))
 OPERATOR = Identity("system:serviceaccount:jc:operator", frozenset())
 SETTINGS = Settings()
@@ -38,7 +44,23 @@ CATALOG = (
         "home": VolumeSpec(type="OnDemandPVC", maxSize="1Gi"),
         "other": VolumeSpec(type="OnDemandPVC", maxSize="2Gi"),
         "scratch": VolumeSpec(type="HostPath", hostPath="/data"),
+        "team-share": VolumeSpec(
+            type="NFS", nfs={"server": "nfs", "path": "/x"}, allowedBundles=["team-a/team"]
+        ),
+        "ml-share": VolumeSpec(
+            type="NFS", nfs={"server": "nfs", "path": "/y"}, allowedBundles=["team-b/*"]
+        ),
     },
+    {
+        "lab": JupyterImageSpec(image="quay.io/jupyter/base-notebook:x"),
+        "lab2": JupyterImageSpec(image="quay.io/jupyter/base-notebook:y"),
+        "old": JupyterImageSpec(image="quay.io/jupyter/base-notebook:0", available=False),
+        "cuda": JupyterImageSpec(image="example.org/cuda-lab:1", allowedGroups=["gpu-team"]),
+    },
+)
+CATALOG[0]["gpu"] = InstanceTypeSpec(cpu="8", memory="32Gi", allowedGroups=["gpu-team"])
+GINA_TEAM = ResourceBundleSpec.model_validate(
+    {"owner": "alice", "grants": [{"users": ["gina", "bob"], "permissions": ["update"]}]}
 )
 FULL_QUOTA = {
     "metadata": {"name": "compute", "namespace": "team-a"},
@@ -186,7 +208,7 @@ ROWS: dict[str, Row] = {
         create(name="Bad_Name"), False, rules.MSG_NAME_PATTERN, asked=[]
     ),
     "UPDATE of an existing container is not a duplicate": Row(
-        update(jc(), jc(image="x/y:1")), True, cluster=Cluster(containers=frozenset({"demo"}))
+        update(jc(), jc(image="lab")), True, cluster=Cluster(containers=frozenset({"demo"}))
     ),
     "DELETE asks nothing about the name": Row(
         delete(ALICE), True, cluster=Cluster(containers=frozenset({"demo"})), asked=[judge.BUNDLE]
@@ -221,7 +243,7 @@ ROWS: dict[str, Row] = {
         update(jc(), jc(running=True), EVE), False, "eve may not start", Code.FORBIDDEN
     ),
     "UPDATE of the spec needs update": Row(
-        update(jc(), jc(image="x/y:1"), BOB), False, "bob may not", Code.FORBIDDEN
+        update(jc(), jc(image="lab"), BOB), False, "bob may not", Code.FORBIDDEN
     ),
     # No bundle looked up; the catalog is (the operator's watch of it, usually: no request).
     "UPDATE changing nothing needs nothing": Row(
@@ -270,7 +292,7 @@ ROWS: dict[str, Row] = {
         update(jc(), jc(bundle="other")), False, rules.MSG_BUNDLE_IMMUTABLE[:20]
     ),
     "configuring while Active is refused": Row(
-        update(jc(phase="Active", running=True), jc(phase="Active", running=True, image="x/y:2")),
+        update(jc(phase="Active", running=True), jc(phase="Active", running=True, image="lab2")),
         False,
         rules.MSG_STOP_BEFORE_CONFIGURING,
     ),
@@ -281,6 +303,48 @@ ROWS: dict[str, Row] = {
     "unavailable instance type": Row(create(instanceType="retired"), False, "is not available"),
     "unknown volume": Row(create(volume="nope"), False, "Volume 'nope' does not exist"),
     "HostPath volume": Row(create(volume="scratch"), False, rules.MSG_INVALID_VOLUME_TYPE),
+    # ------------------------------------------------ 4b. image catalog and entitlements
+    "an image the catalog lacks names spec.image and the images one may pick": Row(
+        create(image="nope"),
+        False,
+        "spec.image: JupyterImage 'nope' does not exist; choose one of the images you may "
+        "use (lab, lab2) or remove spec.image",
+    ),
+    "an unavailable image is refused": Row(create(image="old"), False, "'old' is not available"),
+    "a group's image is refused to others, naming bundle and groups": Row(
+        create(image="cuda"),
+        False,
+        "JupyterImage 'cuda' is not offered to bundle 'team-a/team' or your groups",
+        Code.INVALID,
+    ),
+    "a group's image and instance type are admitted for the group": Row(
+        create(GPU_USER, image="cuda", instanceType="gpu"),
+        True,
+        cluster=Cluster(bundles={"team": ResourceBundleSpec(owner="gina")}),
+    ),
+    "a group's instance type is refused to others, the offer without it": Row(
+        create(instanceType="gpu"), False, "not offered to bundle 'team-a/team' or your groups"
+    ),
+    "an admin may use every entry": Row(create(ADMIN, image="cuda", instanceType="gpu"), True),
+    "a bundle's volume is admitted for its bundle": Row(create(volume="team-share"), True),
+    "a namespace's volume ('team-b/*') is refused in another namespace": Row(
+        create(volume="ml-share"), False, "Volume 'ml-share' is not offered to bundle 'team-a/team'"
+    ),
+    "an update by an entitled grantee is refused when the creator is not entitled": Row(
+        update(jc(), jc(image="cuda"), GPU_USER),
+        False,
+        "not offered to bundle 'team-a/team' or the groups of the container's creator alice",
+        cluster=Cluster(bundles={"team": GINA_TEAM}),
+    ),
+    "an update by a grantee within the creator's entitlements is admitted": Row(
+        update(
+            annotated(jc(), **{GROUPS: '["gpu-team"]'}),
+            annotated(jc(image="cuda"), **{GROUPS: '["gpu-team"]'}),
+            GPU_USER,
+        ),
+        True,
+        cluster=Cluster(bundles={"team": GINA_TEAM}),
+    ),
     "UPDATE keeping the catalog choice is not judged for it": Row(
         update(jc(instanceType="retired"), jc(instanceType="retired", running=True)), True
     ),
@@ -366,7 +430,7 @@ ROWS: dict[str, Row] = {
         cluster=Cluster(secret_labels={"s": OPERATOR_LABELS}),
     ),
     "an update leaving env and running alone asks nothing about Secrets": Row(
-        update(jc(env=secret_env()), jc(env=secret_env(), image="x/y:1")),
+        update(jc(env=secret_env()), jc(env=secret_env(), image="lab")),
         True,
         cluster=Cluster(unreadable=frozenset({"s"})),
         asked=[judge.BUNDLE, judge.CATALOG],

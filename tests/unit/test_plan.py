@@ -18,6 +18,7 @@ import pytest
 from jupyter_containers.api import rules
 from jupyter_containers.api.models import (
     InstanceTypeSpec,
+    JupyterImageSpec,
     NFSSource,
     Phase,
     Reason,
@@ -64,6 +65,34 @@ VOLUMES = {
     "share": VolumeSpec(type=VolumeType.NFS, nfs=NFSSource(server="nfs.example", path="/x")),
 }
 TOKEN = "jc-demo-token"
+DIGEST = "sha256:" + "ab" * 32
+IMAGES = {
+    "base": JupyterImageSpec(image="quay.io/jupyter/base-notebook:2025", default=True, order=1),
+    "pinned": JupyterImageSpec(image="quay.io/jupyter/scipy-notebook:2025", digest=DIGEST),
+    "cuda": JupyterImageSpec(image="example.org/cuda-lab:1", allowedGroups=["gpu-team"]),
+}
+GPU_TYPES = {
+    **INSTANCE_TYPES,
+    "gpu": InstanceTypeSpec(cpu="8", memory="32Gi", allowedGroups=["gpu-team"]),
+}
+
+#: The same instance type before it was restricted to a group.
+OPEN_GPU = InstanceTypeSpec(cpu="8", memory="32Gi")
+
+
+def _notebook(p: Plan) -> Mapping[str, Any]:
+    deployment = next(d.body for d in p.apply if d.body["kind"] == "Deployment")
+    return deployment["spec"]["template"]["spec"]["containers"][0]
+
+
+def _pod_image(p: Plan) -> str:
+    return str(_notebook(p)["image"])
+
+
+def _pull_policy(p: Plan) -> str:
+    return str(_notebook(p)["imagePullPolicy"])
+
+
 QUOTA = {
     "metadata": {"name": "compute", "namespace": DOMAIN},
     "spec": {"hard": {"limits.cpu": "2"}},
@@ -108,10 +137,14 @@ def stored(phase: Phase, reason: Reason, attempt: int = 1, **extra: Any) -> dict
     }
 
 
-def made(jc: Mapping[str, Any], **status: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The objects the operator applied for `jc` (first start), as its watch shows them;
-    `status` by kind (e.g. Deployment=...)."""
-    first, _ = run(jc, snapshot(), T0)
+def made(
+    jc: Mapping[str, Any],
+    world: ContainerSnapshot | None = None,
+    **status: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    """The objects the operator applied for `jc` (first start, in `world`), as its watch shows
+    them; `status` by kind (e.g. Deployment=...)."""
+    first, _ = run(jc, world or snapshot(), T0)
     out = []
     for desired in first.apply:
         obj = copy.deepcopy(dict(desired.body))
@@ -512,14 +545,110 @@ ROWS: dict[str, Row] = {
         attempt=0,
         says="spec.instanceType",
     ),
-    "InvalidConfiguration (image reference): Failed at once, nothing made": Row(
-        container(image="quay.io/jupyter/lab\x1b[31m:latest"),
+    "InvalidConfiguration (an image reference, not a catalog name): Failed, nothing made": Row(
+        container(image="quay.io/jupyter/lab:latest"),
         snapshot(),
         Phase.FAILED,
         Reason.INVALID_CONFIGURATION,
         attempt=0,
-        says=rules.MSG_IMAGE_INVALID,
+        says=rules.MSG_IMAGE_NOT_A_NAME,
         check=lambda p: not p.apply and p.token is None,
+    ),
+    # ------------------------------------------------ image catalog and entitlements at start
+    "a catalog image runs pinned to its digest (ref@digest)": Row(
+        container(image="pinned"),
+        snapshot(images=IMAGES),
+        Phase.STARTING,
+        Reason.DEPLOYING,
+        applies={"Deployment", "Service"},
+        token="create",
+        check=lambda p: _pod_image(p) == f"quay.io/jupyter/scipy-notebook:2025@{DIGEST}",
+    ),
+    "no spec.image: the catalog's default image (tag pulled on every start)": Row(
+        container(),
+        snapshot(images=IMAGES),
+        Phase.STARTING,
+        Reason.DEPLOYING,
+        applies={"Deployment", "Service"},
+        token="create",
+        check=lambda p: (
+            _pod_image(p) == "quay.io/jupyter/base-notebook:2025" and _pull_policy(p) == "Always"
+        ),
+    ),
+    "no spec.image and no default in the catalog: the operator's image": Row(
+        container(),
+        snapshot(images={"pinned": IMAGES["pinned"]}),
+        Phase.STARTING,
+        Reason.DEPLOYING,
+        applies={"Deployment", "Service"},
+        token="create",
+        check=lambda p: _pod_image(p) == SETTINGS.jupyter_image,
+    ),
+    "a start: an image the creator's groups may not use is refused, nothing made": Row(
+        container(image="cuda"),
+        snapshot(images=IMAGES),
+        Phase.FAILED,
+        Reason.INVALID_CONFIGURATION,
+        attempt=0,
+        says="spec.image: JupyterImage 'cuda' is not offered to bundle 'team-a/team' or the "
+        "groups of the container's creator alice",
+        check=lambda p: not p.apply and p.token is None,
+    ),
+    "a start: the creator's recorded groups entitle the image and instance type": Row(
+        container(
+            image="cuda",
+            instanceType="gpu",
+            annotations={naming.CREATED_BY_GROUPS_ANNOTATION: '["gpu-team"]'},
+        ),
+        snapshot(images=IMAGES, instance_types=GPU_TYPES),
+        Phase.STARTING,
+        Reason.DEPLOYING,
+        applies={"Deployment", "Service"},
+        token="create",
+        check=lambda p: _pod_image(p) == "example.org/cuda-lab:1",
+    ),
+    "a start: an instance type withdrawn from the creator's groups is refused": Row(
+        container(instanceType="gpu"),
+        snapshot(instance_types=GPU_TYPES),
+        Phase.FAILED,
+        Reason.INVALID_CONFIGURATION,
+        attempt=0,
+        says="spec.instanceType: InstanceType 'gpu' is not offered to bundle 'team-a/team'",
+    ),
+    "running: a catalog edit (a new digest) does not re-apply it; the image stays in status": Row(
+        container(
+            image="pinned",
+            status=stored(
+                Phase.STARTING,
+                Reason.CONTAINER_STARTING,
+                image=f"quay.io/jupyter/scipy-notebook:2025@{DIGEST}",
+            ),
+        ),
+        snapshot(
+            made(container(image="pinned"), snapshot(images=IMAGES), Deployment=DEPLOYMENT_STATUS),
+            [pod(READY, phase="Running")],
+            images={**IMAGES, "pinned": IMAGES["pinned"].model_copy(update={"digest": None})},
+        ),
+        Phase.ACTIVE,
+        Reason.READY,
+        check=lambda p: (
+            p.status is not None
+            and p.status["image"] == f"quay.io/jupyter/scipy-notebook:2025@{DIGEST}"
+        ),
+    ),
+    "running: a withdrawn entitlement is judged at the next start, not now": Row(
+        container(instanceType="gpu", status=stored(Phase.STARTING, Reason.CONTAINER_STARTING)),
+        snapshot(
+            made(
+                container(instanceType="gpu"),
+                snapshot(instance_types={**GPU_TYPES, "gpu": OPEN_GPU}),
+                Deployment=DEPLOYMENT_STATUS,
+            ),
+            [pod(READY, phase="Running")],
+            instance_types=GPU_TYPES,
+        ),
+        Phase.ACTIVE,
+        Reason.READY,
     ),
     "Rejected (the API server refused an object as invalid) is sticky: nothing applied": Row(
         container(status=stored(Phase.FAILED, Reason.REJECTED)),

@@ -150,6 +150,24 @@ KINDS: tuple[Kind, ...] = (
         ),
     ),
     Kind(
+        kind="JupyterImage",
+        plural="jupyterimages",
+        singular="jupyterimage",
+        scope="Cluster",
+        spec=models.JupyterImageSpec,
+        short_names=("jimg",),
+        description="An admin catalog entry: a JupyterLab image a JupyterContainer may name "
+        "in spec.image, optionally pinned to a digest and restricted to bundles or groups.",
+        columns=(
+            Column("Image", ".spec.image", description="Image reference."),
+            Column("Digest", ".spec.digest", description="Pinned digest.", priority=1),
+            Column("Default", ".spec.default", "boolean", "Image of containers without one."),
+            Column("Order", ".spec.order", "integer", "Sort key."),
+            Column("Available", ".spec.available", "boolean", "Offered to users."),
+            AGE,
+        ),
+    ),
+    Kind(
         kind="ResourceBundle",
         plural="resourcebundles",
         singular="resourcebundle",

@@ -392,13 +392,15 @@ class JupyterContainerSpec(Model):
         "shrinks. status.storage shows the resize.",
         json_schema_extra=_quantity_rule("spec.volumeSize", "'20Gi'"),
     )
-    image: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = Field(
+    image: Annotated[str, StringConstraints(min_length=1, max_length=253)] | None = Field(
         default=None,
-        description="JupyterLab image; defaults to the platform image. Pulled on every start.",
+        description="JupyterImage of the catalog (its name) the container runs. Empty: the "
+        "catalog's default image (available, marked default, you may use it; lowest order), "
+        "else the operator's configured image. The image's tag is pulled on every start.",
         json_schema_extra=x_rules(
             cel(
-                f"self.matches({cel_string(rules.IMAGE_PATTERN)})",
-                rules.MSG_IMAGE_INVALID,
+                f"self.matches({cel_string(rules.CATALOG_NAME_PATTERN)})",
+                rules.MSG_IMAGE_NOT_A_NAME,
                 reason="FieldValueInvalid",
             )
         ),
@@ -470,9 +472,9 @@ class JupyterContainerSpec(Model):
 
     @field_validator("image")
     @classmethod
-    def _image_reference(cls, image: str | None) -> str | None:
-        if image is not None and not rules.is_image_reference(image):
-            raise refuse(rules.MSG_IMAGE_INVALID)
+    def _image_name(cls, image: str | None) -> str | None:
+        if image is not None and not rules.is_catalog_name(image):
+            raise refuse(rules.MSG_IMAGE_NOT_A_NAME)
         return image
 
     @field_validator("tags")
@@ -740,6 +742,61 @@ class JupyterContainerStatus(Model):
     storage: StorageStatus | None = Field(
         default=None, description="Size of the On Demand PVC and its growth (spec.volumeSize)."
     )
+    # Image catalog (issue 15).
+    image: Annotated[str, StringConstraints(max_length=600)] | None = Field(
+        default=None,
+        description="Image the current attempt runs (a pinned JupyterImage as image@digest); "
+        "kept until the next start, so a catalog edit does not restart a running container.",
+    )
+
+
+# ---------------------------------------------------------------- catalog entitlements
+
+
+def _bundle_ref(ref: str) -> str:
+    if re.fullmatch(rules.BUNDLE_REF_PATTERN, ref) is None:
+        raise refuse(rules.MSG_BUNDLE_REF_INVALID)
+    return ref
+
+
+BundleRef = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=317),
+    AfterValidator(_bundle_ref),
+    Field(
+        json_schema_extra=x_rules(
+            cel(
+                f"self.matches({cel_string(rules.BUNDLE_REF_PATTERN)})",
+                rules.MSG_BUNDLE_REF_INVALID,
+                reason="FieldValueInvalid",
+            )
+        )
+    ),
+]
+
+
+class Entitled(Model):
+    """Who may pick a catalog entry (InstanceType, Volume, JupyterImage).
+
+    Both lists empty: everyone. Else a container may use the entry when its bundle is listed
+    or its user belongs to a listed group (admins always may). Judged by core.entitlements.
+    """
+
+    allowedBundles: list[BundleRef] = Field(
+        default_factory=list,
+        max_length=100,
+        description="ResourceBundles whose containers may use this entry: 'namespace/bundle', "
+        "or 'namespace/*' for every bundle of a namespace. Empty with allowedGroups empty: "
+        "everyone may.",
+        json_schema_extra=x_rules(x_kubernetes_list_type="set"),
+    )
+    allowedGroups: list[Annotated[str, StringConstraints(min_length=1, max_length=512)]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Groups whose users may use this entry (the creator's groups, as the "
+        "API server authenticated them).",
+        json_schema_extra=x_rules(x_kubernetes_list_type="set"),
+    )
 
 
 # ---------------------------------------------------------------- catalog
@@ -765,7 +822,7 @@ class Toleration(Model):
     )
 
 
-class InstanceTypeSpec(Model):
+class InstanceTypeSpec(Entitled):
     """A node type of the admin catalog: CPU and memory for a container."""
 
     cpu: Quantity = Field(
@@ -821,7 +878,7 @@ class NFSSource(Model):
     readOnly: bool = Field(default=False, description="Mount read-only.")
 
 
-class VolumeSpec(Model):
+class VolumeSpec(Entitled):
     """A volume of the admin catalog."""
 
     model_config = ConfigDict(
@@ -880,6 +937,79 @@ class VolumeSpec(Model):
         if self.type == VolumeType.ON_DEMAND_PVC and self.maxSize is None:
             raise refuse(rules.MSG_VOLUME_MAX_SIZE_REQUIRED)
         return self
+
+
+# ---------------------------------------------------------------- image catalog (issue 15)
+
+
+def _digest(digest: str | None) -> str | None:
+    if digest is not None and re.fullmatch(rules.DIGEST_PATTERN, digest) is None:
+        raise refuse(rules.MSG_DIGEST_INVALID)
+    return digest
+
+
+class JupyterImageSpec(Entitled):
+    """An admin-approved JupyterLab image: what `spec.image` of a JupyterContainer names."""
+
+    image: Annotated[str, StringConstraints(min_length=1, max_length=512)] = Field(
+        description="Image reference without a digest: [registry[:port]/]repository[:tag], "
+        "e.g. 'quay.io/jupyter/scipy-notebook:2025-01-06' (a Jupyter Docker Stacks image: the "
+        "pod runs its start-notebook.py). Without spec.digest its tag is pulled on every start.",
+        json_schema_extra=x_rules(
+            cel(
+                f"self.matches({cel_string(rules.IMAGE_PATTERN)})",
+                rules.MSG_IMAGE_INVALID,
+                reason="FieldValueInvalid",
+            ),
+            cel(
+                "!self.contains('@')",
+                rules.MSG_IMAGE_REFERENCE_HAS_DIGEST,
+                reason="FieldValueInvalid",
+            ),
+        ),
+    )
+    digest: Annotated[str, StringConstraints(max_length=71), AfterValidator(_digest)] | None = (
+        Field(
+            default=None,
+            description="Pin: the pod runs image@digest (sha256:...), whatever the tag points "
+            "to now.",
+            json_schema_extra=x_rules(
+                cel(
+                    f"self.matches({cel_string(rules.DIGEST_PATTERN)})",
+                    rules.MSG_DIGEST_INVALID,
+                    reason="FieldValueInvalid",
+                )
+            ),
+        )
+    )
+    displayName: Annotated[str, StringConstraints(max_length=128)] | None = Field(
+        default=None, description="Text shown in lists and forms."
+    )
+    description: Annotated[str, StringConstraints(max_length=1024)] | None = Field(
+        default=None, description="What the image holds (shown in the catalog listing)."
+    )
+    order: int = Field(default=100, description="Sort key of lists and forms.")
+    available: bool = Field(default=True, description="Offered to users.")
+    default: bool = Field(
+        default=False,
+        description="The image of containers without spec.image: the available default "
+        "image a container may use with the lowest (order, name); none: the operator's "
+        "configured image (JC_JUPYTER_IMAGE).",
+    )
+
+    @field_validator("image")
+    @classmethod
+    def _reference(cls, image: str) -> str:
+        if "@" in image:
+            raise refuse(rules.MSG_IMAGE_REFERENCE_HAS_DIGEST)
+        if not rules.is_image_reference(image):
+            raise refuse(rules.MSG_IMAGE_INVALID)
+        return image
+
+    @property
+    def pull_reference(self) -> str:
+        """What the pod runs: the reference, pinned to the digest when one is given."""
+        return f"{self.image}@{self.digest}" if self.digest else self.image
 
 
 # ---------------------------------------------------------------- access

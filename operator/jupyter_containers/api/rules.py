@@ -176,6 +176,38 @@ def is_image_reference(value: str) -> bool:
     return re.fullmatch(IMAGE_PATTERN, value) is not None
 
 
+# ---------------------------------------------------------------- image catalog (issue 15)
+
+#: A JupyterImage's metadata.name (a DNS subdomain, as every cluster-scoped name).
+CATALOG_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+MSG_IMAGE_NOT_A_NAME = (
+    "spec.image: names a JupyterImage of the catalog (its metadata.name, e.g. 'scipy'), not an "
+    "image reference; `kubectl jupyter catalog` lists the images you may pick, or remove "
+    "spec.image for the default."
+)
+DIGEST_PATTERN = r"^sha256:[a-f0-9]{64}$"
+MSG_DIGEST_INVALID = (
+    "spec.digest: not an image digest; use 'sha256:' and 64 lowercase hex digits "
+    "(`crane digest IMAGE` prints it), or remove spec.digest to pull the tag."
+)
+MSG_IMAGE_REFERENCE_HAS_DIGEST = (
+    "spec.image: give the reference without '@digest' and pin it with spec.digest instead."
+)
+#: An entitlement's bundle: 'namespace/name', or 'namespace/*' for every bundle there.
+BUNDLE_REF_PATTERN = (
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/"
+    r"(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$"
+)
+MSG_BUNDLE_REF_INVALID = (
+    "spec.allowedBundles: each entry is 'namespace/bundle' (a ResourceBundle of that "
+    "namespace) or 'namespace/*' (every bundle there), e.g. 'team-a/gpu'."
+)
+
+
+def is_catalog_name(value: str) -> bool:
+    return len(value) <= 253 and re.fullmatch(CATALOG_NAME_PATTERN, value) is not None
+
+
 MSG_VOLUME_NFS_REQUIRED = (
     "spec.nfs is required when spec.type is NFS; set spec.nfs.server and spec.nfs.path."
 )

@@ -13,7 +13,16 @@ import typer
 from lightkube import ApiError
 
 from jupyter_containers import __version__
-from jupyter_containers.cli import connect, editing, listing, logs, render, start_stop, watching
+from jupyter_containers.cli import (
+    choices,
+    connect,
+    editing,
+    listing,
+    logs,
+    render,
+    start_stop,
+    watching,
+)
 from jupyter_containers.cli.errors import CliError, ExitCode, api_messages
 from jupyter_containers.cli.options import (
     AsGroupOpt,
@@ -115,6 +124,7 @@ _register("logs", logs.logs, logs.LOGS_EPILOG, "View")
 _register("events", logs.events, logs.EVENTS_EPILOG, "View")
 _register("watch", watching.watch, watching.EPILOG, "View")
 _register("open", connect.open_lab, connect.OPEN_EPILOG, "View")
+_register("catalog", choices.list_catalog, choices.CATALOG_EPILOG, "View")
 _register("create", editing.create, editing.CREATE_EPILOG, "Manage")
 _register("configure", editing.configure, editing.CONFIGURE_EPILOG, "Manage")
 _register("start", start_stop.start, start_stop.START_EPILOG, "Lifecycle")

@@ -19,8 +19,8 @@ from lightkube import ApiError
 
 from jupyter_containers.api import rules
 from jupyter_containers.api.models import (
-    ALLOWED_VOLUME_TYPES,
     InstanceTypeSpec,
+    JupyterImageSpec,
     ResourceBundleSpec,
     VolumeSpec,
     VolumeType,
@@ -28,6 +28,7 @@ from jupyter_containers.api.models import (
 from jupyter_containers.cli.containers import Containers
 from jupyter_containers.cli.cost import CostLine, cost_lines
 from jupyter_containers.core import catalog, quota, validation
+from jupyter_containers.core.entitlements import Chooser, bundle_ref
 from jupyter_containers.core.settings import Settings
 from jupyter_containers.shell.resources import JupyterContainer, Namespace
 
@@ -47,24 +48,46 @@ class Checker:
         # The operator's defaults (the namespace label, admin groups); the server has the
         # deployed values and has the last word.
         self.settings = Settings.model_construct()
+        #: The bundle chosen so far: entries restricted to bundles are offered for it.
+        self.picked_bundle: str | None = None
 
     # ------------------------------------------------------------ facts
 
     @cached_property
-    def catalog(self) -> tuple[dict[str, InstanceTypeSpec], dict[str, VolumeSpec]]:
-        return dict(self.repo.instance_types()), dict(self.repo.volumes())
+    def catalog(
+        self,
+    ) -> tuple[dict[str, InstanceTypeSpec], dict[str, VolumeSpec], dict[str, JupyterImageSpec]]:
+        return (
+            dict(self.repo.instance_types()),
+            dict(self.repo.volumes()),
+            dict(self.repo.images()),
+        )
+
+    def chooser(self) -> Chooser:
+        """The user and the bundle picked so far (`picked_bundle`), for the entitlements."""
+        bundle = bundle_ref(self.domain, self.picked_bundle) if self.picked_bundle else None
+        return Chooser.of(bundle, self.identity.groups, self.settings.admin_groups)
 
     @property
     def instance_types(self) -> list[tuple[str, InstanceTypeSpec]]:
-        """Available instance types, the default (first available) first."""
+        """The instance types the user may pick, the default (first) first."""
         types = self.catalog[0]
-        names = sorted(
-            (n for n, t in types.items() if t.available), key=lambda n: (types[n].order, n)
-        )
-        return [(n, types[n]) for n in names]
+        return [(n, types[n]) for n in catalog.offered_instance_types(types, [self.chooser()])]
 
     def allowed_volumes(self) -> list[tuple[str, VolumeSpec]]:
-        return sorted((n, v) for n, v in self.catalog[1].items() if v.type in ALLOWED_VOLUME_TYPES)
+        """The On Demand PVC and NFS volumes the user may pick."""
+        volumes = self.catalog[1]
+        return [(n, volumes[n]) for n in catalog.offered_volumes(volumes, [self.chooser()])]
+
+    @property
+    def images(self) -> list[tuple[str, JupyterImageSpec]]:
+        """The JupyterImages the user may pick, by (order, name)."""
+        images = self.catalog[2]
+        return [(n, images[n]) for n in catalog.offered_images(images, [self.chooser()])]
+
+    def default_image(self) -> str | None:
+        """The catalog's default image for this user (None: the operator's image)."""
+        return catalog.default_image(self.catalog[2], [self.chooser()])
 
     def instance_spec(self, name: str) -> InstanceTypeSpec | None:
         return self.catalog[0].get(name)
@@ -175,14 +198,21 @@ class Checker:
 
     def instance_type(self, name: str | None) -> list[str]:
         try:
-            catalog.resolve_instance_type(name or None, self.catalog[0])
+            catalog.resolve_instance_type(name or None, self.catalog[0], [self.chooser()])
         except catalog.CatalogError as err:
             return [err.message]
         return []
 
     def volume(self, name: str | None) -> list[str]:
         try:
-            catalog.resolve_volume(name or None, self.catalog[1])
+            catalog.resolve_volume(name or None, self.catalog[1], [self.chooser()])
+        except catalog.CatalogError as err:
+            return [err.message]
+        return []
+
+    def image(self, name: str | None) -> list[str]:
+        try:
+            catalog.resolve_image(name or None, self.catalog[2], "", [self.chooser()])
         except catalog.CatalogError as err:
             return [err.message]
         return []
@@ -238,13 +268,14 @@ class Checker:
         *,
         name: str | None = None,
         existing_pvc: bool = False,
-        fields: tuple[str, ...] = ("bundle", "namespace", "instanceType", "volume"),
+        fields: tuple[str, ...] = ("bundle", "namespace", "instanceType", "volume", "image"),
     ) -> list[str]:
         """Every General-tab check of a spec dict, as the webhook would refuse them."""
         errors: list[str] = []
         if name is not None:
             errors += self.name(name)
         namespace = spec.get("namespace") or self.domain
+        self.picked_bundle = spec.get("bundle") or self.picked_bundle
         if "bundle" in fields:
             errors += self.bundle(spec.get("bundle", ""))
         if "namespace" in fields:
@@ -254,6 +285,8 @@ class Checker:
             catalog_errors += self.instance_type(spec.get("instanceType"))
         if "volume" in fields:
             catalog_errors += self.volume(spec.get("volume"))
+        if "image" in fields:
+            catalog_errors += self.image(spec.get("image"))
         errors += catalog_errors
         if not errors and spec.get("running", True):
             instance = spec.get("instanceType") or self.default_instance_type() or ""

@@ -9,7 +9,7 @@ from typing import Any
 from lightkube import ApiError
 from lightkube.types import PatchType
 
-from jupyter_containers.api.models import InstanceTypeSpec, VolumeSpec
+from jupyter_containers.api.models import InstanceTypeSpec, JupyterImageSpec, VolumeSpec
 from jupyter_containers.cli.cluster import Kube, api_errors
 from jupyter_containers.cli.errors import CliError, NotFoundError
 from jupyter_containers.core.naming import DOMAIN_LABEL, NAME_LABEL, START_REQUESTED_ANNOTATION
@@ -18,6 +18,7 @@ from jupyter_containers.shell.resources import (
     Event,
     InstanceType,
     JupyterContainer,
+    JupyterImage,
     Pod,
     ResourceBundle,
     ResourceQuota,
@@ -152,6 +153,19 @@ class Containers:
             except ValueError:
                 continue
         return sorted(parsed, key=lambda pair: pair[0])
+
+    def images(self) -> list[tuple[str, JupyterImageSpec]]:
+        """The catalog's JupyterImages (entries that do not parse are left out)."""
+        with api_errors("images"):
+            items = [_dict(i) for i in self.client.list(JupyterImage)]
+        parsed = []
+        for item in items:
+            try:
+                spec = JupyterImageSpec.model_validate(item.get("spec") or {})
+            except ValueError:
+                continue
+            parsed.append((item["metadata"]["name"], spec))
+        return parsed
 
     def quotas(self, namespace: str) -> list[Mapping[str, Any]] | None:
         """The namespace's ResourceQuotas, or None when the user may not read them."""

@@ -61,7 +61,8 @@ VolumeOpt = Annotated[
 ImageOpt = Annotated[
     str | None,
     typer.Option(
-        help="JupyterLab image (default: the platform's).",
+        help="JupyterImage of the catalog, by name (`kubectl jupyter catalog` lists yours; "
+        "default: the catalog's default image, else the platform's).",
         rich_help_panel=GENERAL_PANEL,
         show_default=False,
     ),

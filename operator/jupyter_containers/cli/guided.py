@@ -175,6 +175,8 @@ class GuidedFlow:
                 ),
                 bundles,
             )
+        # Entries restricted to bundles are offered for the one chosen (core.entitlements).
+        self.checker.picked_bundle = d.bundle or None
         namespaces = [(ns, "") for ns in self.checker.available_namespaces()]
         if len(namespaces) > 1:
             self.out.print("Namespaces available to you:")
@@ -382,7 +384,7 @@ class GuidedFlow:
             ("Namespace", d.namespace or self.domain),
             ("Instance type", instance),
             ("Volume", volume_text),
-            ("Image", d.image or "platform default"),
+            ("Image", d.image or "catalog default"),
         ]
         if d.env:
             rows.append(("Environment", "\n".join(self._env_lines())))

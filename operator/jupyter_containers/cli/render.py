@@ -174,6 +174,10 @@ def details(jc: Obj, now: datetime) -> Table:
     storage = status.get("storage") or {}
     if storage:  # volume growth
         rows.insert(5, ("Volume size", storage_text(storage)))
+    if spec.get("image") or status.get("image"):
+        # The JupyterImage named (or the default) and what the current attempt runs.
+        image = spec.get("image") or "default"
+        rows.insert(6, ("Image", f"{image} ({status['image']})" if status.get("image") else image))
     tags = spec.get("tags") or {}
     if tags:
         rows.append(("Tags", "\n".join(f"{k}={v}" for k, v in sorted(tags.items()))))

@@ -17,7 +17,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -37,6 +37,8 @@ from jupyter_containers.console.config import ConsoleSettings
 from jupyter_containers.console.hub import Hub, Subscriber
 from jupyter_containers.console.identity import Principal
 from jupyter_containers.console.userkube import UserKube, load_config, own_client
+from jupyter_containers.core import catalog
+from jupyter_containers.core.entitlements import bundle_ref, for_bundles
 from jupyter_containers.core.settings import Settings
 from jupyter_containers.core.validation import Identity
 from jupyter_containers.shell.resources import JupyterContainer, Namespace, ResourceBundle
@@ -375,21 +377,52 @@ def _catalog_facts(
         "bundles": checker.bundle_names,
         "canCreateBundle": _can(kube, "create", "resourcebundles", domain),
         "namespaces": namespaces,
-        "instanceTypes": [
-            {"name": n, "text": f"{n} ({spec.displayName or n}: {spec.cpu} CPU, {spec.memory})"}
-            for n, spec in checker.instance_types
-        ],
-        "volumes": [
-            {
-                "name": n,
-                "text": f"{n} ({'On Demand PVC' if v.type == 'OnDemandPVC' else v.type}"
-                + (f", {v.maxSize}" if v.maxSize else "")
-                + ")",
-            }
-            for n, v in checker.allowed_volumes()
-        ],
+        **_offers(checker, domain),
         "platformArgs": list(_platform_args()),
         "platformEnv": _platform_env(),
+    }
+
+
+def _offers(checker: Checker, domain: str) -> dict[str, Any]:
+    """The catalog entries the user may pick (core.entitlements). `bundles`: the bundles of
+    the domain the entry is offered with (the form hides it for others); absent: any."""
+    types, volumes, images = checker.catalog
+    chooser = checker.chooser()
+    refs = {bundle_ref(domain, b): b for b in checker.bundle_names}
+
+    def offered(entries: Mapping[str, Any], names: list[str], text: Any) -> list[dict[str, Any]]:
+        out = []
+        for n in names:
+            allowed = for_bundles(entries[n], refs, chooser)
+            if allowed == []:
+                continue
+            item: dict[str, Any] = {"name": n, "text": text(n, entries[n])}
+            if allowed is not None:
+                item["bundles"] = [refs[r] for r in allowed]
+            out.append(item)
+        return out
+
+    return {
+        "instanceTypes": offered(
+            types,
+            catalog.offered_instance_types(types),
+            lambda n, t: f"{n} ({t.displayName or n}: {t.cpu} CPU, {t.memory})",
+        ),
+        "volumes": offered(
+            volumes,
+            catalog.offered_volumes(volumes),
+            lambda n, v: (
+                f"{n} ({'On Demand PVC' if v.type == 'OnDemandPVC' else v.type}"
+                + (f", {v.maxSize}" if v.maxSize else "")
+                + ")"
+            ),
+        ),
+        "images": offered(
+            images,
+            catalog.offered_images(images),
+            lambda n, i: f"{i.displayName or n} ({i.pull_reference})",
+        ),
+        "defaultImage": checker.default_image() or "",
     }
 
 
@@ -441,6 +474,7 @@ async def form_page(request: web.Request) -> web.StreamResponse:
                 "instanceType": checker.default_instance_type() or "",
                 "volume": "",
                 "volumeSize": "",
+                "image": "",
                 "env": [],
                 "args": "",
                 "tags": [],
@@ -464,8 +498,8 @@ def _manifest(domain: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 TAB_FIELDS = {
-    "General": ("name", "bundle", "namespace", "instanceType", "volume", "volumeSize"),
-    "Configurations": ("env", "args", "image"),
+    "General": ("name", "bundle", "namespace", "instanceType", "volume", "volumeSize", "image"),
+    "Configurations": ("env", "args"),
     "Tags": ("tags",),
 }
 
@@ -493,6 +527,7 @@ async def check_tab(request: web.Request) -> web.StreamResponse:
         from jupyter_containers.core import validation
 
         checker = Checker(repo)
+        checker.picked_bundle = form.bundle or None
         errors: dict[str, list[str]] = {}
         if tab == "General":
             if mode == "create":
@@ -504,6 +539,7 @@ async def check_tab(request: web.Request) -> web.StreamResponse:
             errors["volumeSize"] = views.volume_size_errors(
                 form.volumeSize, form.volume, checker.volume_spec(form.volume or None)
             )
+            errors["image"] = checker.image(form.image or None)
             if not any(errors.values()) and form.instanceType:
                 report = checker.quota(
                     form.instanceType,

@@ -36,7 +36,7 @@ FIELD_TAB = {
     "volumeSize": "General",
     "env": "Configurations",
     "args": "Configurations",
-    "image": "Configurations",
+    "image": "General",
     "tags": "Tags",
     "form": "Review & Create",
 }
@@ -397,6 +397,7 @@ class Form:
     instanceType: str = ""
     volume: str = ""
     volumeSize: str = ""  # volume growth
+    image: str = ""
     env: list[dict[str, str]] = field(default_factory=list)
     args: str = ""
     tags: list[dict[str, str]] = field(default_factory=list)
@@ -425,6 +426,7 @@ class Form:
             instanceType=text("instanceType"),
             volume=text("volume"),
             volumeSize=text("volumeSize"),
+            image=text("image"),
             env=rows("env"),
             args=raw_args if isinstance(raw_args, str) else "",
             tags=rows("tags"),
@@ -439,7 +441,7 @@ class Form:
         spec: dict[str, Any] = {k: v for k, v in (base or {}).items()}
         if self.bundle:
             spec["bundle"] = self.bundle
-        for key in ("namespace", "instanceType", "volume", "volumeSize"):
+        for key in ("namespace", "instanceType", "volume", "volumeSize", "image"):
             value = getattr(self, key)
             if value:
                 spec[key] = value
@@ -500,9 +502,9 @@ def tags_spec(rows: Sequence[Mapping[str, str]]) -> tuple[dict[str, str], list[s
 
 def configured(current: Obj, form: Form) -> dict[str, Any]:
     """The object Save sends: the container with the form's spec (Configure never changes the
-    bundle, and keeps running and the image as they are)."""
+    bundle, and keeps running as it is)."""
     base = dict(current.get("spec") or {})
-    spec = form.spec(base={k: v for k, v in base.items() if k in ("bundle", "running", "image")})
+    spec = form.spec(base={k: v for k, v in base.items() if k in ("bundle", "running")})
     spec["bundle"] = base.get("bundle", "")
     return {**current, "spec": spec}
 
@@ -545,6 +547,7 @@ def form_of(jc: Obj) -> dict[str, Any]:
         "instanceType": spec.get("instanceType", ""),
         "volume": spec.get("volume", ""),
         "volumeSize": spec.get("volumeSize", ""),
+        "image": spec.get("image", ""),
         "env": env,
         "args": "\n".join(spec.get("args") or []),
         "tags": [{"key": k, "value": v} for k, v in sorted((spec.get("tags") or {}).items())],

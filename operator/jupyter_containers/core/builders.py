@@ -73,6 +73,9 @@ class BuildInputs:
     settings: JupyterLabSettings
     #: Start attempt; on the pod template, so a new attempt rolls out a fresh pod.
     attempt: int
+    #: What the pod runs: the JupyterImage's reference (pinned: ref@digest); None: the
+    #: operator's configured image (core.catalog.resolve_image).
+    image_reference: str | None = None
 
     @property
     def deploy_namespace(self) -> str:
@@ -97,7 +100,7 @@ class BuildInputs:
 
     @property
     def image(self) -> str:
-        return self.spec.image or self.settings.jupyter_image
+        return self.image_reference or self.settings.jupyter_image
 
 
 # ---------------------------------------------------------------- hashing

@@ -1,4 +1,4 @@
-"""The catalog (InstanceTypes, Volumes) and Kubernetes quantities.
+"""The catalog (InstanceTypes, Volumes, JupyterImages) and Kubernetes quantities.
 
 Pure: catalog entries by name in; the entry a container uses, the pod resources of an
 instance type, and the one parser and formatters of quantities out. Used by the
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
@@ -18,11 +18,14 @@ from lightkube.utils.quantity import parse_quantity
 from jupyter_containers.api import rules
 from jupyter_containers.api.models import (
     ALLOWED_VOLUME_TYPES,
+    Entitled,
     InstanceTypeSpec,
+    JupyterImageSpec,
     Reason,
     VolumeSpec,
     VolumeType,
 )
+from jupyter_containers.core.entitlements import Chooser, entitled, refused_by
 
 logger = logging.getLogger(__name__)
 
@@ -68,14 +71,31 @@ def parse_catalog(specs: Mapping[str, Iterable[Mapping[str, Any]]], model: Any) 
     return out
 
 
-def resolve_instance_type(
-    requested: str | None, catalog: Mapping[str, InstanceTypeSpec]
-) -> tuple[str, InstanceTypeSpec]:
-    """The InstanceType to use: the requested one, or the first available by (order, name)."""
-    available = sorted(
-        (name for name, it in catalog.items() if it.available),
+def _usable(entry: Entitled, choosers: Sequence[Chooser]) -> bool:
+    return all(entitled(entry, c) for c in choosers)
+
+
+def offered_instance_types(
+    catalog: Mapping[str, InstanceTypeSpec], choosers: Sequence[Chooser] = ()
+) -> list[str]:
+    """The instance types to offer, the default (first) first: available, entitled."""
+    return sorted(
+        (name for name, it in catalog.items() if it.available and _usable(it, choosers)),
         key=lambda name: (catalog[name].order, name),
     )
+
+
+def resolve_instance_type(
+    requested: str | None,
+    catalog: Mapping[str, InstanceTypeSpec],
+    choosers: Sequence[Chooser] = (),
+    *,
+    enforce: bool = True,
+) -> tuple[str, InstanceTypeSpec]:
+    """The InstanceType to use: the requested one, or the first available by (order, name)
+    that `choosers` may use. `enforce`: refuse a requested one they may not use (False: a
+    running container keeps what it started with; entitlements are judged at start)."""
+    available = offered_instance_types(catalog, choosers)
     offer = ", ".join(available) or "none; ask an administrator to create an InstanceType"
     if requested is None:
         if not available:
@@ -94,18 +114,36 @@ def resolve_instance_type(
             f"spec.instanceType: InstanceType {requested!r} is not available; "
             f"choose one of the available ones ({offer})."
         )
+    refused = refused_by(catalog[requested], choosers) if enforce else None
+    if refused is not None:
+        raise CatalogError(
+            f"spec.instanceType: InstanceType {requested!r} is not offered to "
+            f"{refused.describe()}; choose one you may use ({offer})."
+        )
     return requested, catalog[requested]
 
 
+def offered_volumes(
+    catalog: Mapping[str, VolumeSpec], choosers: Sequence[Chooser] = ()
+) -> list[str]:
+    """The volumes to offer: On Demand PVC and NFS ones the choosers may use, by name."""
+    return sorted(
+        n for n, v in catalog.items() if v.type in ALLOWED_VOLUME_TYPES and _usable(v, choosers)
+    )
+
+
 def resolve_volume(
-    requested: str | None, catalog: Mapping[str, VolumeSpec]
+    requested: str | None,
+    catalog: Mapping[str, VolumeSpec],
+    choosers: Sequence[Chooser] = (),
+    *,
+    enforce: bool = True,
 ) -> tuple[str | None, VolumeSpec | None]:
     """The Volume to mount, or (None, None) for none. Only OnDemandPVC and NFS are allowed."""
     if requested is None:
         return None, None
+    offer = ", ".join(offered_volumes(catalog, choosers)) or "none"
     if requested not in catalog:
-        usable = sorted(n for n, v in catalog.items() if v.type in ALLOWED_VOLUME_TYPES)
-        offer = ", ".join(usable) or "none"
         raise CatalogError(
             f"spec.volume: Volume {requested!r} does not exist; choose one of the "
             f"On Demand PVC or NFS volumes ({offer}) or remove spec.volume."
@@ -117,7 +155,78 @@ def resolve_volume(
         raise CatalogError(f"Volume {requested!r}: {rules.MSG_VOLUME_MAX_SIZE_REQUIRED}")
     if volume.type == VolumeType.NFS and volume.nfs is None:
         raise CatalogError(f"Volume {requested!r}: {rules.MSG_VOLUME_NFS_REQUIRED}")
+    refused = refused_by(volume, choosers) if enforce else None
+    if refused is not None:
+        raise CatalogError(
+            f"spec.volume: Volume {requested!r} is not offered to {refused.describe()}; "
+            f"choose one you may use ({offer}) or remove spec.volume."
+        )
     return requested, volume
+
+
+def offered_images(
+    catalog: Mapping[str, JupyterImageSpec], choosers: Sequence[Chooser] = ()
+) -> list[str]:
+    """The JupyterImages to offer, by (order, name): available, entitled."""
+    return sorted(
+        (n for n, i in catalog.items() if i.available and _usable(i, choosers)),
+        key=lambda n: (catalog[n].order, n),
+    )
+
+
+def default_image(
+    catalog: Mapping[str, JupyterImageSpec], choosers: Sequence[Chooser] = ()
+) -> str | None:
+    """The catalog's default for a container without spec.image: the first offered image
+    marked default; None: the operator's configured image."""
+    return next((n for n in offered_images(catalog, choosers) if catalog[n].default), None)
+
+
+def resolve_image(
+    requested: str | None,
+    catalog: Mapping[str, JupyterImageSpec],
+    fallback: str,
+    choosers: Sequence[Chooser] = (),
+    *,
+    enforce: bool = True,
+) -> tuple[str | None, str]:
+    """The JupyterImage (None: the operator's) and the reference the pod runs.
+
+    `fallback`: the operator's configured image, for no spec.image and no default in the
+    catalog. `enforce` as in `resolve_instance_type` (availability too: a running container
+    keeps its image when the entry is withdrawn).
+    """
+    if requested is None:
+        name = default_image(catalog, choosers)
+        return (name, catalog[name].pull_reference) if name else (None, fallback)
+    offered = offered_images(catalog, choosers)
+    offer = ", ".join(offered) or "none"
+    if requested not in catalog:
+        raise CatalogError(
+            f"spec.image: JupyterImage {requested!r} does not exist; choose one of the "
+            f"images you may use ({offer}) or remove spec.image for the default."
+        )
+    image = catalog[requested]
+    if enforce and not image.available:
+        raise CatalogError(
+            f"spec.image: JupyterImage {requested!r} is not available; choose one of the "
+            f"images you may use ({offer}) or remove spec.image for the default."
+        )
+    refused = refused_by(image, choosers) if enforce else None
+    if refused is not None:
+        raise CatalogError(
+            f"spec.image: JupyterImage {requested!r} is not offered to {refused.describe()}; "
+            f"choose one of the images you may use ({offer}) or remove spec.image for the "
+            "default."
+        )
+    return requested, image.pull_reference
+
+
+def image_display(name: str | None, image: JupyterImageSpec | None, reference: str) -> str:
+    """For lists: 'SciPy (quay.io/jupyter/scipy-notebook:2025-01-06)'."""
+    if name is None or image is None:
+        return f"Platform default ({reference})"
+    return f"{image.displayName or name} ({reference})"
 
 
 # ---------------------------------------------------------------- quantities

@@ -17,6 +17,7 @@ from typing import Any
 
 from jupyter_containers.api.models import JupyterContainerSpec, Permission, VolumeType
 from jupyter_containers.core import bounds, naming, quota, secret_policy, validation, volume_size
+from jupyter_containers.core.entitlements import Chooser, bundle_ref
 from jupyter_containers.core.settings import Settings
 from jupyter_containers.core.validation import Identity, Problem
 
@@ -46,7 +47,7 @@ class Lookup:
 
 
 BUNDLE = "bundle"  # ResourceBundleSpec | None (names: the bundle)
-CATALOG = "catalog"  # (instance types, volumes) (names: the instance type and volume asked for)
+CATALOG = "catalog"  # (instance types, volumes, images) (names: the three asked for)
 NAMESPACE = "namespace"  # labels, or None when the namespace does not exist
 POD_ACCESS = "pod-access"  # bool: the user may create pods there
 QUOTAS = "quotas"  # list of ResourceQuota dicts
@@ -233,7 +234,9 @@ def _judge_spec(
 ) -> Verdict:
     """Catalog, namespace and quota (refusals), then the warnings."""
     domain = request.domain
-    instance_types, volumes = _fact(facts, Lookup(CATALOG, names=(spec.instanceType, spec.volume)))
+    instance_types, volumes, images = _fact(
+        facts, Lookup(CATALOG, names=(spec.instanceType, spec.volume, spec.image))
+    )
     deploy_ns = spec.namespace or domain
     old_ns = (old_spec.namespace or domain) if old_spec is not None else None
     creating = request.operation == "CREATE"
@@ -241,7 +244,7 @@ def _judge_spec(
     instance = volume_name = volume = None
     if creating or old_spec is None or _catalog_choice(old_spec) != _catalog_choice(spec):
         instance, (volume_name, volume), catalog_problems = validation.resolve_catalog(
-            spec, instance_types, volumes
+            spec, instance_types, volumes, images, _choosers(request, spec, settings)
         )
         problems += catalog_problems
     if creating or deploy_ns != old_ns:
@@ -382,8 +385,26 @@ def _current_claim(
     return volume_size.Claim.of(pvc)
 
 
-def _catalog_choice(spec: JupyterContainerSpec) -> tuple[str | None, str | None]:
-    return (spec.instanceType, spec.volume)
+def _catalog_choice(spec: JupyterContainerSpec) -> tuple[str | None, ...]:
+    return (spec.instanceType, spec.volume, spec.image)
+
+
+def _choosers(
+    request: ContainerRequest, spec: JupyterContainerSpec, settings: Settings
+) -> tuple[Chooser, ...]:
+    """Who must be entitled to the catalog entries the spec picks (core.entitlements): the
+    requesting user; on an update by someone else, also the creator (by the groups recorded
+    at creation), whose groups the operator judges at every start."""
+    bundle = bundle_ref(request.domain, spec.bundle)
+    identity = request.identity
+    choosers = [Chooser.of(bundle, identity.groups, settings.admin_groups)]
+    creator = _created_by(request.old) if request.old is not None else None
+    if creator and creator != identity.username:
+        annotations = (request.old or {}).get("metadata", {}).get("annotations") or {}
+        recorded = validation.created_by_groups(annotations)
+        whom = f"the container's creator {creator}"
+        choosers.append(Chooser.of(bundle, recorded, settings.admin_groups, whom))
+    return tuple(choosers)
 
 
 def _namespace_problem(

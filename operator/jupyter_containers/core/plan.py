@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from jupyter_containers.api.models import (
     InstanceTypeSpec,
     JupyterContainerSpec,
+    JupyterImageSpec,
     Phase,
     Reason,
     VolumeSpec,
@@ -35,10 +36,12 @@ from jupyter_containers.core.builders import (
 from jupyter_containers.core.catalog import (
     CatalogError,
     instance_display,
+    resolve_image,
     resolve_instance_type,
     resolve_volume,
     volume_display,
 )
+from jupyter_containers.core.entitlements import Chooser, bundle_ref
 from jupyter_containers.core.lifecycle import MSG_STOPPED, AttemptFacts, Verdict, decide
 from jupyter_containers.core.quota import check_quota
 from jupyter_containers.core.settings import Settings
@@ -73,6 +76,8 @@ class ContainerSnapshot:
     pods: Sequence[Mapping[str, Any]]
     instance_types: Mapping[str, InstanceTypeSpec]
     volumes: Mapping[str, VolumeSpec]
+    images: Mapping[str, JupyterImageSpec] = field(default_factory=dict)
+    """The JupyterImages of the catalog."""
     pod_events: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     """Event counts ({"warnings", "total"}) by pod uid."""
     quotas: Mapping[str, Iterable[Mapping[str, Any]]] = field(default_factory=dict)
@@ -228,24 +233,11 @@ def plan(
     except ValidationError as exc:
         return _invalid(container, snapshot, now, validation_message(exc), domain, add_finalizer)
     deploy_ns = naming.deployment_namespace(domain, spec)
+    attempt = _attempt(container, spec, stored, now)
     try:
-        it_name, it = resolve_instance_type(spec.instanceType, snapshot.instance_types)
-        vol_name, vol = resolve_volume(spec.volume, snapshot.volumes)
+        build = _build_inputs(container, spec, snapshot, settings, attempt, stored)
     except CatalogError as exc:
         return _invalid(container, snapshot, now, exc.message, deploy_ns, add_finalizer)
-    attempt = _attempt(container, spec, stored, now)
-    build = BuildInputs(
-        name=meta["name"],
-        domain=domain,
-        uid=meta["uid"],
-        spec=spec,
-        instance_type_name=it_name,
-        instance_type=it,
-        volume_name=vol_name,
-        volume=vol,
-        settings=settings,
-        attempt=attempt.number,
-    )
     if (too_big := _above_maximum(build, snapshot)) is not None:
         return _invalid(container, snapshot, now, too_big, deploy_ns, add_finalizer)
     ns_facts = namespace or NamespaceFacts()
@@ -343,6 +335,61 @@ def _storage_writes(
         return status, None
     ref = ("PersistentVolumeClaim", build.deploy_namespace, claim.name)
     return status, PvcResize(ref, build.uid, growth.size)
+
+
+def _build_inputs(
+    container: Mapping[str, Any],
+    spec: JupyterContainerSpec,
+    snapshot: ContainerSnapshot,
+    settings: Settings,
+    attempt: _Attempt,
+    stored: Mapping[str, Any],
+) -> BuildInputs:
+    """The catalog entries the spec picks, resolved (CatalogError when it cannot be built).
+
+    Entitlements are judged at every start, for the creator (core.entitlements); a running
+    container keeps what it started with when an entitlement is withdrawn.
+    """
+    choosers = (_creator_chooser(container, spec, settings),)
+    enforce = attempt.is_new
+    it_name, it = resolve_instance_type(
+        spec.instanceType, snapshot.instance_types, choosers, enforce=enforce
+    )
+    vol_name, vol = resolve_volume(spec.volume, snapshot.volumes, choosers, enforce=enforce)
+    _, image = resolve_image(
+        spec.image, snapshot.images, settings.jupyter_image, choosers, enforce=enforce
+    )
+    # A running attempt keeps the image it started with: a catalog edit (a new tag or digest,
+    # another default) reaches it at its next start, not as a restart now.
+    image = (None if enforce else stored.get("image")) or image
+    meta = container["metadata"]
+    return BuildInputs(
+        name=meta["name"],
+        domain=meta["namespace"],
+        uid=meta["uid"],
+        spec=spec,
+        instance_type_name=it_name,
+        instance_type=it,
+        volume_name=vol_name,
+        volume=vol,
+        settings=settings,
+        attempt=attempt.number,
+        image_reference=image,
+    )
+
+
+def _creator_chooser(
+    container: Mapping[str, Any], spec: JupyterContainerSpec, settings: Settings
+) -> Chooser:
+    """The container's bundle and its creator's groups as recorded at creation."""
+    annotations = container["metadata"].get("annotations") or {}
+    creator = annotations.get(naming.CREATED_BY_ANNOTATION) or "unknown"
+    return Chooser.of(
+        bundle_ref(container["metadata"]["namespace"], spec.bundle),
+        validation.created_by_groups(annotations),
+        settings.admin_groups,
+        f"the container's creator {creator}",
+    )
 
 
 def _attempt(
@@ -493,6 +540,7 @@ def _status(
             service_name=build.base_name if deployed else None,
             token_secret=token_secret,
             storage=storage,
+            image=build.image if deployed else None,
         ),
         stored,
     )

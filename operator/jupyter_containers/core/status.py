@@ -45,6 +45,8 @@ class StatusInputs:
     token_secret: str | None
     storage: Mapping[str, Any] | None = None
     """status.storage (core.volume_size), None without an On Demand PVC."""
+    #: The image the attempt runs (None: keep the previous status's).
+    image: str | None = None
 
 
 def build_status(inputs: StatusInputs, previous: Mapping[str, Any]) -> dict[str, Any]:
@@ -86,6 +88,7 @@ def build_status(inputs: StatusInputs, previous: Mapping[str, Any]) -> dict[str,
         "retryAt": None,
         "storage": dict(inputs.storage) if inputs.storage else None,
     }
+    status["image"] = inputs.image or previous.get("image")
     # Every string within its CRD maxLength first (bounds), or the write would be refused;
     # then through the CRD's own model: a field the schema does not have, or a value it would
     # refuse, fails here (naming the field) instead of at the API server. Unset stays unset

@@ -9,7 +9,7 @@ admission errors and warnings. The manual's wording is used where it has one
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -21,6 +21,7 @@ from jupyter_containers.api.models import (
     LOCKED_PHASES,
     InstanceTypeSpec,
     JupyterContainerSpec,
+    JupyterImageSpec,
     Permission,
     ResourceBundleSpec,
     VolumeSpec,
@@ -28,6 +29,7 @@ from jupyter_containers.api.models import (
     configuration_changes,
 )
 from jupyter_containers.core import catalog, naming
+from jupyter_containers.core.entitlements import Chooser
 from jupyter_containers.core.settings import Settings
 
 #: Members of this group may do anything in the cluster; refusing them protects nothing.
@@ -358,21 +360,30 @@ def resolve_catalog(
     spec: JupyterContainerSpec,
     instance_types: Mapping[str, InstanceTypeSpec],
     volumes: Mapping[str, VolumeSpec],
+    images: Mapping[str, JupyterImageSpec] | None = None,
+    choosers: Sequence[Chooser] = (),
 ) -> tuple[
     tuple[str, InstanceTypeSpec] | None, tuple[str | None, VolumeSpec | None], list[Problem]
 ]:
-    """The instance type and volume the spec names, resolved as the operator will."""
+    """The instance type and volume the spec names, resolved as the operator will, and the
+    problems of those and of the image (`images`: the JupyterImages; None: not judged) for
+    `choosers` (core.entitlements)."""
     problems: list[Problem] = []
     instance: tuple[str, InstanceTypeSpec] | None = None
     volume: tuple[str | None, VolumeSpec | None] = (None, None)
     try:
-        instance = catalog.resolve_instance_type(spec.instanceType, instance_types)
+        instance = catalog.resolve_instance_type(spec.instanceType, instance_types, choosers)
     except catalog.CatalogError as err:
         problems.append(Problem(err.message))
     try:
-        volume = catalog.resolve_volume(spec.volume, volumes)
+        volume = catalog.resolve_volume(spec.volume, volumes, choosers)
     except catalog.CatalogError as err:
         problems.append(Problem(err.message))
+    if images is not None:
+        try:
+            catalog.resolve_image(spec.image, images, "", choosers)
+        except catalog.CatalogError as err:
+            problems.append(Problem(err.message))
     return instance, volume, problems
 
 

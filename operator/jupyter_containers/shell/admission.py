@@ -30,6 +30,7 @@ from jupyter_containers.api.models import (
     GROUP,
     VERSION,
     InstanceTypeSpec,
+    JupyterImageSpec,
     ResourceBundleSpec,
     VolumeSpec,
 )
@@ -42,6 +43,7 @@ from jupyter_containers.shell.context import context_of
 from jupyter_containers.shell.resources import (
     InstanceType,
     JupyterContainer,
+    JupyterImage,
     Namespace,
     PersistentVolumeClaim,
     ResourceBundle,
@@ -53,6 +55,9 @@ from jupyter_containers.shell.resources import (
 from jupyter_containers.shell.webhook_certs import ensure as ensure_certificates
 
 logger = logging.getLogger(__name__)
+
+#: The catalog by kind: InstanceTypes, Volumes and JupyterImages by name.
+Catalog = tuple[dict[str, InstanceTypeSpec], dict[str, VolumeSpec], dict[str, JupyterImageSpec]]
 
 #: Name of the managed Validating/MutatingWebhookConfigurations.
 WEBHOOK_CONFIGURATION = GROUP
@@ -183,17 +188,17 @@ class Lookups:
     def __init__(
         self,
         client: AsyncClient,
-        watched_catalog: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None,
+        watched_catalog: tuple[Mapping[str, Any], ...] | None = None,
         watched_containers: Mapping[Any, Any] | None = None,
     ) -> None:
         self.client = client
         #: The operator's own index of containers (`shell.world.containers`: (namespace,
         #: name) -> [object]), asked before a GET whether a name is taken.
         self.watched_containers = watched_containers
-        #: The operator's own watch of the catalog (kopf indexes: name -> [spec]), read
-        #: instead of two LISTs per request when it knows the names asked for.
+        #: The operator's own watch of the catalog (kopf indexes: name -> [spec]; instance
+        #: types, volumes, images), read instead of LISTs when it knows the names asked for.
         self.watched_catalog = watched_catalog
-        self._catalog: tuple[dict[str, InstanceTypeSpec], dict[str, VolumeSpec]] | None = None
+        self._catalog: Catalog | None = None
         #: Secrets read for this request: (namespace, name) -> the Secret, None when absent.
         self._secrets: dict[tuple[str, str], Secret | None] = {}
 
@@ -213,29 +218,33 @@ class Lookups:
             return None
 
     async def catalog(
-        self, instance_type: str | None = None, volume: str | None = None
-    ) -> tuple[dict[str, InstanceTypeSpec], dict[str, VolumeSpec]]:
-        """Both catalogs; from the watch when it has entries and the names asked for.
+        self, instance_type: str | None = None, volume: str | None = None, image: str | None = None
+    ) -> Catalog:
+        """The three catalogs; from the watch when it has entries and the names asked for.
 
         A name the watch does not know yet (an entry created a moment ago, or none at all) is
         looked up with a LIST, so a catalog applied together with a container is never
         refused for the watch's lag.
         """
         if self._catalog is None and self.watched_catalog is not None:
-            watched_types, watched_volumes = self.watched_catalog
+            watched_types, watched_volumes, *rest = self.watched_catalog
+            watched_images: Mapping[str, Any] = rest[0] if rest else {}
             if (
                 len(watched_types) > 0
                 and (instance_type is None or instance_type in watched_types)
                 and (volume is None or volume in watched_volumes)
+                and (image is None or image in watched_images)
             ):
                 self._catalog = (
                     parse_catalog(watched_types, InstanceTypeSpec),
                     parse_catalog(watched_volumes, VolumeSpec),
+                    parse_catalog(watched_images, JupyterImageSpec),
                 )
         if self._catalog is None:
             self._catalog = (
                 parse_catalog(await self._listed(InstanceType), InstanceTypeSpec),
                 parse_catalog(await self._listed(Volume), VolumeSpec),
+                parse_catalog(await self._listed(JupyterImage), JupyterImageSpec),
             )
         return self._catalog
 
@@ -488,13 +497,10 @@ async def validate_container(
     # Hook (validation.shape_problems): the schema has been checked by now; defence in depth.
     _refuse(validation.refusal(validation.shape_problems(new, "JupyterContainer")))
     meta = body.get("metadata") or {}
-    # The operator's catalog indexes (handlers.instance_types, handlers.volumes), which kopf
-    # passes to every handler of the process.
-    watched = (
-        (kwargs["instance_types"], kwargs["volumes"])
-        if "instance_types" in kwargs and "volumes" in kwargs
-        else None
-    )
+    # The operator's catalog indexes (shell.world: instance_types, volumes, images), which
+    # kopf passes to every handler of the process.
+    names = ("instance_types", "volumes", "images")
+    watched = tuple(kwargs[n] for n in names) if all(n in kwargs for n in names) else None
     request = ContainerRequest(
         operation=operation,
         identity=identity,

@@ -30,6 +30,7 @@ JupyterContainer = create_namespaced_resource(
 ResourceBundle = create_namespaced_resource(GROUP, VERSION, "ResourceBundle", "resourcebundles")
 InstanceType = create_global_resource(GROUP, VERSION, "InstanceType", "instancetypes")
 Volume = create_global_resource(GROUP, VERSION, "Volume", "volumes")
+JupyterImage = create_global_resource(GROUP, VERSION, "JupyterImage", "jupyterimages")
 
 #: Kinds the operator creates in a deployment namespace, by the `kind` of a built dict.
 MANAGED_KINDS = {
@@ -66,6 +67,7 @@ __all__ = [
     "Event",
     "InstanceType",
     "JupyterContainer",
+    "JupyterImage",
     "Namespace",
     "NetworkPolicy",
     "PersistentVolume",

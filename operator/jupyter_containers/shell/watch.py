@@ -56,6 +56,7 @@ async def managed_changed(
 
 @kopf.on.event(GROUP, VERSION, "instancetypes")
 @kopf.on.event(GROUP, VERSION, "volumes")
+@kopf.on.event(GROUP, VERSION, "jupyterimages")
 async def catalog_changed(type: str | None, memo: kopf.Memo, **kwargs: Any) -> None:
     ctx = context_of(memo)
     ctx.indexes.remember(kwargs)

@@ -13,7 +13,13 @@ from typing import Any
 
 import kopf
 
-from jupyter_containers.api.models import GROUP, VERSION, InstanceTypeSpec, VolumeSpec
+from jupyter_containers.api.models import (
+    GROUP,
+    VERSION,
+    InstanceTypeSpec,
+    JupyterImageSpec,
+    VolumeSpec,
+)
 from jupyter_containers.core import naming
 from jupyter_containers.core.catalog import parse_catalog
 from jupyter_containers.core.events import EventLedger
@@ -28,6 +34,7 @@ INDEX_NAMES = (
     "containers",
     "instance_types",
     "volumes",
+    "images",
     "quotas",
     "deployments",
     "services",
@@ -105,6 +112,7 @@ def observe(indexes: Indexes, ledger: EventLedger, key: Key) -> ContainerSnapsho
         pods=pods,
         instance_types=parse_catalog(indexes["instance_types"], InstanceTypeSpec),
         volumes=parse_catalog(indexes["volumes"], VolumeSpec),
+        images=parse_catalog(indexes["images"], JupyterImageSpec),
         pod_events={uid: ledger.counts([uid]) for uid in (p["metadata"]["uid"] for p in pods)},
         quotas=indexes["quotas"],
         owners=NameOwners(indexes),
@@ -162,6 +170,11 @@ async def instance_types(body: kopf.Body, name: str, **_: Any) -> dict[str, Any]
 
 @kopf.index(GROUP, VERSION, "volumes")
 async def volumes(body: kopf.Body, name: str, **_: Any) -> dict[str, Any]:
+    return {name: copy.deepcopy(dict(body.get("spec") or {}))}
+
+
+@kopf.index(GROUP, VERSION, "jupyterimages")
+async def images(body: kopf.Body, name: str, **_: Any) -> dict[str, Any]:
     return {name: copy.deepcopy(dict(body.get("spec") or {}))}
 
 

@@ -285,6 +285,7 @@
         name: form.elements.name.value, bundle: form.elements.bundle.value, namespace: form.elements.namespace.value,
         instanceType: form.elements.instanceType.value, volume: form.elements.volume.value,
         volumeSize: form.elements.volumeSize.value,
+        image: form.elements.image.value,
         env: rows(".env-row"), args: form.elements.args.value, tags: rows(".tag-row"),
       };
     }
@@ -293,7 +294,7 @@
       $$("[data-error-for]", tab === undefined ? form : panels[tab]).forEach((n) => { n.textContent = ""; });
       $$("[aria-invalid]", tab === undefined ? form : panels[tab]).forEach((n) => n.removeAttribute("aria-invalid"));
     }
-    const FIELD_INPUT = { name: "f-name", bundle: "f-bundle", namespace: "f-namespace", instanceType: "f-instance", volume: "f-volume", volumeSize: "f-volume-size", args: "f-args" };
+    const FIELD_INPUT = { name: "f-name", bundle: "f-bundle", namespace: "f-namespace", instanceType: "f-instance", volume: "f-volume", volumeSize: "f-volume-size", image: "f-image", args: "f-args" };
     function showErrors(errors, tabsWithErrors) {
       Object.entries(errors || {}).forEach(([field, messages]) => {
         const box = $("[data-error-for='" + field + "']", form) || $("[data-error-for='form']", form);
@@ -335,6 +336,23 @@
 
     const bundle = form.elements.bundle;
     bundle.addEventListener("change", () => { if (bundle.value === "__create__") location.href = "/domains/" + encodeURIComponent(domain) + "/bundles/new"; });
+    // Catalog entries restricted to bundles (data-bundles) are offered with those only.
+    function offerForBundle() {
+      ["instanceType", "volume", "image"].forEach((field) => {
+        const select = form.elements[field];
+        Array.from(select.options).forEach((o) => {
+          if (o.dataset.bundles === undefined) return;
+          const ok = o.dataset.bundles.split(" ").includes(bundle.value);
+          o.hidden = o.disabled = !ok;
+        });
+        if (select.selectedOptions[0] && select.selectedOptions[0].disabled) {
+          const first = Array.from(select.options).find((o) => !o.disabled);
+          select.value = first ? first.value : "";
+        }
+      });
+    }
+    bundle.addEventListener("change", offerForBundle);
+    offerForBundle();
     const volume = form.elements.volume;
     volume.addEventListener("change", () => {
       $("#no-volume-note").hidden = !!volume.value;
@@ -358,6 +376,8 @@
       const vol = facts.volumes.find((x) => x.name === v.volume);
       summaryRow(dl, "Volume", v.volume ? (vol ? vol.text : v.volume) : "No volume");
       if (v.volumeSize) summaryRow(dl, "PVC size", v.volumeSize);
+      const img = facts.images.find((x) => x.name === v.image);
+      summaryRow(dl, "Image", v.image ? (img ? img.text : v.image) : "Default");
       const env = v.env.filter((e) => e.name);
       if (env.length) summaryRow(dl, "Environment variables", env.map((e) => e.kind === "secret" ? e.name + " = secret " + e.secret + ":" + e.key : e.name + "=" + e.value).join("\n"));
       const args = v.args.split("\n").map((a) => a.trim()).filter(Boolean);
