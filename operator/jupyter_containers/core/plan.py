@@ -23,7 +23,7 @@ from jupyter_containers.api.models import (
     VolumeSpec,
     VolumeType,
 )
-from jupyter_containers.core import bounds, faults, naming, secret_policy, validation
+from jupyter_containers.core import bounds, culling, faults, naming, secret_policy, validation
 from jupyter_containers.core.builders import (
     BuildInputs,
     build_deployment,
@@ -299,6 +299,10 @@ def _converge(
         apply = _applies(desired, observed)
     pods = _attempt_pods(snapshot.pods, uid, attempt.number, build.deploy_namespace)
     verdict = refused or _verdict(build, stored, attempt, observed, desired_pvc, pods, now)
+    # A stop the culler made (core/culling.py) says why instead of the user's terminate.
+    verdict = culling.stopped_verdict(
+        container["metadata"].get("annotations") or {}, attempt.number, verdict
+    )
     new_status = _status(
         container,
         stored,

@@ -17,6 +17,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from jupyter_containers.api.culling import parse_duration
+
 _FROM_ENV = SettingsConfigDict(env_prefix="JC_", extra="ignore")
 
 #: Placeholders `base_url_template` may use.
@@ -171,6 +173,43 @@ class LifecycleSettings(BaseSettings):
     )
 
 
+class CullingSettings(BaseSettings):
+    """Idle culling and maximum lifetime: cluster defaults and the activity probe (`shell.culling`).
+
+    Off unless configured: an InstanceType's `spec.culling` wins over the defaults here.
+    """
+
+    model_config = _FROM_ENV
+
+    cull_idle_timeout: str = Field(
+        default="0s",
+        description="Default idle timeout of containers whose InstanceType sets none ('30m', "
+        "'8h'; '0s': no idle culling).",
+    )
+    cull_max_lifetime: str = Field(
+        default="0s",
+        description="Default maximum lifetime of containers whose InstanceType sets none "
+        "('12h'; '0s': none).",
+    )
+    cull_probe_interval_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="Seconds between two activity probes of one container (jittered by 10%).",
+    )
+    cull_probe_concurrency: int = Field(
+        default=10, ge=1, description="Activity probes in flight at once, over all containers."
+    )
+    cull_probe_timeout_seconds: float = Field(
+        default=5, gt=0, description="Seconds one probe (its three requests) may take."
+    )
+
+    @field_validator("cull_idle_timeout", "cull_max_lifetime")
+    @classmethod
+    def _duration(cls, value: str, info: object) -> str:
+        parse_duration(value, f"JC_{str(getattr(info, 'field_name', '')).upper()}")
+        return value
+
+
 class AccessSettings(BaseSettings):
     """Who may deploy where, who administers (`core.validation`) and whether a start re-checks
     the Secrets a container refers to (`core.plan`)."""
@@ -308,6 +347,7 @@ class ProcessSettings(BaseSettings):
 class Settings(
     JupyterLabSettings,
     LifecycleSettings,
+    CullingSettings,
     AccessSettings,
     WebhookSettings,
     HealthSettings,

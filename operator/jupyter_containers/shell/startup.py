@@ -19,6 +19,7 @@ from jupyter_containers.shell import bundles, watch, world
 from jupyter_containers.shell.admission import start_webhooks, stop_webhooks
 from jupyter_containers.shell.bundles import BundleWriter
 from jupyter_containers.shell.context import BOOT_KEY, MEMO_KEY, Boot, OperatorContext
+from jupyter_containers.shell.culling import Culler
 from jupyter_containers.shell.reconciler import Reconciler, now_utc
 from jupyter_containers.shell.resources import operator_client
 
@@ -45,7 +46,9 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         bundles=BundleWriter(client),
         admission=identity,
         heartbeats=boot.heartbeats,
+        culler=Culler(client, cfg, indexes),
     )
+    memo[MEMO_KEY].culler.start()
 
 
 @kopf.on.cleanup()
@@ -55,5 +58,7 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
         return
     ctx.reconciler.queue.close()
     ctx.bundles.close()
+    if ctx.culler is not None:
+        await ctx.culler.close()
     await ctx.client.close()
     stop_webhooks(ctx.admission)
