@@ -30,6 +30,9 @@ TEST_SETTINGS = {
     "JC_START_DEADLINE_SECONDS": "40",
     "JC_UNSCHEDULABLE_GRACE_SECONDS": "3",
     "JC_PVC_BIND_GRACE_SECONDS": "20",
+    # Culling is off unless an InstanceType asks for it; the ones that do want quick probes.
+    "JC_CULL_PROBE_INTERVAL_SECONDS": "2",
+    "JC_CULL_PROBE_TIMEOUT_SECONDS": "2",
 }
 
 CATALOG = """

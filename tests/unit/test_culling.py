@@ -1,5 +1,5 @@
 """Idle culling and maximum lifetime: the pure judgement (core/culling.py), durations
-(api/culling.py) and the stop's status (core.plan through culling.stopped_verdict)."""
+(api/culling_policy.py) and the stop's status (core.plan through culling.stopped_verdict)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from jupyter_containers.api.culling import format_duration, parse_duration
+from jupyter_containers.api.culling_policy import format_duration, parse_duration
 from jupyter_containers.api.models import InstanceTypeSpec, Phase, Reason
 from jupyter_containers.core import culling
 from jupyter_containers.core.culling import Activity, Cull, CullFacts, CullPolicy, Keep
@@ -34,7 +34,7 @@ def test_durations_parse_and_format(text: str, seconds: float) -> None:
 
 @pytest.mark.parametrize("text", ["", "30", "1.5h", "-1m", "30 m", "1y", "367d"])
 def test_bad_durations_name_the_field(text: str) -> None:
-    with pytest.raises(ValueError, match="spec.culling.idleTimeout: a duration such as"):
+    with pytest.raises(ValueError, match=r"spec\.culling\.idleTimeout: a duration such as"):
         parse_duration(text, "spec.culling.idleTimeout")
 
 

@@ -32,7 +32,7 @@ from pydantic_core import PydanticCustomError
 
 from jupyter_containers.api import jupyterlab_policy as policy
 from jupyter_containers.api import rules
-from jupyter_containers.api.culling import CullingPolicy, CullingStatus
+from jupyter_containers.api.culling_policy import CullingPolicy, CullingStatus
 
 GROUP = "jupytercontainers.io"
 VERSION = "v1alpha1"
@@ -183,9 +183,9 @@ class Reason(StrEnum):
     READY = "Ready"
     # Stopped
     STOPPED = "Stopped"
-    #: Stopped by the operator after its idle timeout (api/culling.py).
+    #: Stopped by the operator after its idle timeout (api/culling_policy.py).
     CULLED = "Culled"
-    #: Stopped by the operator after its maximum lifetime (api/culling.py).
+    #: Stopped by the operator after its maximum lifetime (api/culling_policy.py).
     LIFETIME_EXCEEDED = "LifetimeExceeded"
     # Failed
     IMAGE_PULL_FAILED = "ImagePullFailed"

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from jupyter_containers.api.culling import CullingStatus, format_duration, parse_duration
+from jupyter_containers.api.culling_policy import CullingStatus, format_duration, parse_duration
 from jupyter_containers.api.models import GROUP, Phase, Reason
 from jupyter_containers.core.lifecycle import Verdict
 

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from jupyter_containers.api.culling import parse_duration
+from jupyter_containers.api.culling_policy import parse_duration
 
 _FROM_ENV = SettingsConfigDict(env_prefix="JC_", extra="ignore")
 

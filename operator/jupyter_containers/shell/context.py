@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from jupyter_containers.core.settings import Settings
     from jupyter_containers.shell.admission import AdmissionIdentity
     from jupyter_containers.shell.bundles import BundleWriter
-    from jupyter_containers.shell.culling import Culler
+    from jupyter_containers.shell.culler import Culler
     from jupyter_containers.shell.health import WatchHeartbeats
     from jupyter_containers.shell.reconciler import Reconciler
     from jupyter_containers.shell.world import Indexes
@@ -56,7 +56,7 @@ class OperatorContext:
     pending_mirrors: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """Pod warnings that arrived before their pod, by pod uid."""
     culler: Culler | None = None
-    """Idle culling and maximum lifetime (shell/culling.py), started with the context."""
+    """Idle culling and maximum lifetime (shell/culler.py), started with the context."""
 
 
 def context_of(memo: Mapping[str, Any]) -> OperatorContext:

@@ -19,7 +19,7 @@ from jupyter_containers.shell import bundles, watch, world
 from jupyter_containers.shell.admission import start_webhooks, stop_webhooks
 from jupyter_containers.shell.bundles import BundleWriter
 from jupyter_containers.shell.context import BOOT_KEY, MEMO_KEY, Boot, OperatorContext
-from jupyter_containers.shell.culling import Culler
+from jupyter_containers.shell.culler import Culler
 from jupyter_containers.shell.reconciler import Reconciler, now_utc
 from jupyter_containers.shell.resources import operator_client
 

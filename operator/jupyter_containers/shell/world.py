@@ -238,7 +238,7 @@ async def pods(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Key, Any]
                     "containerStatuses",
                     "initContainerStatuses",
                     "startTime",
-                    "podIP",  # where the culler probes JupyterLab (shell/culling.py)
+                    "podIP",  # where the culler probes JupyterLab (shell/culler.py)
                 )
                 if k in status
             },
