@@ -240,8 +240,7 @@ STOPPED = Verdict(Phase.STOPPED, Reason.STOPPED, MSG_STOPPED)
 def test_stopped_verdict(
     annotation: str | None, attempt: int, verdict: Verdict, want_reason: Reason
 ) -> None:
-    annotations = {} if annotation is None else {culling.STOPPED_BY_ANNOTATION: annotation}
-    got = culling.stopped_verdict(annotations, attempt, verdict)
+    got = culling.stopped_verdict(annotation, attempt, verdict)
     assert got.reason == want_reason
     if want_reason in culling.CULL_REASONS:
         assert got.phase == Phase.STOPPED and got.message == json.loads(annotation)["message"]

@@ -249,7 +249,7 @@ def stop_annotation(cull: Cull, attempt: int) -> str:
     )
 
 
-def stopped_verdict(annotations: Mapping[str, Any], attempt: int, verdict: Verdict) -> Verdict:
+def stopped_verdict(annotation: str | None, attempt: int, verdict: Verdict) -> Verdict:
     """A terminate the culler made shows its reason and message instead of the user's.
 
     Only for the attempt it stopped: starting again is a new attempt, so a later terminate by
@@ -257,9 +257,8 @@ def stopped_verdict(annotations: Mapping[str, Any], attempt: int, verdict: Verdi
     """
     if verdict.phase != Phase.STOPPED or verdict.reason != Reason.STOPPED:
         return verdict
-    raw = annotations.get(STOPPED_BY_ANNOTATION)
     try:
-        data = json.loads(raw) if isinstance(raw, str) else None
+        data = json.loads(annotation) if isinstance(annotation, str) else None
     except ValueError:
         data = None
     if not isinstance(data, dict) or data.get("attempt") != attempt:

@@ -299,10 +299,8 @@ def _converge(
         apply = _applies(desired, observed)
     pods = _attempt_pods(snapshot.pods, uid, attempt.number, build.deploy_namespace)
     verdict = refused or _verdict(build, stored, attempt, observed, desired_pvc, pods, now)
-    # A stop the culler made (core/culling.py) says why instead of the user's terminate.
-    verdict = culling.stopped_verdict(
-        container["metadata"].get("annotations") or {}, attempt.number, verdict
-    )
+    stop = _annotation(container, culling.STOPPED_BY_ANNOTATION)  # the culler's stop says why
+    verdict = culling.stopped_verdict(stop, attempt.number, verdict)
     new_status = _status(
         container,
         stored,

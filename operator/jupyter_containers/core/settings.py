@@ -14,7 +14,7 @@ import string
 from collections.abc import Mapping
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from jupyter_containers.api.culling_policy import parse_duration
@@ -67,15 +67,28 @@ class JupyterLabSettings(BaseSettings):
         description="Labels of the pods that may reach JupyterLab, 'key=value,key=value' "
         "(the console's selector labels); empty: every pod of the ingress namespace.",
     )
+    network_policy_operator_namespace: str | None = Field(
+        default=None,
+        description="Namespace of the operator's pods, also let in to JupyterLab's port: "
+        "the activity probe of culling (docs/culling.md). None: not let in (an operator "
+        "outside the cluster, or no culling).",
+    )
+    network_policy_operator_pod_labels: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="Labels of the operator's pods, 'key=value,key=value' (with "
+        "network_policy_operator_namespace).",
+    )
     network_policy_denied_egress: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["169.254.169.254/32"],
         description="CIDRs JupyterLab may not reach, comma-separated (the cloud metadata "
         "service, whose credentials are the node's).",
     )
 
-    @field_validator("network_policy_ingress_pod_labels", mode="before")
+    @field_validator(
+        "network_policy_ingress_pod_labels", "network_policy_operator_pod_labels", mode="before"
+    )
     @classmethod
-    def _split_labels(cls, value: object) -> object:
+    def _split_labels(cls, value: object, info: ValidationInfo) -> object:
         if not isinstance(value, str):
             return value
         labels: dict[str, str] = {}
@@ -85,7 +98,7 @@ class JupyterLabSettings(BaseSettings):
             key, eq, val = pair.partition("=")
             if not eq or not key.strip():
                 raise ValueError(
-                    f"JC_NETWORK_POLICY_INGRESS_POD_LABELS: {pair!r} is not key=value, e.g. "
+                    f"JC_{str(info.field_name).upper()}: {pair!r} is not key=value, e.g. "
                     "'app.kubernetes.io/component=console'"
                 )
             labels[key.strip()] = val.strip()
