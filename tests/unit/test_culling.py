@@ -244,3 +244,55 @@ def test_stopped_verdict(
     assert got.reason == want_reason
     if want_reason in culling.CULL_REASONS:
         assert got.phase == Phase.STOPPED and got.message == json.loads(annotation)["message"]
+
+
+# ---------------------------------------------------------------- what the plugin shows
+
+
+def _jc(phase: str, reason: str = "Ready", **culling_block: object) -> dict[str, object]:
+    status: dict[str, object] = {"phase": phase, "reason": reason}
+    if culling_block:
+        status["culling"] = culling_block
+    return {"metadata": {"name": "a"}, "status": status}
+
+
+@pytest.mark.parametrize(
+    ("jc", "want"),
+    [
+        (_jc("Active"), None),
+        (
+            _jc("Active", cullAt="2026-01-01T12:12:00Z", cullReason="Culled"),
+            "culled in 12m if idle",
+        ),
+        (
+            _jc("Active", cullAt="2026-01-01T15:00:00Z", cullReason="LifetimeExceeded"),
+            "stops in 3h: maximum lifetime",
+        ),
+        (_jc("Active", cullAt="2026-01-01T11:59:00Z", cullReason="Culled"), "culled in 0s if idle"),
+    ],
+)
+def test_plugin_time_left(jc: dict, want: str | None) -> None:
+    from jupyter_containers.cli import render
+
+    assert render.culling_left(jc, T0) == want
+
+
+def test_plugin_details_row_and_list_badge() -> None:
+    from jupyter_containers.cli import render
+
+    jc = _jc(
+        "Active",
+        idleTimeout="30m",
+        maxLifetime="8h",
+        cullAt="2026-01-01T12:20:00Z",
+        cullReason="Culled",
+        lastActivity="2026-01-01T11:50:00Z",
+        activityUnknown=True,
+    )
+    assert render.culling_text(jc, T0) == (
+        "idle timeout 30m, maximum lifetime 8h; culled in 20m if idle; last activity 10 minutes "
+        "ago; JupyterLab does not answer the activity probe: not culled as idle"
+    )
+    assert render.culling_text(_jc("Active"), T0) is None
+    assert render.status_cell(_jc("Stopped", "Culled")).plain == "Stopped (Culled)"
+    assert render.status_cell(_jc("Stopped", "Stopped")).plain == "Stopped"
