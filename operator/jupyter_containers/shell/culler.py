@@ -179,25 +179,14 @@ class Culler:
         if base is None or token is None:
             metrics.activity_probes.labels(result="no_token" if base else "unreachable").inc()
             return None
-        session = self._client_session()
-        headers = {"Authorization": f"token {token}"}
         try:
-            kernels, terminals, server = await asyncio.gather(
-                _get_json(session, base + "api/kernels", headers),
-                _get_json(session, base + "api/terminals", headers, missing_ok=True),
-                _get_json(session, base + "api/status", headers),
-            )
+            activity = await probe_lab(self._client_session(), base, token)
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             log.info("culler: %s/%s: JupyterLab did not answer the probe: %s", *key, exc)
             metrics.activity_probes.labels(result="unreachable").inc()
             return None
         metrics.activity_probes.labels(result="ok").inc()
-        return culling.activity_from_api(
-            _list(kernels),
-            _list(terminals),
-            server if isinstance(server, dict) else {},
-            datetime.now(UTC),
-        )
+        return activity
 
     def _lab_url(self, key: Key, jc: Mapping[str, Any]) -> str | None:
         status = jc.get("status") or {}
@@ -315,6 +304,23 @@ class Culler:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+async def probe_lab(session: aiohttp.ClientSession, base: str, token: str) -> Activity:
+    """One probe: `GET api/kernels`, `api/terminals` and `api/status` of the JupyterLab at
+    `base` (its base URL, ending in '/'), at once. Raises when it does not answer them."""
+    headers = {"Authorization": f"token {token}"}
+    kernels, terminals, server = await asyncio.gather(
+        _get_json(session, base + "api/kernels", headers),
+        _get_json(session, base + "api/terminals", headers, missing_ok=True),
+        _get_json(session, base + "api/status", headers),
+    )
+    return culling.activity_from_api(
+        _list(kernels),
+        _list(terminals),
+        server if isinstance(server, dict) else {},
+        datetime.now(UTC),
+    )
 
 
 def _active(jc: Mapping[str, Any]) -> bool:
