@@ -310,10 +310,13 @@ async def probe_lab(session: aiohttp.ClientSession, base: str, token: str) -> Ac
     """One probe: `GET api/kernels`, `api/terminals` and `api/status` of the JupyterLab at
     `base` (its base URL, ending in '/'), at once. Raises when it does not answer them."""
     headers = {"Authorization": f"token {token}"}
+    # no_track_activity: jupyter_server then does not count the probe as an API request, so
+    # it keeps no JupyterLab alive by itself (ServerApp.shutdown_no_activity_timeout).
+    query = "?no_track_activity=1"
     kernels, terminals, server = await asyncio.gather(
-        _get_json(session, base + "api/kernels", headers),
-        _get_json(session, base + "api/terminals", headers, missing_ok=True),
-        _get_json(session, base + "api/status", headers),
+        _get_json(session, f"{base}api/kernels{query}", headers),
+        _get_json(session, f"{base}api/terminals{query}", headers, missing_ok=True),
+        _get_json(session, f"{base}api/status{query}", headers),
     )
     return culling.activity_from_api(
         _list(kernels),
