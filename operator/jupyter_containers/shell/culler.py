@@ -20,7 +20,7 @@ import base64
 import contextlib
 import logging
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -62,11 +62,14 @@ class Culler:
         settings: Settings,
         indexes: Indexes,
         rng: random.Random | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.client = client
         self.settings = settings
         self.indexes = indexes
         self.rng = rng or random.Random()
+        #: Monotonic seconds (the loop's clock; a test's own).
+        self.clock = clock or (lambda: asyncio.get_running_loop().time())
         self.interval = settings.cull_probe_interval_seconds
         self.limit = asyncio.Semaphore(settings.cull_probe_concurrency)
         self._tracked: dict[Key, _Tracked] = {}
@@ -92,7 +95,7 @@ class Culler:
     async def _run(self) -> None:
         while True:
             try:
-                self.tick(asyncio.get_running_loop().time())
+                self.tick(self.clock())
             except Exception:  # one bad object must not stop culling for all
                 log.exception("culler: walking the containers failed")
             await asyncio.sleep(TICK_SECONDS)
@@ -105,8 +108,8 @@ class Culler:
             return
         live: set[Key] = set()
         for key, jc in self._containers():
-            policy = self._policy(jc)
-            if not _active(jc) or not policy.enabled:
+            policy = self._policy(jc) if _active(jc) else CullPolicy()
+            if not policy.enabled:
                 self._clear_status(key, jc)
                 continue
             live.add(key)
@@ -154,8 +157,9 @@ class Culler:
                 CullFacts(policy, started, tracked.last_activity, activity is not None, now)
             )
             if isinstance(verdict, Cull):
-                await self._stop(key, verdict)
-                tracked.due = asyncio.get_running_loop().time() + self.interval
+                # A conflict (our own status write not yet in the index): again in a second.
+                retry = 1.0 if await self._stop(key, verdict) is False else self.interval
+                tracked.due = self.clock() + retry
                 return
             await self._write_status(key, jc, policy, verdict, activity is not None, tracked)
             tracked.due = self._next_due(verdict, now)
@@ -163,14 +167,14 @@ class Culler:
             raise
         except Exception:
             log.exception("culler: %s/%s: probe or stop failed", *key)
-            tracked.due = asyncio.get_running_loop().time() + self.interval
+            tracked.due = self.clock() + self.interval
 
     def _next_due(self, keep: Keep, now: datetime) -> float:
         delay = self.interval * self.rng.uniform(0.9, 1.1)
         if keep.cull_at is not None:
             # Probe again right after the deadline, so a cull happens about on time.
             delay = min(delay, max((keep.cull_at - now).total_seconds(), 0.0) + 0.5)
-        return asyncio.get_running_loop().time() + delay
+        return self.clock() + delay
 
     async def _probe(self, key: Key, jc: Mapping[str, Any]) -> Activity | None:
         """JupyterLab's answer, or None when it does not give one (never a reason to cull)."""
@@ -233,12 +237,13 @@ class Culler:
 
     # ------------------------------------------------------------ writes
 
-    async def _stop(self, key: Key, cull: Cull) -> None:
+    async def _stop(self, key: Key, cull: Cull) -> bool | None:
         """The user's terminate, with the reason: only if the container is still what we
-        judged (resourceVersion: a start or a change meanwhile makes the patch fail)."""
+        judged (resourceVersion: a start or a change meanwhile makes the patch fail).
+        True: stopped; False: changed meanwhile (judge again); None: nothing to stop."""
         jc = self.indexes.container(key)
         if jc is None or not _active(jc):
-            return
+            return None
         meta = jc["metadata"]
         attempt = int((jc.get("status") or {}).get("attempt") or 0)
         patch = {
@@ -255,11 +260,14 @@ class Culler:
                 JupyterContainer, key[1], patch, namespace=key[0], patch_type=PatchType.MERGE
             )
         except ApiError as exc:
-            if exc.status.code in (404, 409):
-                return  # gone or changed since: judged again at the next probe
+            if exc.status.code == 404:
+                return None
+            if exc.status.code == 409:
+                return False  # changed since: judged again at the next probe
             raise
         metrics.culled.labels(reason=str(cull.reason)).inc()
         log.info("culler: %s/%s stopped: %s", *key, cull.message)
+        return True
 
     async def _write_status(
         self,
