@@ -1,16 +1,15 @@
 """Idle culling and maximum lifetime against real JupyterLab servers: activity is what the
 server itself reports (a busy kernel, with nobody connected), never the requests of a client.
 
-One test, two containers of one InstanceType (idle timeout 30 s, lifetime 90 s): the idle one
+One test, two containers of one InstanceType (idle timeout 30 s, lifetime 120 s): the idle one
 is culled at about 30 s with its PVC kept, while the one running a long cell outlives the idle
-timeout (though this test's own requests, and the operator's probes, reach both) and is then
+timeout (the operator probes both; probes are no activity) and is then
 stopped by its lifetime.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -24,7 +23,7 @@ from tests.cluster.realnode.jupyter import start_code
 pytestmark = pytest.mark.realnode
 
 IDLE_SECONDS = 30
-LIFETIME_SECONDS = 90
+LIFETIME_SECONDS = 120
 ACTIVE_TIMEOUT = 300
 CULLED_TYPE = f"""
 apiVersion: jupytercontainers.io/v1alpha1
@@ -55,16 +54,19 @@ def test_idle_lab_is_culled_a_busy_kernel_keeps_one_until_its_lifetime(
     open_lab: Callable[[str], Lab],
 ) -> None:
     cluster.kubectl("apply", "--server-side", "-f", "-", input=CULLED_TYPE)
+    # One start at a time: two JupyterLabs starting at once on a busy 2-core machine can miss
+    # the tests' 40 s start deadline.
     real_container("busy", instanceType="real-culled")
-    real_container("idle", instanceType="real-culled", volume="real-home")
     wait_phase("busy", "Active", timeout=ACTIVE_TIMEOUT)
     lab = open_lab("busy")
     status, kernel = lab.request("POST", "api/kernels", {"name": "python3"})
     assert status == 201, kernel
     start_code(lab.base, lab.token, kernel["id"], "import time; time.sleep(600)")
     lab.process.terminate()  # nobody connected from here on
+    real_container("idle", instanceType="real-culled", volume="real-home")
+    wait_phase("idle", "Active", timeout=ACTIVE_TIMEOUT)
 
-    idle = wait_phase("idle", "Stopped", timeout=ACTIVE_TIMEOUT + 60, reason="Culled")
+    idle = wait_phase("idle", "Stopped", timeout=IDLE_SECONDS + 30, reason="Culled")
     st = idle["status"]
     lived = (_at(st["stoppedAt"]) - _at(st["readyAt"])).total_seconds()
     assert IDLE_SECONDS <= lived <= IDLE_SECONDS + 15, st
@@ -77,23 +79,21 @@ def test_idle_lab_is_culled_a_busy_kernel_keeps_one_until_its_lifetime(
         for e in events_about(cluster.kubectl, namespace, "JupyterContainer", "idle")
     )
 
-    # The busy one: past its idle timeout, still Active, its time left in status.
+    # The busy one, meanwhile: Active past its idle timeout, its time left in status (the busy
+    # kernel keeps moving the idle deadline; the nearer of the two is shown).
     busy = get_jc(cluster, namespace, "busy")
-    ready = _at(busy["status"]["readyAt"])
-    wait_s = IDLE_SECONDS + 10 - (datetime.now(ready.tzinfo) - ready).total_seconds()
-    if wait_s > 0:
-        time.sleep(wait_s)
-    busy = get_jc(cluster, namespace, "busy")
-    assert busy["status"]["phase"] == "Active", busy["status"]
-    culling = busy["status"]["culling"]
-    assert culling["cullReason"] == "LifetimeExceeded", culling
-    assert (_at(culling["cullAt"]) - ready).total_seconds() == LIFETIME_SECONDS, culling
-    assert not culling.get("activityUnknown"), culling
+    culling = busy["status"].get("culling") or {}
+    if busy["status"]["phase"] == "Active":
+        assert (culling["idleTimeout"], culling["maxLifetime"]) == ("30s", "2m"), culling
+        assert culling["cullReason"] in ("Culled", "LifetimeExceeded"), culling
+        assert not culling.get("activityUnknown"), culling
+        assert _at(culling["lastActivity"]) > _at(busy["status"]["readyAt"]), culling
 
+    # ... until its lifetime: stopped then, not culled as idle at 30 s.
     stopped = wait_phase(
-        "busy", "Stopped", timeout=LIFETIME_SECONDS + 30, reason="LifetimeExceeded"
+        "busy", "Stopped", timeout=LIFETIME_SECONDS + 60, reason="LifetimeExceeded"
     )
     st = stopped["status"]
     lived = (_at(st["stoppedAt"]) - _at(st["readyAt"])).total_seconds()
     assert LIFETIME_SECONDS <= lived <= LIFETIME_SECONDS + 15, st
-    assert st["message"].startswith("Stopped after its maximum lifetime of 1m30s"), st["message"]
+    assert st["message"].startswith("Stopped after its maximum lifetime of 2m"), st["message"]
