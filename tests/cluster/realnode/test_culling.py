@@ -1,7 +1,7 @@
 """Idle culling and maximum lifetime against real JupyterLab servers: activity is what the
 server itself reports (a busy kernel, with nobody connected), never the requests of a client.
 
-One test, two containers of one InstanceType (idle timeout 30 s, lifetime 120 s): the idle one
+One test, two containers of one InstanceType (idle timeout 30 s, lifetime 90 s): the idle one
 is culled at about 30 s with its PVC kept, while the one running a long cell outlives the idle
 timeout (the operator probes both; probes are no activity) and is then
 stopped by its lifetime.
@@ -23,7 +23,7 @@ from tests.cluster.realnode.jupyter import start_code
 pytestmark = pytest.mark.realnode
 
 IDLE_SECONDS = 30
-LIFETIME_SECONDS = 120
+LIFETIME_SECONDS = 90
 ACTIVE_TIMEOUT = 300
 CULLED_TYPE = f"""
 apiVersion: jupytercontainers.io/v1alpha1
@@ -84,7 +84,7 @@ def test_idle_lab_is_culled_a_busy_kernel_keeps_one_until_its_lifetime(
     busy = get_jc(cluster, namespace, "busy")
     culling = busy["status"].get("culling") or {}
     if busy["status"]["phase"] == "Active":
-        assert (culling["idleTimeout"], culling["maxLifetime"]) == ("30s", "2m"), culling
+        assert (culling["idleTimeout"], culling["maxLifetime"]) == ("30s", "1m30s"), culling
         assert culling["cullReason"] in ("Culled", "LifetimeExceeded"), culling
         assert not culling.get("activityUnknown"), culling
         assert _at(culling["lastActivity"]) > _at(busy["status"]["readyAt"]), culling
@@ -96,4 +96,4 @@ def test_idle_lab_is_culled_a_busy_kernel_keeps_one_until_its_lifetime(
     st = stopped["status"]
     lived = (_at(st["stoppedAt"]) - _at(st["readyAt"])).total_seconds()
     assert LIFETIME_SECONDS <= lived <= LIFETIME_SECONDS + 15, st
-    assert st["message"].startswith("Stopped after its maximum lifetime of 2m"), st["message"]
+    assert st["message"].startswith("Stopped after its maximum lifetime of 1m30s"), st["message"]
