@@ -74,7 +74,9 @@ class Culler:
         self.limit = asyncio.Semaphore(settings.cull_probe_concurrency)
         self._tracked: dict[Key, _Tracked] = {}
         self._probing: dict[Key, asyncio.Task[None]] = {}
-        self._tokens: dict[tuple[str, str], tuple[str, str]] = {}  # (ns, name) -> (uid, token)
+        #: The token of each container (read once: the operator never rotates it), with the
+        #: uid and Secret it was read for.
+        self._tokens: dict[Key, tuple[str, str, str, str]] = {}
         self._cleared: dict[Key, str] = {}  # status.culling removed, by resourceVersion
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
@@ -107,7 +109,9 @@ class Culler:
         if not self.indexes.ready:
             return
         live: set[Key] = set()
+        seen: set[Key] = set()
         for key, jc in self._containers():
+            seen.add(key)
             policy = self._policy(jc) if _active(jc) else CullPolicy()
             if not policy.enabled:
                 self._clear_status(key, jc)
@@ -125,6 +129,9 @@ class Culler:
                 task.add_done_callback(lambda _t, k=key: self._probing.pop(k, None))
         for key in set(self._tracked) - live:
             del self._tracked[key]
+            self._tokens.pop(key, None)
+        for key in set(self._cleared) - seen:
+            del self._cleared[key]
 
     def _containers(self) -> Iterator[tuple[Key, Mapping[str, Any]]]:
         for key, store in list(self.indexes["containers"].items()):
@@ -179,7 +186,7 @@ class Culler:
     async def _probe(self, key: Key, jc: Mapping[str, Any]) -> Activity | None:
         """JupyterLab's answer, or None when it does not give one (never a reason to cull)."""
         base = self._lab_url(key, jc)
-        token = await self._token(jc) if base else None
+        token = await self._token(key, jc) if base else None
         if base is None or token is None:
             metrics.activity_probes.labels(result="no_token" if base else "unreachable").inc()
             return None
@@ -205,15 +212,15 @@ class Culler:
                 return f"http://{host}:{rules.JUPYTER_PORT}{path}"
         return None
 
-    async def _token(self, jc: Mapping[str, Any]) -> str | None:
+    async def _token(self, key: Key, jc: Mapping[str, Any]) -> str | None:
         """The container's token, from its Secret (read once: the operator never rotates it)."""
-        status, uid = jc.get("status") or {}, jc["metadata"].get("uid")
+        status, uid = jc.get("status") or {}, str(jc["metadata"].get("uid"))
         ns, name = status.get("deploymentNamespace"), status.get("tokenSecret")
         if not ns or not name:
             return None
-        cached = self._tokens.get((ns, name))
-        if cached is not None and cached[0] == uid:
-            return cached[1]
+        cached = self._tokens.get(key)
+        if cached is not None and cached[:3] == (uid, ns, name):
+            return cached[3]
         try:
             secret = await self.client.get(Secret, name, namespace=ns)
         except ApiError as exc:
@@ -224,7 +231,7 @@ class Culler:
         if labels.get(naming.UID_LABEL) != uid or not raw:
             return None  # not this container's: never send someone else's token
         token = base64.b64decode(raw).decode()
-        self._tokens[(ns, name)] = (str(uid), token)
+        self._tokens[key] = (uid, ns, name, token)
         return token
 
     def _client_session(self) -> aiohttp.ClientSession:
