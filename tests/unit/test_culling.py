@@ -296,3 +296,37 @@ def test_plugin_details_row_and_list_badge() -> None:
     assert render.culling_text(_jc("Active"), T0) is None
     assert render.status_cell(_jc("Stopped", "Culled")).plain == "Stopped (Culled)"
     assert render.status_cell(_jc("Stopped", "Stopped")).plain == "Stopped"
+
+
+def test_console_summary() -> None:
+    active = {
+        "phase": "Active",
+        "culling": {
+            "idleTimeout": "30m",
+            "cullAt": "2026-01-01T12:20:00Z",
+            "cullReason": "Culled",
+            "lastActivity": "2026-01-01T11:50:00Z",
+        },
+    }
+    assert culling.summary(active) == (
+        "idle timeout 30m; stopped at 2026-01-01T12:20:00Z (if idle until then); "
+        "latest activity 2026-01-01T11:50:00Z"
+    )
+    culled = {"phase": "Stopped", "reason": "Culled", "message": "Culled: idle for 31m"}
+    assert culling.summary(culled) == "Culled: idle for 31m"
+    assert culling.summary({"phase": "Stopped", "reason": "Stopped"}) is None
+    assert culling.summary({"phase": "Active"}) is None
+
+
+def test_console_details_and_live_fields_carry_the_culling_line() -> None:
+    from jupyter_containers.console import views
+
+    jc = {
+        "metadata": {"name": "a", "namespace": "team", "uid": "u"},
+        "spec": {"bundle": "b"},
+        "status": {"phase": "Stopped", "reason": "LifetimeExceeded", "message": "Stopped after"},
+    }
+    assert views.details(jc, T0).culling == "Stopped after"
+    assert views.live_fields(jc)["culling"] == "Stopped after"
+    jc["status"] = {"phase": "Active"}
+    assert views.details(jc, T0).culling is None and views.live_fields(jc)["culling"] == ""

@@ -17,6 +17,7 @@ from jupyter_containers.api import rules
 from jupyter_containers.api.models import Phase
 from jupyter_containers.cli import render, selection, start_stop, timefmt
 from jupyter_containers.cli.cost import CostLine
+from jupyter_containers.core import culling
 from jupyter_containers.core.validation import Identity
 
 Obj = Mapping[str, Any]
@@ -199,6 +200,8 @@ class Details:
     created_ago: str
     created_at: str
     tags: list[tuple[str, str]]
+    culling: str | None = None
+    """Idle timeout / lifetime: when it stops, or why it was stopped (core.culling.summary)."""
 
 
 def details(jc: Obj, now: datetime) -> Details:
@@ -217,6 +220,7 @@ def details(jc: Obj, now: datetime) -> Details:
         created_ago=timefmt.relative(created, now),
         created_at=created_at,
         tags=tag_pairs(jc),
+        culling=culling.summary(status),
     )
 
 
@@ -238,6 +242,7 @@ def live_fields(jc: Obj) -> dict[str, Any]:
         "bundle": str(spec.get("bundle", "")),
         "volume": selection.volume_text(jc),
         "tags": [list(pair) for pair in tag_pairs(jc)],
+        "culling": culling.summary(jc.get("status") or {}) or "",
     }
 
 

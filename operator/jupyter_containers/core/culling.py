@@ -267,3 +267,31 @@ def stopped_verdict(annotation: str | None, attempt: int, verdict: Verdict) -> V
     if reason not in CULL_REASONS or not isinstance(message, str) or not message:
         return verdict
     return Verdict(Phase.STOPPED, Reason(reason), message[:1024])
+
+
+# ---------------------------------------------------------------- what users read
+
+
+def summary(status: Mapping[str, Any]) -> str | None:
+    """The Culling line of a container's details (the console's): for a container the culler
+    stopped, its message; for one running under a limit, the limits, when it stops if nothing
+    happens and the latest activity (absolute times: a page shown for a while stays true)."""
+    if status.get("phase") == Phase.STOPPED and status.get("reason") in CULL_REASONS:
+        return str(status.get("message") or status.get("reason"))
+    block = status.get("culling") or {}
+    if status.get("phase") != Phase.ACTIVE or not block:
+        return None
+    limits = [
+        f"{label} {block[key]}"
+        for label, key in (("idle timeout", "idleTimeout"), ("maximum lifetime", "maxLifetime"))
+        if block.get(key)
+    ]
+    parts = [", ".join(limits)]
+    if block.get("cullAt"):
+        how = "if idle until then" if block.get("cullReason") == Reason.CULLED else "its lifetime"
+        parts.append(f"stopped at {block['cullAt']} ({how})")
+    if block.get("lastActivity"):
+        parts.append(f"latest activity {block['lastActivity']}")
+    if block.get("activityUnknown"):
+        parts.append("JupyterLab does not answer the activity probe: not culled as idle")
+    return "; ".join(p for p in parts if p)

@@ -120,6 +120,12 @@
       const node = $("dl.details [data-field='" + k + "']");
       if (node && c[k] !== undefined) node.textContent = c[k];
     });
+    const culling = $("dl.details [data-field='culling']");
+    if (culling && c.culling !== undefined) {
+      culling.textContent = c.culling;
+      culling.hidden = !c.culling;
+      $("dl.details [data-field='culling-label']").hidden = !c.culling;
+    }
     const tags = $("dl.details [data-field='tags']");
     if (tags && c.tags) {
       const list = el("ul", { class: "tags" });
