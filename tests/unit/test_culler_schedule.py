@@ -109,3 +109,13 @@ def test_each_container_once_per_interval_spread_and_capped() -> None:
     # Once per interval (+10 % jitter) over two intervals: at most three probes each.
     assert max(names.count(n) for n in first) <= 3
     assert in_flight["max"] <= CONCURRENCY
+
+
+def test_only_pod_ips_of_the_configured_networks_are_probed() -> None:
+    """The token goes with the probe: never to an address outside the pod network."""
+    settings = Settings(cull_probe_networks="10.88.0.0/24, fd00::/64")
+    culler = Culler(None, settings, FakeIndexes({}))  # type: ignore[arg-type]
+    assert culler._may_probe("10.88.0.37") and culler._may_probe("fd00::5")
+    assert not culler._may_probe("10.244.0.1") and not culler._may_probe("not-an-ip")
+    anywhere = Culler(None, Settings(), FakeIndexes({}))  # type: ignore[arg-type]
+    assert anywhere._may_probe("10.244.0.1")

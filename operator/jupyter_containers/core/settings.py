@@ -216,6 +216,31 @@ class CullingSettings(BaseSettings):
         default=5, gt=0, description="Seconds one probe (its three requests) may take."
     )
 
+    cull_probe_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="CIDRs of pod IPs the probe may connect to, comma-separated (the cluster's "
+        "pod network); a pod IP outside them is not probed (so not culled as idle). Empty: any.",
+    )
+
+    @field_validator("cull_probe_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [c.strip() for c in value.split(",") if c.strip()]
+        return value
+
+    @field_validator("cull_probe_networks")
+    @classmethod
+    def _check_networks(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as exc:
+                raise ValueError(
+                    f"JC_CULL_PROBE_NETWORKS: {cidr!r} is not a CIDR ({exc}), e.g. 10.244.0.0/16"
+                ) from None
+        return value
+
     @field_validator("cull_idle_timeout", "cull_max_lifetime")
     @classmethod
     def _duration(cls, value: str, info: object) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import ipaddress
 import logging
 import random
 from collections.abc import Callable, Iterator, Mapping
@@ -79,6 +80,9 @@ class Culler:
         self._tokens: dict[Key, tuple[str, str, str, str]] = {}
         self._cleared: dict[Key, str] = {}  # status.culling removed, by resourceVersion
         self._session: aiohttp.ClientSession | None = None
+        self.networks = [
+            ipaddress.ip_network(c, strict=False) for c in settings.cull_probe_networks
+        ]
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -204,13 +208,23 @@ class Culler:
         pod_name = status.get("podName")
         for pod in self.indexes["pods"].get(key, []):
             ip = (pod.get("status") or {}).get("podIP")
-            if pod["metadata"]["name"] == pod_name and ip:
+            if pod["metadata"]["name"] == pod_name and ip and self._may_probe(ip):
                 host = f"[{ip}]" if ":" in ip else ip
                 path = self.settings.base_url(
                     key[0], key[1], status.get("deploymentNamespace") or key[0]
                 )
                 return f"http://{host}:{rules.JUPYTER_PORT}{path}"
         return None
+
+    def _may_probe(self, ip: str) -> bool:
+        """Only pod IPs of the configured pod networks (the token goes with the request)."""
+        if not self.networks:
+            return True
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(address in network for network in self.networks)
 
     async def _token(self, key: Key, jc: Mapping[str, Any]) -> str | None:
         """The container's token, from its Secret (read once: the operator never rotates it)."""
