@@ -121,12 +121,7 @@ class Culler:
                 self._clear_status(key, jc)
                 continue
             live.add(key)
-            ident = _ident(jc)
-            tracked = self._tracked.get(key)
-            if tracked is None or tracked.ident != ident:
-                # Spread first probes over one interval: no herd after a restart.
-                tracked = _Tracked(ident, now + self.rng.uniform(0, self.interval))
-                self._tracked[key] = tracked
+            tracked = self._track(key, jc, now)
             if tracked.due <= now and key not in self._probing:
                 task = asyncio.create_task(self._probe_and_judge(key, policy, tracked))
                 self._probing[key] = task
@@ -136,6 +131,20 @@ class Culler:
             self._tokens.pop(key, None)
         for key in set(self._cleared) - seen:
             del self._cleared[key]
+
+    def _track(self, key: Key, jc: Mapping[str, Any], now: float) -> _Tracked:
+        """What is remembered of this attempt; new for a new attempt (or process)."""
+        ident = _ident(jc)
+        tracked = self._tracked.get(key)
+        if tracked is None or tracked.ident != ident:
+            # Spread first probes over one interval: no herd after a restart. The latest
+            # activity a previous process saw (status.culling) is kept: a kernel shut down
+            # since took its own with it. (An older attempt's is before readyAt: harmless.)
+            before = ((jc.get("status") or {}).get("culling") or {}).get("lastActivity")
+            due = now + self.rng.uniform(0, self.interval)
+            tracked = _Tracked(ident, due, parse_iso(before))
+            self._tracked[key] = tracked
+        return tracked
 
     def _containers(self) -> Iterator[tuple[Key, Mapping[str, Any]]]:
         for key, store in list(self.indexes["containers"].items()):
