@@ -33,6 +33,12 @@ TEST_SETTINGS = {
     "JC_START_DEADLINE_SECONDS": "40",
     "JC_UNSCHEDULABLE_GRACE_SECONDS": "3",
     "JC_PVC_BIND_GRACE_SECONDS": "20",
+    # Culling is off unless an InstanceType asks for it; the ones that do want quick probes.
+    "JC_CULL_PROBE_INTERVAL_SECONDS": "2",
+    "JC_CULL_PROBE_TIMEOUT_SECONDS": "2",
+    # Only the real node's pod subnet (tools/realnode/node.sh): kwok's pod IPs are not routed
+    # here, so a probe of one (with a token) would leave the machine.
+    "JC_CULL_PROBE_NETWORKS": "10.88.0.0/24",
 }
 
 CATALOG = """

@@ -825,3 +825,26 @@ def test_volume_display() -> None:
     assert volume_display(None, None) == "No volume"
     assert volume_display("home", PVC_VOLUME) == "home (On Demand PVC, 10Gi)"
     assert volume_display("shared", NFS_VOLUME) == "shared (NFS nfs.example:/export/team)"
+
+
+def test_network_policy_also_lets_the_operators_probe_in() -> None:
+    """Culling's activity probe (shell/culler.py) comes from the operator's pods."""
+    operator_labels = {"app.kubernetes.io/component": "operator"}
+    settings = Settings(
+        network_policy_ingress_namespace="jc-system",
+        network_policy_ingress_pod_labels=CONSOLE_LABELS,
+        network_policy_operator_namespace="jc-system",
+        network_policy_operator_pod_labels=operator_labels,
+    )
+    policy = build_network_policy(target(settings=settings))
+    assert policy is not None
+    ns = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "jc-system"}}}
+    assert policy["spec"]["ingress"] == [
+        {
+            "from": [
+                {**ns, "podSelector": {"matchLabels": CONSOLE_LABELS}},
+                {**ns, "podSelector": {"matchLabels": operator_labels}},
+            ],
+            "ports": [{"port": 8888, "protocol": "TCP"}],
+        }
+    ]

@@ -740,3 +740,16 @@ def test_catalog_values_render_valid_catalog_entries() -> None:
         if d["kind"] in models:
             models[d["kind"]].model_validate(d["spec"])
     assert not [d for d in render() if d["kind"] in models]
+
+
+def test_configmap_lets_the_operators_probe_through_the_network_policy() -> None:
+    """Culling's activity probe (docs/culling.md): the operator's own pods, unless switched off."""
+    data = one(render(), "ConfigMap")["data"]
+    assert data["JC_NETWORK_POLICY_OPERATOR_NAMESPACE"] == NAMESPACE
+    labels = dict(p.split("=", 1) for p in data["JC_NETWORK_POLICY_OPERATOR_POD_LABELS"].split(","))
+    deployment = one(render(), "Deployment", FULLNAME)
+    assert labels == deployment["spec"]["selector"]["matchLabels"]
+    assert (data["JC_CULL_IDLE_TIMEOUT"], data["JC_CULL_MAX_LIFETIME"]) == ("0s", "0s")
+    off = one(render("networkPolicy.allowOperator=false"), "ConfigMap")["data"]
+    assert off["JC_NETWORK_POLICY_OPERATOR_NAMESPACE"] == ""
+    assert off["JC_NETWORK_POLICY_OPERATOR_POD_LABELS"] == ""

@@ -805,6 +805,9 @@ def test_every_reason_has_a_row() -> None:
         Reason.RETRYING,
         Reason.NAMESPACE_NOT_ALLOWED,
         Reason.NAME_COLLISION,
+        # The culler's (core/culling.py, rows in test_plan.py and test_culling.py).
+        Reason.CULLED,
+        Reason.LIFETIME_EXCEEDED,
     }
 
 

@@ -25,7 +25,7 @@ from jupyter_containers.api.models import (
     VolumeSpec,
     VolumeType,
 )
-from jupyter_containers.core import naming
+from jupyter_containers.core import culling, naming
 from jupyter_containers.core.plan import (
     NAMESPACE_LABELS,
     POD_ACCESS,
@@ -264,6 +264,8 @@ OPERATOR_LABELS = {naming.MANAGED_BY_LABEL: naming.MANAGED_BY_VALUE}
 
 NEW = container()
 RUNNING = made(NEW, Deployment=DEPLOYMENT_STATUS)
+CULLED_BY = culling.STOPPED_BY_ANNOTATION
+CULL = culling.Cull(Reason.CULLED, "Culled: idle for 30m (idle timeout 30m)")
 STOPPED_JC = container(running=False, status=stored(Phase.ACTIVE, Reason.READY))
 PVC_JC = container(volume="home")
 NFS_JC = container(volume="share")
@@ -313,6 +315,30 @@ ROWS: dict[str, Row] = {
         Phase.STOPPED,
         Reason.STOPPED,
         deletes={"Deployment", "Service"},
+    ),
+    "culled: the culler's stop says why, the PVC stays": Row(
+        container(
+            volume="home",
+            running=False,
+            status=stored(Phase.ACTIVE, Reason.READY),
+            annotations={CULLED_BY: culling.stop_annotation(CULL, 1)},
+        ),
+        snapshot(made(PVC_JC, PersistentVolumeClaim=_pvc_status("Bound"))),
+        Phase.STOPPED,
+        Reason.CULLED,
+        deletes={"Deployment", "Service"},
+        says="Culled: idle for 30m",
+    ),
+    "a cull of an earlier attempt: this terminate is the user's": Row(
+        container(
+            running=False,
+            status=stored(Phase.ACTIVE, Reason.READY, attempt=2),
+            annotations={CULLED_BY: culling.stop_annotation(CULL, 1)},
+        ),
+        snapshot(),
+        Phase.STOPPED,
+        Reason.STOPPED,
+        attempt=2,
     ),
     "Stopped -> Starting: a new attempt, the Secret looked up first": Row(
         container(status=stored(Phase.STOPPED, Reason.STOPPED)),
@@ -1014,6 +1040,9 @@ def test_every_failure_reason_has_a_row() -> None:
         Reason.READY,
         Reason.STOPPED,
         Reason.RETRYING,
+        # Stopped by the culler (core/culling.py): rows above, not failures.
+        Reason.CULLED,
+        Reason.LIFETIME_EXCEEDED,
     }
     assert failed == set(Reason) - starting_only
 

@@ -32,6 +32,7 @@ from pydantic_core import PydanticCustomError
 
 from jupyter_containers.api import jupyterlab_policy as policy
 from jupyter_containers.api import rules
+from jupyter_containers.api.culling_policy import CullingPolicy, CullingStatus
 
 GROUP = "jupytercontainers.io"
 VERSION = "v1alpha1"
@@ -182,6 +183,10 @@ class Reason(StrEnum):
     READY = "Ready"
     # Stopped
     STOPPED = "Stopped"
+    #: Stopped by the operator after its idle timeout (api/culling_policy.py).
+    CULLED = "Culled"
+    #: Stopped by the operator after its maximum lifetime (api/culling_policy.py).
+    LIFETIME_EXCEEDED = "LifetimeExceeded"
     # Failed
     IMAGE_PULL_FAILED = "ImagePullFailed"
     INVALID_IMAGE = "InvalidImageName"
@@ -749,6 +754,12 @@ class JupyterContainerStatus(Model):
         "kept until the next start, so a catalog edit does not restart a running container.",
     )
 
+    culling: CullingStatus | None = Field(
+        default=None,
+        description="While Active under an idle timeout or maximum lifetime: when it will be "
+        "stopped if nothing happens.",
+    )
+
 
 # ---------------------------------------------------------------- catalog entitlements
 
@@ -853,6 +864,11 @@ class InstanceTypeSpec(Entitled):
         default_factory=list,
         max_length=20,
         description="Tolerations for tainted nodes of this type.",
+    )
+    culling: CullingPolicy | None = Field(
+        default=None,
+        description="Idle timeout and maximum lifetime of containers of this type (unset: the "
+        "cluster defaults; off unless configured).",
     )
 
     @field_validator("cpu")

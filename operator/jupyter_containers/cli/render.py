@@ -78,7 +78,52 @@ def status_cell(jc: Obj) -> Text:
     text = badge(status.get("phase"))
     if status.get("phase") == "Failed" and status.get("message"):
         text.append(f": {status['message']}", style="red")
+    elif status.get("phase") == "Stopped" and status.get("reason") in CULL_REASONS:
+        text.append(f" ({status['reason']})", style="dim")
+    elif status.get("phase") == "Active":
+        left = culling_left(jc, timefmt.now_utc())
+        if left:
+            text.append(f" ({left})", style="dim")
     return text
+
+
+#: Stops the operator made by itself (idle timeout, maximum lifetime): shown in the list.
+CULL_REASONS = ("Culled", "LifetimeExceeded")
+
+
+def culling_left(jc: Obj, now: datetime) -> str | None:
+    """'culled in 12m if idle' / 'stops in 3h (lifetime)' for an Active container under a
+    culling policy; None without one."""
+    culling = (jc.get("status") or {}).get("culling") or {}
+    cull_at = timefmt.parse_rfc3339(culling.get("cullAt") or "")
+    if cull_at is None:
+        return None
+    left = timefmt.age(now, cull_at) if cull_at > now else "0s"
+    if culling.get("cullReason") == "Culled":
+        return f"culled in {left} if idle"
+    return f"stops in {left}: maximum lifetime"
+
+
+def culling_text(jc: Obj, now: datetime) -> str | None:
+    """The Details row: the limits in force, the time left and the latest activity."""
+    culling = (jc.get("status") or {}).get("culling") or {}
+    if not culling:
+        return None
+    limits = [
+        f"{label} {culling[key]}"
+        for label, key in (("idle timeout", "idleTimeout"), ("maximum lifetime", "maxLifetime"))
+        if culling.get(key)
+    ]
+    parts = [", ".join(limits)]
+    left = culling_left(jc, now)
+    if left:
+        parts.append(left)
+    last = timefmt.parse_rfc3339(culling.get("lastActivity") or "")
+    if last is not None:
+        parts.append(f"last activity {timefmt.relative(last, now)}")
+    if culling.get("activityUnknown"):
+        parts.append("JupyterLab does not answer the activity probe: not culled as idle")
+    return "; ".join(p for p in parts if p)
 
 
 def _clean(obj: Obj) -> dict[str, Any]:
@@ -178,6 +223,9 @@ def details(jc: Obj, now: datetime) -> Table:
         # The JupyterImage named (or the default) and what the current attempt runs.
         image = spec.get("image") or "default"
         rows.insert(6, ("Image", f"{image} ({status['image']})" if status.get("image") else image))
+    culling = culling_text(jc, now)
+    if culling:
+        rows.append(("Culling", culling))
     tags = spec.get("tags") or {}
     if tags:
         rows.append(("Tags", "\n".join(f"{k}={v}" for k, v in sorted(tags.items()))))

@@ -17,7 +17,7 @@ from jupyter_containers.api import rules
 from jupyter_containers.api.models import JupyterContainerSpec, Phase, VolumeSpec
 from jupyter_containers.cli import render, selection, start_stop, timefmt
 from jupyter_containers.cli.cost import CostLine
-from jupyter_containers.core import validation, volume_size
+from jupyter_containers.core import culling, validation, volume_size
 from jupyter_containers.core.validation import Identity
 
 Obj = Mapping[str, Any]
@@ -202,6 +202,8 @@ class Details:
     created_at: str
     tags: list[tuple[str, str]]
     volume_size: str = ""  # volume growth: status.storage ("" without an On Demand PVC)
+    culling: str | None = None
+    """Idle timeout / lifetime: when it stops, or why it was stopped (core.culling.summary)."""
 
 
 def volume_size_text(jc: Obj) -> str:
@@ -226,6 +228,7 @@ def details(jc: Obj, now: datetime) -> Details:
         created_at=created_at,
         tags=tag_pairs(jc),
         volume_size=volume_size_text(jc),
+        culling=culling.summary(status),
     )
 
 
@@ -248,6 +251,7 @@ def live_fields(jc: Obj) -> dict[str, Any]:
         "volume": selection.volume_text(jc),
         "volumeSize": volume_size_text(jc),
         "tags": [list(pair) for pair in tag_pairs(jc)],
+        "culling": culling.summary(jc.get("status") or {}) or "",
     }
 
 

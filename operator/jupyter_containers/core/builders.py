@@ -348,7 +348,8 @@ def build_network_policy(t: BuildInputs) -> dict[str, Any] | None:
         # Without a namespace: pods of the deployment namespace (a bare podSelector).
         peer["podSelector"] = {"matchLabels": dict(s.network_policy_ingress_pod_labels)}
     port = {"port": rules.JUPYTER_PORT, "protocol": "TCP"}
-    ingress = [{"from": [peer], "ports": [port]}] if peer else []
+    peers = [p for p in (peer, _operator_peer(s)) if p]
+    ingress = [{"from": peers, "ports": [port]}] if peers else []
     denied = [ipaddress.ip_network(c, strict=False) for c in s.network_policy_denied_egress]
     blocks = []
     for everything in ("0.0.0.0/0", "::/0"):
@@ -371,6 +372,20 @@ def build_network_policy(t: BuildInputs) -> dict[str, Any] | None:
         },
     }
     return _with_hash(obj)
+
+
+def _operator_peer(s: JupyterLabSettings) -> dict[str, Any]:
+    """The operator's pods (its culling probe, shell/culler.py), when configured."""
+    if not s.network_policy_operator_namespace:
+        return {}
+    peer: dict[str, Any] = {
+        "namespaceSelector": {
+            "matchLabels": {NAMESPACE_NAME_LABEL: s.network_policy_operator_namespace}
+        }
+    }
+    if s.network_policy_operator_pod_labels:
+        peer["podSelector"] = {"matchLabels": dict(s.network_policy_operator_pod_labels)}
+    return peer
 
 
 #: Nominal size of an NFS PV/PVC pair: the share's real size is the server's business.

@@ -24,7 +24,7 @@ from jupyter_containers.api.models import (
     VolumeSpec,
     VolumeType,
 )
-from jupyter_containers.core import bounds, faults, naming, secret_policy, validation
+from jupyter_containers.core import bounds, culling, faults, naming, secret_policy, validation
 from jupyter_containers.core.builders import (
     BuildInputs,
     build_deployment,
@@ -456,6 +456,8 @@ def _converge(
         apply = _applies(desired, observed)
     pods = _attempt_pods(snapshot.pods, uid, attempt.number, build.deploy_namespace)
     verdict = refused or _verdict(build, stored, attempt, observed, desired_pvc, pods, now)
+    stop = _annotation(container, culling.STOPPED_BY_ANNOTATION)  # the culler's stop says why
+    verdict = culling.stopped_verdict(stop, attempt.number, verdict)
     new_status = _status(
         container,
         stored,

@@ -14,9 +14,10 @@ import string
 from collections.abc import Mapping
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from jupyter_containers.api.culling_policy import parse_duration
 from jupyter_containers.core.lease import LeaseTimings
 
 _FROM_ENV = SettingsConfigDict(env_prefix="JC_", extra="ignore")
@@ -67,15 +68,28 @@ class JupyterLabSettings(BaseSettings):
         description="Labels of the pods that may reach JupyterLab, 'key=value,key=value' "
         "(the console's selector labels); empty: every pod of the ingress namespace.",
     )
+    network_policy_operator_namespace: str | None = Field(
+        default=None,
+        description="Namespace of the operator's pods, also let in to JupyterLab's port: "
+        "the activity probe of culling (docs/culling.md). None: not let in (an operator "
+        "outside the cluster, or no culling).",
+    )
+    network_policy_operator_pod_labels: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="Labels of the operator's pods, 'key=value,key=value' (with "
+        "network_policy_operator_namespace).",
+    )
     network_policy_denied_egress: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["169.254.169.254/32"],
         description="CIDRs JupyterLab may not reach, comma-separated (the cloud metadata "
         "service, whose credentials are the node's).",
     )
 
-    @field_validator("network_policy_ingress_pod_labels", mode="before")
+    @field_validator(
+        "network_policy_ingress_pod_labels", "network_policy_operator_pod_labels", mode="before"
+    )
     @classmethod
-    def _split_labels(cls, value: object) -> object:
+    def _split_labels(cls, value: object, info: ValidationInfo) -> object:
         if not isinstance(value, str):
             return value
         labels: dict[str, str] = {}
@@ -85,7 +99,7 @@ class JupyterLabSettings(BaseSettings):
             key, eq, val = pair.partition("=")
             if not eq or not key.strip():
                 raise ValueError(
-                    f"JC_NETWORK_POLICY_INGRESS_POD_LABELS: {pair!r} is not key=value, e.g. "
+                    f"JC_{str(info.field_name).upper()}: {pair!r} is not key=value, e.g. "
                     "'app.kubernetes.io/component=console'"
                 )
             labels[key.strip()] = val.strip()
@@ -171,6 +185,68 @@ class LifecycleSettings(BaseSettings):
         "container after which it is Failed. 1: the first crash fails it. A clean exit (code 0) "
         "never counts.",
     )
+
+
+class CullingSettings(BaseSettings):
+    """Idle culling and maximum lifetime: cluster defaults and the activity probe (`shell.culling`).
+
+    Off unless configured: an InstanceType's `spec.culling` wins over the defaults here.
+    """
+
+    model_config = _FROM_ENV
+
+    cull_idle_timeout: str = Field(
+        default="0s",
+        description="Default idle timeout of containers whose InstanceType sets none ('30m', "
+        "'8h'; '0s': no idle culling).",
+    )
+    cull_max_lifetime: str = Field(
+        default="0s",
+        description="Default maximum lifetime of containers whose InstanceType sets none "
+        "('12h'; '0s': none).",
+    )
+    cull_probe_interval_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="Seconds between two activity probes of one container (jittered by 10%).",
+    )
+    cull_probe_concurrency: int = Field(
+        default=10, ge=1, description="Activity probes in flight at once, over all containers."
+    )
+    cull_probe_timeout_seconds: float = Field(
+        default=5, gt=0, description="Seconds one probe (its three requests) may take."
+    )
+
+    cull_probe_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="CIDRs of pod IPs the probe may connect to, comma-separated (the cluster's "
+        "pod network); a pod IP outside them is not probed (so not culled as idle). Empty: any.",
+    )
+
+    @field_validator("cull_probe_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [c.strip() for c in value.split(",") if c.strip()]
+        return value
+
+    @field_validator("cull_probe_networks")
+    @classmethod
+    def _check_networks(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as exc:
+                raise ValueError(
+                    f"JC_CULL_PROBE_NETWORKS: {cidr!r} is not a CIDR ({exc}), e.g. 10.244.0.0/16"
+                ) from None
+        return value
+
+    @field_validator("cull_idle_timeout", "cull_max_lifetime")
+    @classmethod
+    def _duration(cls, value: str, info: object) -> str:
+        parse_duration(value, f"JC_{str(getattr(info, 'field_name', '')).upper()}")
+        return value
 
 
 class AccessSettings(BaseSettings):
@@ -364,6 +440,7 @@ class ProcessSettings(BaseSettings):
 class Settings(
     JupyterLabSettings,
     LifecycleSettings,
+    CullingSettings,
     AccessSettings,
     WebhookSettings,
     HealthSettings,

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from jupyter_containers.core.settings import Settings
     from jupyter_containers.shell.admission import AdmissionIdentity
     from jupyter_containers.shell.bundles import BundleWriter
+    from jupyter_containers.shell.culler import Culler
     from jupyter_containers.shell.health import WatchHeartbeats
     from jupyter_containers.shell.leader import Elector
     from jupyter_containers.shell.reconciler import Reconciler
@@ -81,6 +82,9 @@ class OperatorContext:
     def leading(self) -> bool:
         """Whether this replica may write (reconcile, bundle lists, mirrored Events)."""
         return self.elector is None or self.elector.may_write()
+
+    culler: Culler | None = None
+    """Idle culling and maximum lifetime (shell/culler.py), started with the context."""
 
 
 def context_of(memo: Mapping[str, Any]) -> OperatorContext:

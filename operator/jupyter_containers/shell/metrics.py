@@ -43,6 +43,20 @@ transitions = Counter(
     registry=registry,
 )
 
+culled = Counter(
+    "jupyter_containers_culled_total",
+    "Containers the operator stopped: idle (Culled) or past their maximum lifetime "
+    "(LifetimeExceeded).",
+    ["reason"],
+    registry=registry,
+)
+activity_probes = Counter(
+    "jupyter_containers_activity_probes_total",
+    "Activity probes of a container's JupyterLab, by result (ok, unreachable, no_token).",
+    ["result"],
+    registry=registry,
+)
+
 
 class PhaseTracker:
     """Keeps the by-phase gauge equal to the phases the operator last saw."""

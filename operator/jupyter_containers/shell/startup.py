@@ -26,6 +26,7 @@ from jupyter_containers.shell import bundles, metrics, watch, world
 from jupyter_containers.shell.admission import start_webhooks, stop_webhooks
 from jupyter_containers.shell.bundles import BundleWriter
 from jupyter_containers.shell.context import BOOT_KEY, MEMO_KEY, Boot, OperatorContext
+from jupyter_containers.shell.culler import Culler
 from jupyter_containers.shell.leader import Elector, LeaderOnlyClient, default_identity
 from jupyter_containers.shell.reconciler import Reconciler, now_utc
 from jupyter_containers.shell.resources import operator_client
@@ -61,7 +62,9 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         admission=identity,
         heartbeats=boot.heartbeats,
         elector=elector,
+        culler=Culler(writer, cfg, indexes, leading=elector.may_write if elector else lambda: True),
     )
+    ctx.culler.start()
     if elector is None:
         metrics.leader.set(1)
         return
@@ -111,5 +114,7 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
             await ctx.election
     ctx.reconciler.queue.close()
     ctx.bundles.close()
+    if ctx.culler is not None:
+        await ctx.culler.close()
     await ctx.client.close()
     stop_webhooks(ctx.admission)

@@ -67,6 +67,11 @@ class Indexes:
     def __getitem__(self, name: str) -> kopf.Index[Any, Any]:
         return self._views[name]
 
+    @property
+    def ready(self) -> bool:
+        """Whether a handler has handed over the indexes yet."""
+        return bool(self._views)
+
     def container(self, key: Key) -> Mapping[str, Any] | None:
         return next(iter(self._views["containers"].get(key, [])), None)
 
@@ -254,6 +259,7 @@ async def pods(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Key, Any]
                     "containerStatuses",
                     "initContainerStatuses",
                     "startTime",
+                    "podIP",  # where the culler probes JupyterLab (shell/culler.py)
                 )
                 if k in status
             },

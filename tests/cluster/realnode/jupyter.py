@@ -79,6 +79,34 @@ def run_code(base: str, token: str, kernel_id: str, code: str, timeout: float = 
         return pool.submit(asyncio.run, coro).result()
 
 
+async def _start(base: str, token: str, kernel_id: str, code: str) -> None:
+    ws_url = base.replace("http://", "ws://", 1) + f"api/kernels/{kernel_id}/channels"
+    headers = {"Authorization": f"token {token}"}
+    async with aiohttp.ClientSession() as http, http.ws_connect(ws_url, headers=headers) as ws:
+        request = _message(code, uuid.uuid4().hex)
+        await ws.send_json(request)
+        msg_id = request["header"]["msg_id"]
+        async for frame in ws:
+            if frame.type != aiohttp.WSMsgType.TEXT:
+                continue
+            msg = frame.json()
+            if (
+                msg.get("parent_header", {}).get("msg_id") == msg_id
+                and msg["msg_type"] == "status"
+                and msg["content"].get("execution_state") == "busy"
+            ):
+                return
+    raise AssertionError("the kernel's websocket closed before the kernel went busy")
+
+
+def start_code(base: str, token: str, kernel_id: str, code: str, timeout: float = 60) -> None:
+    """Start `code` in a kernel and disconnect once it runs: the kernel stays busy with nobody
+    connected (as a browser tab closed on a long cell)."""
+    coro = asyncio.wait_for(_start(base, token, kernel_id, code), timeout)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coro).result()
+
+
 def notebook(source: str) -> dict[str, Any]:
     """A minimal nbformat 4 notebook with one code cell."""
     return {

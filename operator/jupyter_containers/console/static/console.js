@@ -126,6 +126,12 @@
       size.hidden = !c.volumeSize;
       $("dl.details [data-field='volume-size-label']").hidden = !c.volumeSize;
     }
+    const culling = $("dl.details [data-field='culling']");
+    if (culling && c.culling !== undefined) {
+      culling.textContent = c.culling;
+      culling.hidden = !c.culling;
+      $("dl.details [data-field='culling-label']").hidden = !c.culling;
+    }
     const tags = $("dl.details [data-field='tags']");
     if (tags && c.tags) {
       const list = el("ul", { class: "tags" });
