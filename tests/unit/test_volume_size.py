@@ -293,7 +293,7 @@ def test_a_new_pvc_is_made_at_the_size_asked_for() -> None:
 
 # ---------------------------------------------------------------- the webhook
 
-GROW_CATALOG = (tj.CATALOG[0], {**tj.CATALOG[1], "home": HOME})
+GROW_CATALOG = (tj.CATALOG[0], {**tj.CATALOG[1], "home": HOME}, *tj.CATALOG[2:])
 
 
 @dataclass

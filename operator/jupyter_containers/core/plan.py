@@ -451,9 +451,7 @@ def _converge(
     keep = {ref_of(o) for o in (desired if deploy else storage)}
     deletions, blocked = _deletions(snapshot, build, stored, keep)
     token, token_secret = _token(build, stored, attempt, deploy)
-    apply: tuple[DesiredObject, ...] = ()
-    if deploy and not blocked:
-        apply = _applies(desired, observed)
+    apply: tuple[DesiredObject, ...] = _applies(desired, observed) if deploy and not blocked else ()
     pods = _attempt_pods(snapshot.pods, uid, attempt.number, build.deploy_namespace)
     verdict = refused or _verdict(build, stored, attempt, observed, desired_pvc, pods, now)
     stop = _annotation(container, culling.STOPPED_BY_ANNOTATION)  # the culler's stop says why
