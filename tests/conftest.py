@@ -357,3 +357,47 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if _DESELECTED in config.stash:
         count, reason = config.stash[_DESELECTED]
         terminalreporter.write_line(f"{count} real-node tests deselected: {reason}", yellow=True)
+
+
+# ---------------------------------------------------------------- the session's operator
+# Here, not in tests/cluster/conftest.py: the console tests (a sibling directory) use the
+# same operator. A fixture imported into a second conftest is a second fixture, and was a
+# second operator process in the session (two reconcilers, two cullers).
+
+
+@pytest.fixture(scope="session")
+def catalog(cluster: Cluster, crds: Any) -> None:
+    from tests.cluster.conftest import CATALOG
+
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=CATALOG)
+
+
+@pytest.fixture(scope="session")
+def operator(
+    cluster: Cluster,
+    crds: Any,
+    catalog: None,
+    operator_kubeconfig: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Any]:
+    from tests import operator_identity
+    from tests.cluster.conftest import OperatorProcess
+
+    # As the chart's ServiceAccount with the chart's rules (tests/operator_identity.py), so the
+    # cluster tests prove them sufficient and test_least_privilege.py that none is unused.
+    # It elects itself with the chart's Lease (a one-replica release).
+    env = {
+        **cluster.env,
+        "KUBECONFIG": operator_kubeconfig,
+        **operator_identity.leader_election_env(),
+    }
+    op = OperatorProcess(env, tmp_path_factory.mktemp("operator"))
+    op.start()
+    yield op
+    # Test namespaces are deleted without waiting; their containers' finalizers need
+    # the operator, so let it finish them before it stops.
+    listing = cluster.kubectl("get", "namespaces", "-o", "name", check=False).stdout.split()
+    ours = [n for n in listing if n.startswith(f"namespace/{NAMESPACE_PREFIX}")]
+    if ours and op.proc is not None:
+        cluster.kubectl("wait", "--for=delete", *ours, "--timeout=60s", check=False, timeout=70)
+    op.stop()

@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 import yaml
 
-from tests import operator_identity
 from tests.conftest import NAMESPACE_PREFIX
 
 REPO = Path(__file__).resolve().parents[2]
@@ -214,39 +213,6 @@ class OperatorProcess:
     def metrics(self) -> str:
         with urllib.request.urlopen(self.metrics_url, timeout=5) as resp:
             return resp.read().decode()
-
-
-@pytest.fixture(scope="session")
-def catalog(cluster: Any, crds: Any) -> None:
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=CATALOG)
-
-
-@pytest.fixture(scope="session")
-def operator(
-    cluster: Any,
-    crds: Any,
-    catalog: None,
-    operator_kubeconfig: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[OperatorProcess]:
-    # As the chart's ServiceAccount with the chart's rules (tests/operator_identity.py), so the
-    # cluster tests prove them sufficient and test_least_privilege.py that none is unused.
-    # It elects itself with the chart's Lease (a one-replica release).
-    env = {
-        **cluster.env,
-        "KUBECONFIG": operator_kubeconfig,
-        **operator_identity.leader_election_env(),
-    }
-    op = OperatorProcess(env, tmp_path_factory.mktemp("operator"))
-    op.start()
-    yield op
-    # Test namespaces are deleted without waiting; their containers' finalizers need
-    # the operator, so let it finish them before it stops.
-    listing = cluster.kubectl("get", "namespaces", "-o", "name", check=False).stdout.split()
-    ours = [n for n in listing if n.startswith(f"namespace/{NAMESPACE_PREFIX}")]
-    if ours and op.proc is not None:
-        cluster.kubectl("wait", "--for=delete", *ours, "--timeout=60s", check=False, timeout=70)
-    op.stop()
 
 
 @pytest.fixture

@@ -23,10 +23,9 @@ import pytest
 import yaml
 
 from tests.cluster.cli_fixtures import USERS, user_roles
-from tests.cluster.conftest import catalog, operator
 from tests.conftest import NAMESPACE_PREFIX, create_test_namespace
 
-__all__ = ["catalog", "operator", "user_roles"]
+__all__ = ["user_roles"]
 
 REPO = Path(__file__).resolve().parents[2]
 SHOTS = REPO / "build" / "console-screenshots"
