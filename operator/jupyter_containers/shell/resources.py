@@ -46,6 +46,13 @@ MANAGED_KINDS = {
 #: CPU on every request (128: 15% of the operator's CPU in the benchmark). Requests beyond
 #: these wait in the pool's queue.
 CONNECTIONS = 32
+#: Each request's connect, write and read time (lightkube's default). Waiting for one of the
+#: pool's connections has no limit: with hundreds of reconciles in flight (a stop of 1000
+#: containers is 3000 deletes at once), a request can queue here for longer than the API
+#: server takes to answer it, and that wait is ours, not a failure of the API server. With
+#: httpx's pool timeout (lightkube: 10 s) each such wait failed the reconcile
+#: (`PoolTimeout`, "no answer from the API server"), then backed off and retried.
+REQUEST_TIMEOUT = httpx2.Timeout(10.0, pool=None)
 
 
 def operator_client(field_manager: str) -> AsyncClient:
@@ -56,7 +63,9 @@ def operator_client(field_manager: str) -> AsyncClient:
         verify=verify_cluster(config.cluster, config.user, config.abs_file),
         limits=httpx2.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS),
     )
-    return AsyncClient(config, field_manager=field_manager, transport=transport)
+    return AsyncClient(
+        config, field_manager=field_manager, transport=transport, timeout=REQUEST_TIMEOUT
+    )
 
 
 __all__ = [
