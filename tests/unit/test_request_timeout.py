@@ -26,10 +26,10 @@ async def _slow_server() -> tuple[asyncio.Server, int]:
     return server, server.sockets[0].getsockname()[1]
 
 
-async def _burst(timeout: httpx2.Timeout, requests: int) -> list[BaseException | None]:
+async def _burst(limit: httpx2.Timeout, requests: int) -> list[BaseException | None]:
     server, port = await _slow_server()
     limits = httpx2.Limits(max_connections=1, max_keepalive_connections=1)
-    async with server, httpx2.AsyncClient(timeout=timeout, limits=limits) as client:
+    async with server, httpx2.AsyncClient(timeout=limit, limits=limits) as client:
 
         async def one() -> BaseException | None:
             try:
