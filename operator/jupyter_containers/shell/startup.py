@@ -1,8 +1,8 @@
 """The operator's one start-up and one cleanup (kopf activities).
 
-Start-up takes the settings `main` loaded once (from the memo it handed kopf), makes the one
-API client, configures kopf (watches,
-persistence, webhook server), asks who the operator is, and builds the reconciler,
+Start-up takes the settings `main` loaded once (from the memo it handed kopf), makes the
+API clients (admission's and the bundle writer's, and the reconciler's own), configures
+kopf (watches, persistence, webhook server), asks who the operator is, and builds the reconciler,
 the event ledger and the bundle writer into one `OperatorContext` kept in kopf's memo.
 Cleanup closes all of it. Importing this module registers every handler of the shell.
 """
@@ -41,7 +41,13 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         started_at=started_at,
         indexes=indexes,
         ledger=ledger,
-        reconciler=Reconciler(client, cfg, lambda key: world.observe(indexes, ledger, key)),
+        # Its own connections: a burst of reconciles queues in its pool (resources.REQUEST_TIMEOUT),
+        # and an admission review (the API server waits 30 s at most) must not queue behind it.
+        reconciler=Reconciler(
+            operator_client(cfg.field_manager),
+            cfg,
+            lambda key: world.observe(indexes, ledger, key),
+        ),
         bundles=BundleWriter(client),
         admission=identity,
         heartbeats=boot.heartbeats,
@@ -55,5 +61,6 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
         return
     ctx.reconciler.queue.close()
     ctx.bundles.close()
+    await ctx.reconciler.client.close()
     await ctx.client.close()
     stop_webhooks(ctx.admission)
