@@ -12,6 +12,7 @@ from pathlib import Path
 
 from jcbench import PHASES, WEBHOOK_MODES
 from jcbench.cluster import BENCH, BenchCluster
+from jcbench.operator_proc import RECONCILE_ERRORS
 from jcbench.report import render
 from jcbench.source import operator_source
 
@@ -136,6 +137,16 @@ def main(argv: list[str] | None = None) -> int:
     asyncio.run(bench.operator())
     print(render([bench.results]))
     print(f"results: {out / 'results.json'}", file=sys.stderr)
+    errors = bench.results["operator"].get("reconcile_errors") or 0
+    if errors:
+        # A failed reconcile is a bug or an overload the numbers above would hide.
+        print(
+            f"FAILED: {errors:g} reconcile errors ({RECONCILE_ERRORS}, per operator process: "
+            f"{bench.results['operator'].get('reconcile_errors_per_process')}); see the "
+            f"operator logs in {out}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -17,6 +17,9 @@ from pathlib import Path
 
 from jcbench.cluster import REPO
 
+#: Failed reconciles (a request refused or unanswered, or an exception): a run must have none.
+RECONCILE_ERRORS = "jupyter_containers_reconcile_errors_total"
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -66,6 +69,7 @@ class OperatorProcess:
         self.starts = 0
         self.started_at = 0.0
         self.peak_kib: list[int] = []  # VmHWM of each process when it stopped
+        self.errors: list[float | None] = []  # its reconcile errors when it stopped
 
     @property
     def pid(self) -> int:
@@ -110,6 +114,16 @@ class OperatorProcess:
         with urllib.request.urlopen(url, timeout=5) as r:
             return r.read().decode()
 
+    def metric(self, name: str) -> float | None:
+        """An unlabelled metric of the running process (None when it has none)."""
+        for line in self.metrics().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return None
+
+    def reconcile_errors(self) -> float | None:
+        return self.metric(RECONCILE_ERRORS)
+
     def phase_count(self, phase: str) -> int:
         m = re.search(
             rf'^jupyter_containers_by_phase\{{phase="{phase}"\}} ([0-9.e+]+)$',
@@ -123,6 +137,10 @@ class OperatorProcess:
             return
         with contextlib.suppress(OSError):
             self.peak_kib.append(self.memory()["VmHWM"])
+        errors: float | None = None
+        with contextlib.suppress(OSError):
+            errors = self.reconcile_errors()
+        self.errors.append(errors)
         self.proc.send_signal(sig)
         try:
             self.proc.wait(timeout=60)

@@ -28,8 +28,9 @@ def _label(r: Mapping[str, Any]) -> str:
 def latency_table(results: Sequence[Mapping[str, Any]]) -> str:
     rows = [
         "| run | floor wall s | operator wall s | ratio | create→Deployment p50/p99 ms "
-        "| pod Ready→Active p50/p99 ms | create→Active p50/p99 ms | peak RSS MiB |",
-        "|---|---|---|---|---|---|---|---|",
+        "| pod Ready→Active p50/p99 ms | create→Active p50/p99 ms | peak RSS MiB (per process) "
+        "| reconcile errors |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         op = r.get("operator", {})
@@ -46,7 +47,8 @@ def latency_table(results: Sequence[Mapping[str, Any]]) -> str:
             f"{_ms(create.get('pod_ready_to_active'), 'p99')} "
             f"| {_ms(create.get('creation_to_active'), 'p50')}/"
             f"{_ms(create.get('creation_to_active'), 'p99')} "
-            f"| {_mib(max(peaks) if peaks else None)} |"
+            f"| {_mib(max(peaks) if peaks else None)} ({' / '.join(_mib(p) for p in peaks)}) "
+            f"| {op.get('reconcile_errors', '-')} |"
         )
     return "\n".join(rows)
 

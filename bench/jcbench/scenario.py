@@ -183,10 +183,6 @@ class Run:
                 self.save()
         finally:
             tl.stop()
-            if op.proc is not None:
-                results["reconcile_errors"] = _metric(
-                    op, "jupyter_containers_reconcile_errors_total"
-                )
             # Containers left over (a failed phase) need the running operator for their
             # finalizers, so the namespaces go before it stops.
             await workload.delete_namespaces(client, names)
@@ -197,6 +193,9 @@ class Run:
                 op.stop()
                 webhooks.uninstall(self.cluster)
                 results["peak_rss_kib_per_process"] = op.peak_kib
+                # Every process's count when it stopped (the first one's too: it runs create).
+                results["reconcile_errors_per_process"] = op.errors
+                results["reconcile_errors"] = sum(e or 0 for e in op.errors)
                 self.save()
 
     async def _phase(
@@ -223,6 +222,7 @@ class Run:
         out["machine"] = before
         if op.proc is not None:
             out["rss_kib"] = op.memory()
+            out["reconcile_errors_so_far"] = op.reconcile_errors()  # this process's
         return out
 
     def _economy(self, mark: int, end: int) -> dict[str, Any]:
@@ -353,15 +353,6 @@ class Run:
         }
         out["api"] = self._economy(mark, self.log.mark())
         return out
-
-
-def _metric(op: OperatorProcess, name: str) -> float | None:
-    if op.proc is None:
-        return None
-    for line in op.metrics().splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return None
 
 
 def _options_dict(opts: Options) -> dict[str, Any]:

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from jupyter_containers.api.models import Phase, Reason
 from jupyter_containers.core.lifecycle import Verdict
-from jupyter_containers.core.status import StatusInputs, build_status, status_differs
+from jupyter_containers.core.status import (
+    EVENT_COUNT_DELAY,
+    StatusInputs,
+    build_status,
+    status_differs,
+    write_delay,
+)
 
 
 def inputs(verdict: Verdict, now: str, attempt: int = 1, **over: Any) -> StatusInputs:
@@ -85,3 +93,45 @@ def test_status_is_written_through_the_crd_model() -> None:
     assert len(long_pod["podName"]) == 253
     with pytest.raises(ValidationError, match="observedGeneration"):
         build_status(inputs(ACTIVE, "2026-01-01T00:00:09Z", generation="one"), {})
+
+
+# ---------------------------------------------------------------- when to write
+
+_BASE = build_status(inputs(ACTIVE, "2026-01-01T00:00:05Z"), {})
+
+
+def _changed(**fields: Any) -> dict[str, Any]:
+    return {**_BASE, **fields}
+
+
+@pytest.mark.parametrize(
+    ("stored", "desired", "delay"),
+    [
+        # Nothing to write.
+        (_BASE, _BASE, None),
+        # A first status, and every milestone, at once.
+        ({}, _BASE, 0.0),
+        (_BASE, _changed(phase="Stopped"), 0.0),
+        (_BASE, _changed(attempt=2), 0.0),
+        (_BASE, _changed(observedGeneration=2), 0.0),
+        (_BASE, _changed(conditions=[{"type": "Ready", "status": "False"}]), 0.0),
+        # Only the Normal event count: waits for a write that happens anyway.
+        (_BASE, _changed(events={"warnings": 0, "total": 2}), 600.0),
+        (_BASE, _changed(events={"warnings": 0, "total": 0}), 600.0),
+        # A warning is a detail: the short delay only.
+        (_BASE, _changed(events={"warnings": 1, "total": 2}), 1.0),
+        # Counts together with another detail: the short delay.
+        (_BASE, _changed(events={"warnings": 0, "total": 2}, message="Pulling."), 1.0),
+        (_BASE, _changed(podName="jc-lab-2"), 1.0),
+        # ... and with a milestone: at once.
+        (_BASE, _changed(events={"warnings": 0, "total": 2}, phase="Failed"), 0.0),
+    ],
+)
+def test_write_delay(stored: dict[str, Any], desired: dict[str, Any], delay: float | None) -> None:
+    assert write_delay(stored, desired, detail_delay=1.0, count_delay=600.0) == delay
+
+
+def test_the_count_delay_is_never_shorter_than_the_detail_delay() -> None:
+    counts = _changed(events={"warnings": 0, "total": 2})
+    assert write_delay(_BASE, counts, detail_delay=5.0, count_delay=0.0) == 5.0
+    assert write_delay(_BASE, counts, detail_delay=1.0) == EVENT_COUNT_DELAY

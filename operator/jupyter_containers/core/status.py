@@ -110,6 +110,61 @@ def status_differs(current: Mapping[str, Any], desired: Mapping[str, Any]) -> bo
     return False
 
 
+# ---------------------------------------------------------------- when to write
+
+#: How long a change of the Normal event count alone may wait for a status write that happens
+#: anyway (a phase change, a warning, a progress message). The scheduler's `Scheduled` Event
+#: can arrive after the pod is Ready (at once on kwok; BENCHMARKS.md): written on its own, it
+#: was a quarter of a status write per container. Warnings are never held this long: the
+#: badge of warnings is what a user acts on. The operator's own process keeps the timer, so a
+#: restart begins it again.
+EVENT_COUNT_DELAY = 600.0
+
+
+def milestone(status: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What clients wait for (phase, kstatus conditions, observedGeneration): never held back."""
+    conditions = sorted(
+        (str(c.get("type")), str(c.get("status"))) for c in status.get("conditions") or []
+    )
+    return (
+        status.get("phase"),
+        status.get("attempt"),
+        status.get("observedGeneration"),
+        tuple(conditions),
+    )
+
+
+def _only_normal_events_differ(stored: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
+    rest = {k: v for k, v in desired.items() if k != "events"}
+    if status_differs(stored, rest):
+        return False
+    old, new = stored.get("events") or {}, desired.get("events") or {}
+    return int(old.get("warnings", 0)) == int(new.get("warnings", 0))
+
+
+def write_delay(
+    stored: Mapping[str, Any],
+    desired: Mapping[str, Any],
+    *,
+    detail_delay: float,
+    count_delay: float = EVENT_COUNT_DELAY,
+) -> float | None:
+    """How long writing `desired` over `stored` may wait after the change was first seen.
+
+    None: nothing to write. 0: at once (a first status, a milestone). `count_delay`: only the
+    count of Normal events changed, so it waits for the next write that happens anyway, at
+    most that long. `detail_delay`: any other detail (a message, a pod name, a warning), so
+    the changes of a burst go out in one write.
+    """
+    if not status_differs(stored, desired):
+        return None
+    if not stored or milestone(stored) != milestone(desired):
+        return 0.0
+    if _only_normal_events_differ(stored, desired):
+        return max(count_delay, detail_delay)
+    return detail_delay
+
+
 # ---------------------------------------------------------------- conditions
 
 MANAGED_CONDITIONS = frozenset({"Ready", "Reconciling", "Stalled"})

@@ -1,6 +1,6 @@
 """The operator process's one context: made once at start-up, kept in kopf's memo.
 
-`shell.startup` builds it (settings loaded once, one API client, the reconciler, the
+`shell.startup` builds it (settings loaded once, the API clients, the reconciler, the
 event ledger, the bundle writer, the admission identity) and closes it at cleanup.
 Handlers get it from the `memo` kopf passes them: no module keeps process state.
 """

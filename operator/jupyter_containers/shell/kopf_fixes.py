@@ -24,15 +24,16 @@ on.create/update/delete/resume handlers and daemons do; this operator has none (
 on.event only), so `EssenceFreeDiffBaseStorage` builds an empty essence. Measured with py-spy
 on the benchmark's creation of 1000 containers: 4.5% of the operator's CPU (BENCHMARKS.md).
 
-## managedFields in every watched body
+## Whole bodies in every watched event
 
 kopf keeps each listed object's body until every index is filled (and a worker keeps its
 object's last body while it idles), so at a restart over N containers all their pods,
-Deployments, Services and JupyterContainers are in memory at once, `metadata.managedFields`
-included: often the largest part of a server-side-applied object, and read by nobody here.
+Deployments, Services, pod Events and JupyterContainers are in memory at once.
 `install()` wraps kopf's watch stream (`watching.infinite_watch`, looked up through the
-module by kopf's queueing; `health` wraps it too) to drop it from each event as it arrives,
-as controller-runtime's `TransformStripManagedFields` does for informer caches.
+module by kopf's queueing; `health` wraps it too) to trim each event's object as it arrives
+to what the operator reads (`core.watched`: `metadata.managedFields` of every kind, most of
+a pod's spec and status, a Deployment's pod template, ...), as controller-runtime's cache
+transforms (`TransformStripManagedFields`) do for informer caches.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ from typing import Any
 import kopf
 from kopf._cogs.aiokits import aiotoggles
 from kopf._cogs.clients import watching
+
+from jupyter_containers.core import watched
 
 _ORIGINAL = aiotoggles.ToggleSet
 
@@ -104,12 +107,12 @@ def _strip_managed_fields_from_watches() -> None:
     watching.infinite_watch = watch_without_managed_fields(current)  # type: ignore[assignment]
 
 
-def strip_managed_fields(raw_event: Any) -> Any:
-    """The event with its object's metadata.managedFields removed (in place); others as they are."""
+def strip_managed_fields(raw_event: Any, resource: Any = None) -> Any:
+    """The event with its object trimmed (in place) to what the operator reads of its kind
+    (`core.watched`; managedFields at least); bookmarks and markers as they are."""
     obj = raw_event.get("object") if isinstance(raw_event, dict) else None
-    meta = obj.get("metadata") if isinstance(obj, dict) else None
-    if isinstance(meta, dict):
-        meta.pop("managedFields", None)
+    if isinstance(obj, dict):
+        watched.trim(getattr(resource, "group", ""), getattr(resource, "plural", ""), obj)
     return raw_event
 
 
@@ -122,7 +125,7 @@ def watch_without_managed_fields(
     async def infinite_watch(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
         async with contextlib.aclosing(watch(*args, **kwargs)) as stream:  # type: ignore[type-var]
             async for raw_event in stream:
-                yield strip_managed_fields(raw_event)
+                yield strip_managed_fields(raw_event, kwargs.get("resource"))
 
     infinite_watch.__jc_strips_managed_fields__ = True  # type: ignore[attr-defined]
     return infinite_watch

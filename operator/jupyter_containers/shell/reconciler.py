@@ -53,7 +53,12 @@ from jupyter_containers.core.plan import (
     plan,
 )
 from jupyter_containers.core.settings import Settings
-from jupyter_containers.core.status import parse_iso, status_differs
+from jupyter_containers.core.status import (
+    EVENT_COUNT_DELAY,
+    parse_iso,
+    status_differs,
+    write_delay,
+)
 from jupyter_containers.core.volume_size import StorageClassFacts, StorageClassLookup
 from jupyter_containers.shell import metrics
 from jupyter_containers.shell.resources import (
@@ -73,10 +78,11 @@ T = TypeVar("T")
 #: What a request raises when it fails: an answer (ApiError) or none (transport).
 REQUEST_ERRORS = (ApiError, httpx2.TransportError)
 
-#: How long a status change that keeps the phase (a progress message within Starting, event
-#: counts, the pod name) may wait, so that the changes of a burst go out in one write. Phase,
-#: attempt, observedGeneration and condition changes are written at once, as is everything
-#: pending with them.
+#: How long a status change that keeps the phase (a progress message within Starting, a
+#: warning count, the pod name) may wait, so that the changes of a burst go out in one write.
+#: Phase, attempt, observedGeneration and condition changes are written at once, as is
+#: everything pending with them; a change of the Normal event count alone waits longer
+#: (`core.status.EVENT_COUNT_DELAY`).
 STATUS_DETAIL_DELAY = 1.0
 #: Reconciles in flight at once (each holds at most one API request at a time).
 RECONCILE_CONCURRENCY = 256
@@ -103,6 +109,7 @@ class Reconciler:
         *,
         clock: Callable[[], datetime] = now_utc,
         detail_delay: float = STATUS_DETAIL_DELAY,
+        count_delay: float = EVENT_COUNT_DELAY,
     ) -> None:
         self.client = client
         self.settings = settings
@@ -124,6 +131,7 @@ class Reconciler:
         # Our last status write per container, with the uid of the object it went to.
         self._status_written: dict[Key, tuple[str, dict[str, Any]]] = {}
         self.detail_delay = detail_delay
+        self.count_delay = count_delay
         self._detail_since: dict[Key, float] = {}  # loop time a held-back change was first seen
         self._backoff: dict[Key, _Backoff] = {}  # containers whose last reconcile failed
 
@@ -564,10 +572,11 @@ class Reconciler:
         current: Mapping[str, Any] = jc.get("status") or {}
         last = self._last_written(key, jc)
         self.phases.set(key, new_status["phase"])
-        if not status_differs(current, new_status):
+        if not status_differs(current, new_status) or (
+            last is not None and not status_differs(last, new_status)  # our write, not seen yet
+        ):
+            self._detail_since.pop(key, None)  # nothing pending (a held change went back)
             return
-        if last is not None and not status_differs(last, new_status):
-            return  # the index has not seen our own last write yet
         if hold_back and self._hold_back(key, last or current, new_status):
             return
         old_phase = (last or current).get("phase")
@@ -592,11 +601,16 @@ class Reconciler:
     def _hold_back(
         self, key: Key, stored: Mapping[str, Any], new_status: Mapping[str, Any]
     ) -> bool:
-        """Whether to delay a detail-only change (see STATUS_DETAIL_DELAY); schedules the write."""
-        if self.detail_delay <= 0 or not stored or _milestone(stored) != _milestone(new_status):
+        """Whether to delay the write (`core.status.write_delay`); schedules it if so."""
+        if self.detail_delay <= 0:
+            return False
+        delay = write_delay(
+            stored, new_status, detail_delay=self.detail_delay, count_delay=self.count_delay
+        )
+        if not delay:
             return False
         now = asyncio.get_running_loop().time()
-        wait = self._detail_since.setdefault(key, now) + self.detail_delay - now
+        wait = self._detail_since.setdefault(key, now) + delay - now
         if wait <= 0:
             return False
         self.queue.trigger_after(key, wait)
@@ -688,19 +702,6 @@ def object_ref(jc: Mapping[str, Any]) -> dict[str, Any]:
         "kind": "JupyterContainer",
         "metadata": {"name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"]},
     }
-
-
-def _milestone(status: Mapping[str, Any]) -> tuple[Any, ...]:
-    """What clients wait for (phase, kstatus conditions, observedGeneration): never held back."""
-    conditions = sorted(
-        (str(c.get("type")), str(c.get("status"))) for c in status.get("conditions") or []
-    )
-    return (
-        status.get("phase"),
-        status.get("attempt"),
-        status.get("observedGeneration"),
-        tuple(conditions),
-    )
 
 
 def _secret_kwargs(body: Mapping[str, Any]) -> dict[str, Any]:

@@ -48,6 +48,15 @@ MANAGED_KINDS = {
 #: CPU on every request (128: 15% of the operator's CPU in the benchmark). Requests beyond
 #: these wait in the pool's queue.
 CONNECTIONS = 32
+#: Connecting: 10 s (lightkube's default). An answer: up to the API server's own limit
+#: (kube-apiserver --request-timeout, 60 s), after which it answers with an error itself; a
+#: shorter wait gave up on writes the server still made (on a loaded server, a Service's apply
+#: took over 10 s, and the retry found it made). Waiting for one of the pool's connections:
+#: no limit. With hundreds of reconciles in flight (a stop of 1000 containers is 3000 deletes
+#: at once), a request queues here longer than the API server takes to answer it, and that
+#: wait is ours, not a failure of the API server; with httpx's pool timeout (lightkube: 10 s)
+#: each such wait failed its reconcile (`PoolTimeout`, "no answer from the API server").
+REQUEST_TIMEOUT = httpx2.Timeout(60.0, connect=10.0, pool=None)
 
 
 def operator_client(field_manager: str) -> AsyncClient:
@@ -58,7 +67,9 @@ def operator_client(field_manager: str) -> AsyncClient:
         verify=verify_cluster(config.cluster, config.user, config.abs_file),
         limits=httpx2.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS),
     )
-    return AsyncClient(config, field_manager=field_manager, transport=transport)
+    return AsyncClient(
+        config, field_manager=field_manager, transport=transport, timeout=REQUEST_TIMEOUT
+    )
 
 
 __all__ = [

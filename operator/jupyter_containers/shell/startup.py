@@ -1,8 +1,8 @@
 """The operator's one start-up and one cleanup (kopf activities).
 
-Start-up takes the settings `main` loaded once (from the memo it handed kopf), makes the one
-API client, configures kopf (watches,
-persistence, webhook server), asks who the operator is, and builds the reconciler,
+Start-up takes the settings `main` loaded once (from the memo it handed kopf), makes the
+API clients (admission's and the bundle writer's, and the reconciler's own), configures
+kopf (watches, persistence, webhook server), asks who the operator is, and builds the reconciler,
 the event ledger and the bundle writer into one `OperatorContext` kept in kopf's memo.
 With leader election (`JC_LEADER_ELECTION_LEASE`), start-up also starts the `shell.leader`
 elector: the reconciler and the bundle writer stand by until this replica holds the Lease,
@@ -43,12 +43,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     client = operator_client(cfg.field_manager)
     identity = await start_webhooks(settings, cfg, client)
     elector = _elector(cfg, client) if cfg.leader_election_lease else None
-    # The writers write only while this replica leads; admission reads with the plain client.
-    writer = (
-        client
-        if elector is None
-        else cast(AsyncClient, LeaderOnlyClient(client, elector.may_write))
-    )
+    writer = _writer(client, elector)
     indexes = world.Indexes()
     ledger = EventLedger()
     memo[MEMO_KEY] = ctx = OperatorContext(
@@ -57,7 +52,13 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         started_at=started_at,
         indexes=indexes,
         ledger=ledger,
-        reconciler=Reconciler(writer, cfg, lambda key: world.observe(indexes, ledger, key)),
+        # Its own connections: a burst of reconciles queues in its pool (resources.REQUEST_TIMEOUT),
+        # and an admission review (the API server waits 30 s at most) must not queue behind it.
+        reconciler=Reconciler(
+            _writer(operator_client(cfg.field_manager), elector),
+            cfg,
+            lambda key: world.observe(indexes, ledger, key),
+        ),
         bundles=BundleWriter(writer),
         admission=identity,
         heartbeats=boot.heartbeats,
@@ -92,6 +93,15 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     ctx.election = asyncio.get_running_loop().create_task(elector.run(), name="election")
 
 
+def _writer(client: AsyncClient, elector: Elector | None) -> AsyncClient:
+    """The writers write only while this replica leads; admission reads with the plain client."""
+    return (
+        client
+        if elector is None
+        else cast(AsyncClient, LeaderOnlyClient(client, elector.may_write))
+    )
+
+
 def _elector(cfg: Settings, client: AsyncClient) -> Elector:
     assert cfg.leader_election_lease
     return Elector(
@@ -116,5 +126,6 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     ctx.bundles.close()
     if ctx.culler is not None:
         await ctx.culler.close()
+    await ctx.reconciler.client.close()
     await ctx.client.close()
     stop_webhooks(ctx.admission)

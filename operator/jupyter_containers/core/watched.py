@@ -1,0 +1,118 @@
+"""What the operator keeps of each watched object: the facts its indexes and handlers read.
+
+Pure. Applied to every watch event as it arrives (`shell.kopf_fixes`), before kopf queues it:
+kopf holds each listed object's body until every index is filled, so after a restart over N
+containers every pod, Deployment, Service and pod Event is in memory at once (BENCHMARKS.md,
+"Memory"). Trimmed at the source, those bodies are the few fields read here, not the whole
+object (a pod's full spec and status are most of its size), as controller-runtime's cache
+transforms do for Go operators.
+
+A field that an index of `shell.world` (or a handler) reads must be kept here: the unit test
+runs every index function on a full body and on its trimmed copy and compares the results.
+Kinds not listed lose only `metadata.managedFields` (large on server-side-applied objects,
+read by nobody here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+#: Annotations nobody here reads, each a copy of an object (kubectl apply's, Helm's).
+DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
+#: What lifecycle judgements, failure messages and status read of a pod's status.
+POD_STATUS = (
+    "phase",
+    "reason",
+    "message",
+    "conditions",
+    "containerStatuses",
+    "initContainerStatuses",
+    "startTime",
+    "podIP",
+    "podIPs",
+    "hostIP",
+)
+#: Of each pod container: what failure messages quote (image, limits) and where it listens.
+POD_CONTAINER = ("name", "image", "resources", "ports")
+#: What the event ledger, the warning mirror and its freshness check read of an Event.
+EVENT_FIELDS = (
+    "apiVersion",
+    "kind",
+    "metadata",
+    "involvedObject",
+    "type",
+    "reason",
+    "message",
+    "count",
+    "firstTimestamp",
+    "lastTimestamp",
+    "eventTime",
+)
+EVENT_METADATA = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+INVOLVED = ("kind", "name", "namespace", "uid")
+
+
+def _meta(obj: dict[str, Any]) -> None:
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        return
+    meta.pop("managedFields", None)
+    annotations = meta.get("annotations")
+    if isinstance(annotations, dict):
+        for key in DROPPED_ANNOTATIONS:
+            annotations.pop(key, None)
+
+
+def _pick(source: Any, keys: tuple[str, ...]) -> dict[str, Any]:
+    return {k: source[k] for k in keys if k in source} if isinstance(source, Mapping) else {}
+
+
+def _pod(obj: dict[str, Any]) -> None:
+    spec = obj.get("spec")
+    if isinstance(spec, Mapping):
+        brief: dict[str, Any] = {"nodeName": spec.get("nodeName")}
+        for part in ("containers", "initContainers"):
+            brief[part] = [_pick(c, POD_CONTAINER) for c in spec.get(part) or []]
+        obj["spec"] = brief
+    if "status" in obj:
+        obj["status"] = _pick(obj["status"], POD_STATUS)
+
+
+def _deployment(obj: dict[str, Any]) -> None:
+    # Readiness is in status; the pod template is ours (its hash is an annotation).
+    spec = obj.get("spec")
+    obj["spec"] = _pick(spec, ("replicas",))
+
+
+def _service(obj: dict[str, Any]) -> None:
+    obj["spec"] = _pick(obj.get("spec"), ("type", "clusterIP", "ports"))
+    obj.pop("status", None)
+
+
+def _event(obj: dict[str, Any]) -> None:
+    for key in [k for k in obj if k not in EVENT_FIELDS]:
+        del obj[key]
+    obj["metadata"] = _pick(obj.get("metadata"), EVENT_METADATA)
+    if "involvedObject" in obj:
+        obj["involvedObject"] = _pick(obj["involvedObject"], INVOLVED)
+
+
+#: By (API group, plural): "" is the core group.
+_BY_KIND: dict[tuple[str, str], Callable[[dict[str, Any]], None]] = {
+    ("", "pods"): _pod,
+    ("apps", "deployments"): _deployment,
+    ("", "services"): _service,
+    ("", "events"): _event,
+}
+
+
+def trim(group: str, plural: str, obj: Any) -> Any:
+    """`obj` (a watched object of that kind) with only what the operator reads, in place."""
+    if not isinstance(obj, dict):
+        return obj
+    _meta(obj)
+    kind_trim = _BY_KIND.get((group, plural))
+    if kind_trim is not None:
+        kind_trim(obj)
+    return obj

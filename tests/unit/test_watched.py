@@ -1,0 +1,218 @@
+"""core.watched: trimmed watch events keep every fact the indexes and handlers read."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import kopf
+import pytest
+
+from jupyter_containers.core import naming, watched
+from jupyter_containers.shell import kopf_fixes, world
+from tests.unit.test_builders import build_deployment, build_service, target
+
+UID = "0b6f6a8e-2f1c-4c55-9d2c-3f1f2b9c1a11"
+MANAGED_FIELDS = [{"manager": "jupyter-containers", "fieldsV1": {"f:spec": {"f:x": {}}}}]
+
+
+def _server_side(obj: dict[str, Any], uid: str) -> dict[str, Any]:
+    """A built object as the API server returns it (uid, resourceVersion, managedFields)."""
+    obj = copy.deepcopy(obj)
+    meta = obj["metadata"]
+    meta.update(uid=uid, resourceVersion="42", creationTimestamp="2026-01-01T00:00:00Z")
+    meta["managedFields"] = copy.deepcopy(MANAGED_FIELDS)
+    meta.setdefault("annotations", {})[watched.DROPPED_ANNOTATIONS[0]] = json.dumps(obj)
+    return obj
+
+
+def _deployment() -> dict[str, Any]:
+    obj = _server_side(build_deployment(target()), "d-1")
+    obj["status"] = {"replicas": 1, "readyReplicas": 1, "conditions": [{"type": "Available"}]}
+    return obj
+
+
+def _pod() -> dict[str, Any]:
+    deployment = build_deployment(target())
+    template = copy.deepcopy(deployment["spec"]["template"])
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            **template["metadata"],
+            "name": "jc-demo-abc",
+            "namespace": deployment["metadata"]["namespace"],
+            "ownerReferences": [{"kind": "ReplicaSet", "name": "jc-demo-1"}],
+        },
+        "spec": {**template["spec"], "nodeName": "node-1", "schedulerName": "default"},
+        "status": {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "containerStatuses": [{"name": "jupyterlab", "ready": True, "restartCount": 0}],
+            "startTime": "2026-01-01T00:00:01Z",
+            "podIP": "10.0.0.7",
+            "qosClass": "Guaranteed",
+        },
+    }
+    return _server_side(pod, "p-1")
+
+
+def _event() -> dict[str, Any]:
+    return _server_side(
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": "jc-demo-abc.1", "namespace": "team-a"},
+            "involvedObject": {
+                "kind": "Pod",
+                "name": "jc-demo-abc",
+                "namespace": "team-a",
+                "uid": "p-1",
+                "apiVersion": "v1",
+                "resourceVersion": "7",
+                "fieldPath": "spec.containers{jupyterlab}",
+            },
+            "type": "Warning",
+            "reason": "BackOff",
+            "message": "Back-off pulling image",
+            "count": 3,
+            "lastTimestamp": "2026-01-01T00:00:05Z",
+            "source": {"component": "kubelet", "host": "node-1"},
+            "reportingComponent": "kubelet",
+            "reportingInstance": "node-1",
+        },
+        "e-1",
+    )
+
+
+def _container() -> dict[str, Any]:
+    return _server_side(
+        {
+            "apiVersion": "jupytercontainers.io/v1alpha1",
+            "kind": "JupyterContainer",
+            "metadata": {"name": "demo", "namespace": "team-a", "generation": 2},
+            "spec": {"bundle": "team", "instanceType": "small"},
+            "status": {"phase": "Active", "events": {"warnings": 0, "total": 3}},
+        },
+        UID,
+    )
+
+
+async def _index(fn: Any, body: dict[str, Any]) -> Any:
+    meta = body["metadata"]
+    return await fn(
+        body=kopf.Body(body),
+        labels=kopf.Body(body).metadata.labels,
+        namespace=meta.get("namespace"),
+        name=meta["name"],
+        uid=meta.get("uid"),
+    )
+
+
+# Every index of shell.world over the kind it watches: the same result from the trimmed body.
+INDEXES = [
+    ("apps", "deployments", _deployment, world.deployments),
+    ("apps", "deployments", _deployment, world.deployment_names),
+    ("", "services", lambda: _server_side(build_service(target()), "s-1"), world.services),
+    ("", "services", lambda: _server_side(build_service(target()), "s-1"), world.service_names),
+    ("", "pods", _pod, world.pods),
+    ("", "pods", _pod, world.pod_owners),
+    ("jupytercontainers.io", "jupytercontainers", _container, world.containers),
+]
+
+
+@pytest.mark.parametrize(("group", "plural", "make", "index"), INDEXES)
+async def test_indexes_see_the_same_facts_in_a_trimmed_body(
+    group: str, plural: str, make: Any, index: Any
+) -> None:
+    full = make()
+    trimmed = watched.trim(group, plural, make())
+    assert await _index(index, trimmed) == await _index(index, full)
+    assert len(json.dumps(trimmed)) < len(json.dumps(full))
+
+
+@pytest.mark.parametrize(
+    ("group", "plural", "make", "gone"),
+    [
+        (
+            "",
+            "pods",
+            _pod,
+            [("spec", "volumes"), ("spec", "schedulerName"), ("status", "qosClass")],
+        ),
+        ("apps", "deployments", _deployment, [("spec", "template"), ("spec", "selector")]),
+        (
+            "",
+            "events",
+            _event,
+            [("source",), ("reportingComponent",), ("involvedObject", "fieldPath")],
+        ),
+    ],
+)
+def test_what_nobody_reads_is_gone(
+    group: str, plural: str, make: Any, gone: list[tuple[str, ...]]
+) -> None:
+    trimmed = watched.trim(group, plural, make())
+    assert "managedFields" not in trimmed["metadata"]
+    assert watched.DROPPED_ANNOTATIONS[0] not in (trimmed["metadata"].get("annotations") or {})
+    for path in gone:
+        node: Any = trimmed
+        for part in path[:-1]:
+            node = node[part]
+        assert path[-1] not in node, path
+
+
+def test_an_event_keeps_what_the_ledger_and_the_mirror_read() -> None:
+    trimmed = watched.trim("", "events", _event())
+    assert trimmed["metadata"] == {
+        "name": "jc-demo-abc.1",
+        "namespace": "team-a",
+        "uid": "e-1",
+        "resourceVersion": "42",
+        "creationTimestamp": "2026-01-01T00:00:00Z",
+    }
+    assert trimmed["involvedObject"] == {
+        "kind": "Pod",
+        "name": "jc-demo-abc",
+        "namespace": "team-a",
+        "uid": "p-1",
+    }
+    assert (trimmed["type"], trimmed["reason"], trimmed["count"]) == ("Warning", "BackOff", 3)
+    assert trimmed["lastTimestamp"] == "2026-01-01T00:00:05Z"
+
+
+def test_a_pod_keeps_its_labels_ip_and_the_images_failure_messages_quote() -> None:
+    trimmed = watched.trim("", "pods", _pod())
+    assert trimmed["metadata"]["labels"][naming.UID_LABEL] == UID
+    assert trimmed["status"]["podIP"] == "10.0.0.7"
+    assert [c["image"] for c in trimmed["spec"]["containers"]] == [
+        c["image"] for c in _pod()["spec"]["containers"]
+    ]
+
+
+def test_other_kinds_lose_only_managed_fields_and_last_applied() -> None:
+    pvc = {
+        "metadata": {"name": "v", "managedFields": [{}]},
+        "spec": {"resources": {}},
+        "status": {},
+    }
+    assert watched.trim("", "persistentvolumeclaims", pvc) == {
+        "metadata": {"name": "v"},
+        "spec": {"resources": {}},
+        "status": {},
+    }
+    assert watched.trim("", "pods", "not an object") == "not an object"
+
+
+async def test_the_wrapped_watch_stream_trims_by_the_resource_it_watches() -> None:
+    resource = kopf.Resource("", "v1", "events")
+
+    async def fake_watch(**_: object) -> Any:
+        yield {"type": "ADDED", "object": _event()}
+        yield "LISTED"
+
+    wrapped = kopf_fixes.watch_without_managed_fields(fake_watch)
+    seen = [e async for e in wrapped(resource=resource, namespace=None)]
+    assert seen[0]["object"] == watched.trim("", "events", _event())
+    assert seen[1] == "LISTED"
