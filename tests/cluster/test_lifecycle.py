@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from jupyter_containers.api import jupyterlab_policy
+from jupyter_containers.core.status import EVENT_COUNT_DELAY
 from tests.cluster.conftest import events_about, get_jc, jupyterlab_image, scenario
 
 pytestmark = pytest.mark.cluster
@@ -204,11 +205,11 @@ def test_terminate_keeps_pvc_and_token_and_start_reuses_them(
         "Active -> Stopped",
         "Starting -> Active",
     ]
-    # The event counts are the current pod's, not the first attempt's pod's too: its warnings
-    # exactly, its total at most (a Normal Event after Active, such as a late `Scheduled`,
-    # waits for the next status write: core.status.EVENT_COUNT_DELAY).
+    # The event counts are the current pod's, not the first attempt's pod's too (a Normal
+    # Event after Active, such as a late `Scheduled`, waits for the next status write, at most
+    # core.status.EVENT_COUNT_DELAY).
     pod = jc["status"]["podName"]
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + EVENT_COUNT_DELAY + 30
     while True:
         counted = get_jc(cluster, namespace, "lab")["status"]["events"]
         events = events_about(kubectl, namespace, "Pod", pod)
@@ -216,7 +217,7 @@ def test_terminate_keeps_pvc_and_token_and_start_reuses_them(
             "warnings": sum(1 for e in events if e.get("type") == "Warning"),
             "total": len(events),
         }
-        if counted["warnings"] == seen["warnings"] and 1 <= counted["total"] <= seen["total"]:
+        if (counted["warnings"], counted["total"]) == (seen["warnings"], seen["total"]):
             break
         assert time.monotonic() < deadline, f"status counts {counted} events, pod {pod} has {seen}"
         time.sleep(0.5)
