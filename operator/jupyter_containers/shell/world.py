@@ -24,6 +24,7 @@ from jupyter_containers.core import naming
 from jupyter_containers.core.catalog import parse_catalog
 from jupyter_containers.core.events import EventLedger
 from jupyter_containers.core.plan import ContainerSnapshot, Ref
+from jupyter_containers.core.watched import POD_STATUS
 
 Key = tuple[str, str]  # (domain namespace, container name)
 
@@ -249,20 +250,9 @@ async def pods(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Key, Any]
             "kind": "Pod",
             "metadata": _meta(body),
             "spec": _pod_spec_summary(body.get("spec") or {}),
-            "status": {
-                k: copy.deepcopy(status[k])
-                for k in (
-                    "phase",
-                    "reason",
-                    "message",
-                    "conditions",
-                    "containerStatuses",
-                    "initContainerStatuses",
-                    "startTime",
-                    "podIP",  # where the culler probes JupyterLab (shell/culler.py)
-                )
-                if k in status
-            },
+            # What the lifecycle reads, and the pod IP the culler probes (core.watched keeps
+            # the same of every watched pod).
+            "status": {k: copy.deepcopy(status[k]) for k in POD_STATUS if k in status},
         }
     }
 
