@@ -8,14 +8,18 @@ the rest without any API server.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +39,9 @@ TEST_NAMESPACE_LABEL = "jupytercontainers.io/test"
 #: other's objects.
 SESSION_ID = uuid.uuid4().hex[:4]
 NAMESPACE_PREFIX = f"t-{SESSION_ID}-"
+
+#: Beside the local cluster's kubeconfig: when a test (re)started its API server (see below).
+API_SERVER_STARTS = "api-server-starts.jsonl"
 
 Manifest = str | Mapping[str, Any] | Sequence[Mapping[str, Any]]
 ApplyYaml = Callable[..., "subprocess.CompletedProcess[str]"]
@@ -94,6 +101,34 @@ class Cluster:
                 f"`{shlex.join(cmd)}` exited {result.returncode}:\n{result.stderr}{result.stdout}"
             )
         return result
+
+
+@contextmanager
+def api_server_starting(cluster: Cluster) -> Iterator[None]:
+    """Around a test's restart of the local API server, until it is ready: the window is
+    recorded, because until its caches are synced its authorizer refuses what RBAC grants (a CI
+    run: the operator's Lease get refused 1.3 s after a restart), and the least-privilege test
+    must not take that refusal for the chart's."""
+    began = datetime.now(UTC)
+    try:
+        yield
+        deadline = time.monotonic() + 90
+        while cluster.kubectl("get", "--raw", "/readyz", check=False, timeout=10).stdout != "ok":
+            assert time.monotonic() < deadline, "the API server is not ready 90 s after a restart"
+            time.sleep(0.5)
+    finally:
+        window = [began.isoformat(), datetime.now(UTC).isoformat()]
+        with (Path(cluster.kubeconfig).parent / API_SERVER_STARTS).open("a") as starts:
+            starts.write(json.dumps(window) + "\n")
+
+
+def api_server_starts(cluster: Cluster) -> list[tuple[datetime, datetime]]:
+    """The windows `api_server_starting` recorded on this cluster (a new cluster has none)."""
+    path = Path(cluster.kubeconfig).parent / API_SERVER_STARTS
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [
+        (datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in map(json.loads, lines)
+    ]
 
 
 def _subprocess_env(kubeconfig: str) -> dict[str, str]:

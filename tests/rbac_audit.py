@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +159,12 @@ def judge(
         and (rule.verb, rule.group, rule.resource) not in rarely_used
     ]
     return Verdict(outside, unused, sorted(set(refused), key=Use.order))
+
+
+def received_during(entry: Mapping[str, Any], windows: Iterable[tuple[datetime, datetime]]) -> bool:
+    """Whether the API server received the request within one of `windows` (aware datetimes)."""
+    received = datetime.fromisoformat(str(entry["requestReceivedTimestamp"]))
+    return any(began <= received <= ended for began, ended in windows)
 
 
 def is_refused(entry: Mapping[str, Any]) -> bool:

@@ -20,7 +20,7 @@ import yaml
 from jupyter_containers.api import rules
 from jupyter_containers.core import naming
 from tests.cluster.conftest import OperatorProcess, events_about, get_jc
-from tests.conftest import CLUSTER_SH, Cluster
+from tests.conftest import CLUSTER_SH, Cluster, api_server_starting
 
 pytestmark = pytest.mark.cluster
 
@@ -303,10 +303,11 @@ def test_an_api_server_outage_is_retried_with_a_growing_backoff(
     try:
         time.sleep(22)
     finally:
-        up = subprocess.run(
-            [str(CLUSTER_SH), "up"], capture_output=True, text=True, timeout=300, check=False
-        )
-        assert up.returncode == 0, up.stderr
+        with api_server_starting(cluster):
+            up = subprocess.run(
+                [str(CLUSTER_SH), "up"], capture_output=True, text=True, timeout=300, check=False
+            )
+            assert up.returncode == 0, up.stderr
     jc = wait_phase("lab", "Failed", reason="Unschedulable", timeout=90)
     assert jc["status"].get("retryAt") is None
     retries = _retries(operator, namespace, "lab")

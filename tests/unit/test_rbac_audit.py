@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from tests.rbac_audit import Rule, Use, is_refused, judge, rules_of, uses_of
+from tests.rbac_audit import Rule, Use, is_refused, judge, received_during, rules_of, uses_of
 
 
 def entry(verb: str, resource: str, code: int = 200, **ref: Any) -> dict[str, Any]:
@@ -104,3 +105,15 @@ def test_a_cluster_wide_and_a_namespaced_use_of_one_verb_sort_together() -> None
     verdict = judge(uses, uses[:1], [Rule("apps", "deployments", "list")], [], [], {})
     assert verdict.used_not_granted == [] and verdict.granted_not_used == []
     assert verdict.refused == [Use("list", "apps", "deployments", "team-a")]
+
+
+def test_a_request_received_within_an_api_server_start_is_the_starts() -> None:
+    began = datetime(2026, 12, 1, 19, 31, 37, tzinfo=UTC)
+    starts = [(began, began + timedelta(seconds=5))]
+    at = {"requestReceivedTimestamp": "2026-12-01T19:31:39.136935Z"}
+    after = {"requestReceivedTimestamp": "2026-12-01T19:31:42.500000Z"}
+    before = {"requestReceivedTimestamp": "2026-12-01T19:31:36.999999Z"}
+    assert received_during(at, starts)
+    assert not received_during(after, starts)
+    assert not received_during(before, starts)
+    assert not received_during(at, [])
