@@ -481,12 +481,16 @@ def test_warnings_for_data_loss_and_missing_secrets(
         "has no such key yet"
     ) in result.stderr
 
-    # The warning names the PVC the operator reports in status.pvcName.
+    # The warning names the PVC the operator reports in status.pvcName, which it does once the
+    # PVC is made: at the first start.
+    assert users.patch("alice", "warn", {"spec": {"running": True}}).returncode == 0
     uid = json.loads(cluster.kubectl("get", "jc", "warn", "-n", namespace, "-o", "json").stdout)[
         "metadata"
     ]["uid"]
     pvc = naming.pvc_name("jc-warn", uid, "test-home")
     cluster.kubectl("wait", "jc/warn", "-n", namespace, f"--for=jsonpath={{.status.pvcName}}={pvc}")
+    assert users.patch("alice", "warn", {"spec": {"running": False}}).returncode == 0
+    cluster.kubectl("wait", "jc/warn", "-n", namespace, "--for=jsonpath={.status.phase}=Stopped")
     result = users.patch("alice", "warn", {"spec": {"volume": "test-nfs"}})
     assert result.returncode == 0, result.stderr
     assert (
@@ -496,14 +500,24 @@ def test_warnings_for_data_loss_and_missing_secrets(
     ) in result.stderr
     back = users.patch("alice", "warn", {"spec": {"volume": "test-home"}})
     assert back.returncode == 0 and "Data loss" not in back.stderr  # NFS data is never deleted
-    cluster.kubectl("wait", "jc/warn", "-n", namespace, f"--for=jsonpath={{.status.pvcName}}={pvc}")
+    # Stopped since, it has no PVC of test-home yet (status.pvcName none): the warning names the
+    # container's.
+    deadline = time.monotonic() + 60
+    while True:
+        jc = json.loads(cluster.kubectl("get", "jc", "warn", "-n", namespace, "-o", "json").stdout)
+        status = jc.get("status") or {}
+        if status.get("observedGeneration") == jc["metadata"]["generation"]:
+            break
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+    assert status.get("pvcName") is None, status
 
     # root may create pods anywhere: the move is allowed, with the manual's warning.
     moved = users.patch("root", "warn", {"spec": {"namespace": other_namespace}})
     assert moved.returncode == 0, moved.stderr
     assert (
         f"Warning: Data loss: changing spec.namespace from '{namespace}' to '{other_namespace}' "
-        f"deletes the On Demand PVC '{pvc}' (volume 'test-home') and creates a new one in "
+        "deletes the On Demand PVC of 'warn' (volume 'test-home') and creates a new one in "
         f"'{other_namespace}'. Notebooks saved to Git or external file systems are unaffected, "
         "but any unsaved data in the container is lost permanently."
     ) in moved.stderr

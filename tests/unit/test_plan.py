@@ -268,6 +268,7 @@ CULLED_BY = culling.STOPPED_BY_ANNOTATION
 CULL = culling.Cull(Reason.CULLED, "Culled: idle for 30m (idle timeout 30m)")
 STOPPED_JC = container(running=False, status=stored(Phase.ACTIVE, Reason.READY))
 PVC_JC = container(volume="home")
+PVC_NAME = "jc-demo-home-3f1df1"
 NFS_JC = container(volume="share")
 
 
@@ -315,6 +316,30 @@ ROWS: dict[str, Row] = {
         Phase.STOPPED,
         Reason.STOPPED,
         deletes={"Deployment", "Service"},
+        check=lambda p: p.status is not None and p.status["pvcName"] == PVC_NAME,
+    ),
+    "created stopped: no PVC is made, and none is named": Row(
+        container(volume="home", running=False),
+        snapshot(),
+        Phase.STOPPED,
+        Reason.STOPPED,
+        attempt=0,
+        check=lambda p: p.status is not None and p.status["pvcName"] is None,
+    ),
+    "moved while stopped: the old PVC goes, and the new one is named at the start": Row(
+        container(
+            volume="home",
+            running=False,
+            namespace="team-b",
+            status=stored(
+                Phase.STOPPED, Reason.STOPPED, deploymentNamespace=DOMAIN, pvcName=PVC_NAME
+            ),
+        ),
+        snapshot(made(PVC_JC, PersistentVolumeClaim=_pvc_status("Bound"))),
+        Phase.STOPPED,
+        Reason.STOPPED,
+        deletes={"Deployment", "Service", "PersistentVolumeClaim", "Secret"},
+        check=lambda p: p.status is not None and p.status["pvcName"] is None,
     ),
     "culled: the culler's stop says why, the PVC stays": Row(
         container(

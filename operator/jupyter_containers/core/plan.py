@@ -325,6 +325,20 @@ def _grow_and_converge(
     return _converge(container, snapshot, stored, build, attempt, now, add_finalizer, refused, grow)
 
 
+def _shown_pvc(
+    build: BuildInputs,
+    desired_pvc: Mapping[str, Any] | None,
+    observed: Sequence[Mapping[str, Any]],
+    deploy: bool,
+) -> str | None:
+    """status.pvcName: the On Demand PVC once it exists or this start makes it, not before (a
+    container created stopped, or moved while stopped, has none until it starts)."""
+    if desired_pvc is None:
+        return None
+    name = str(desired_pvc["metadata"]["name"])
+    return name if deploy or _claim(build, observed) is not None else None
+
+
 def _storage_writes(
     build: BuildInputs, stored: Mapping[str, Any], claim: Claim | None, growth: Growth
 ) -> tuple[dict[str, Any] | None, PvcResize | None]:
@@ -465,7 +479,7 @@ def _converge(
         now,
         events=_event_counts(snapshot.pod_events, pods),
         pod_name=_newest(pods),
-        pvc_name=desired_pvc["metadata"]["name"] if desired_pvc is not None else None,
+        pvc_name=_shown_pvc(build, desired_pvc, observed, deploy),
         deployed=deploy,
         token_secret=token_secret,
         storage=grow[0],
