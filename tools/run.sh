@@ -23,6 +23,9 @@ export JC_JUPYTER_IMAGE=${JC_JUPYTER_IMAGE:-$(tools/realnode/images.sh ref jupyt
 # The operator's metrics default to 8080, the console's local port below: here they move to
 # 9090, so both run on this host.
 export JC_METRICS_PORT=${JC_METRICS_PORT:-9090}
+# The culler's probes carry a container's token to its pod's address: only the real node's pods
+# have real ones (a kwok pod's address is simulated, and a probe to it would leave the machine).
+export JC_CULL_PROBE_NETWORKS=${JC_CULL_PROBE_NETWORKS:-$(tools/realnode/node.sh pod-subnet)}
 python -m jupyter_containers.main >"$log" 2>&1 &
 op=$!
 trap 'kill $op 2>/dev/null; wait $op 2>/dev/null; echo; echo "operator stopped (cluster still up: make cluster-down)"' EXIT
@@ -36,8 +39,9 @@ echo "operator running (pid $op, log $log)"
 apply() { kubectl apply --server-side --force-conflicts "$@"; }
 apply -f examples/00-namespace.yaml -f examples/10-catalog.yaml
 if kubectl get node jc-real-node >/dev/null 2>&1; then
-  # The catalog on the real node, before any container exists (examples/local/real-node.yaml).
-  apply -f examples/local/real-node.yaml
+  # The catalog on the real node, before any container exists: examples/local/real-node.yaml,
+  # and the examples' images from the local registry.
+  tools/realnode/local-catalog.sh
   where="a real JupyterLab on the real node jc-real-node"
 else
   where="a simulated pod on a kwok node (no real node on this machine: nothing answers at its URL)"

@@ -10,6 +10,7 @@
 #   tools/realnode/node.sh down     stop everything, unmount, delete the bridge and cgroups
 #   tools/realnode/node.sh status   one line per component
 #   tools/realnode/node.sh check    exit 0 if this machine can run the node, else say why
+#   tools/realnode/node.sh pod-subnet   the CIDR of its pods' addresses
 #
 # Called by tools/cluster.sh (JC_REAL_NODE=0 turns it off); needs the cluster's kubeconfig in
 # JC_CLUSTER_KUBECONFIG and its PKI directory in JC_CLUSTER_PKI.
@@ -438,5 +439,6 @@ case ${1:-} in
   down) cmd_down ;;
   status) cmd_status ;;
   check) check ;;
+  pod-subnet) echo "$pod_subnet" ;;
   *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
