@@ -59,12 +59,9 @@ def test_the_example_runs_a_real_jupyterlab_from_the_local_registry(
     assert jc["spec"]["image"] == "scipy"
     local = image_ref("jupyterlab")
     assert jc["status"]["image"].startswith(local), jc["status"]
-    pods = json.loads(
-        kubectl(
-            "get", "pods", "-n", namespace, "-l", f"jupytercontainers.io/uid={jc['metadata']['uid']}",
-            "-o", "json",
-        ).stdout
-    )["items"]  # fmt: skip
+    selector = f"jupytercontainers.io/uid={jc['metadata']['uid']}"
+    listed = kubectl("get", "pods", "-n", namespace, "-l", selector, "-o", "json").stdout
+    pods = json.loads(listed)["items"]
     (pod,) = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
     assert pod["spec"]["nodeName"] == NODE_NAME
     (status,) = pod["status"]["containerStatuses"]
