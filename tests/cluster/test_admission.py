@@ -201,6 +201,17 @@ def test_created_by_cannot_change(users: Users) -> None:
     assert users.get("mine")["metadata"]["annotations"][key] == "alice"
 
 
+def test_only_the_operator_says_it_stopped_a_container(users: Users) -> None:
+    users.create("alice", "mine", running=False)
+    key = naming.STOPPED_BY_ANNOTATION
+    message = f"metadata.annotations['{key}'] is written by the operator when it stops a container"
+    for user in ("alice", "root"):
+        refused(users.run(user, "annotate", "jc", "mine", f"{key}=forged"), message)
+    manifest = container_manifest("forged-stop", running=False)
+    manifest["metadata"]["annotations"] = {key: "forged"}
+    refused(users.apply("alice", manifest), message)
+
+
 # ---------------------------------------------------------------- bundle permissions
 
 

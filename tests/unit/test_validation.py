@@ -39,6 +39,7 @@ from jupyter_containers.core.validation import (
     name_problems,
     namespace_problem,
     needs_pod_access_check,
+    operator_annotation_problem,
     pod_access_problem,
     refusal,
     required_permissions,
@@ -267,6 +268,31 @@ def test_created_by_problem() -> None:
     new_groups = {"annotations": {key: "alice", groups_key: '["system:masters"]'}}
     changed = created_by_problem("UPDATE", ALICE, new_groups, old_groups)
     assert changed is not None and groups_key in changed.message
+
+
+STOPPED_BY = naming.STOPPED_BY_ANNOTATION
+
+
+@pytest.mark.parametrize(
+    ("new", "old", "refused"),
+    [
+        ({}, None, False),
+        ({STOPPED_BY: "x"}, None, True),  # created with it
+        ({STOPPED_BY: "x"}, {}, True),  # added
+        ({STOPPED_BY: "y"}, {STOPPED_BY: "x"}, True),  # changed
+        ({STOPPED_BY: "x"}, {STOPPED_BY: "x"}, False),  # kept (any other change)
+        ({}, {STOPPED_BY: "x"}, False),  # removed: the stop is then the user's
+    ],
+)
+def test_only_the_operator_writes_its_stop_annotation(
+    new: dict[str, str], old: dict[str, str] | None, refused: bool
+) -> None:
+    old_meta = None if old is None else {"annotations": old}
+    problem = operator_annotation_problem({"annotations": new}, old_meta)
+    assert (problem is not None) == refused
+    if problem is not None:
+        assert problem.code == Code.FORBIDDEN
+        assert f"metadata.annotations['{STOPPED_BY}']" in problem.message
 
 
 # ---------------------------------------------------------------- the spec

@@ -23,11 +23,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from jupyter_containers.api.culling_policy import CullingStatus, format_duration, parse_duration
-from jupyter_containers.api.models import GROUP, Phase, Reason
+from jupyter_containers.api.models import Phase, Reason
+from jupyter_containers.core import naming
 from jupyter_containers.core.lifecycle import Verdict
 
 #: On the JupyterContainer, set with `spec.running: false` by the culler: why it stopped it.
-STOPPED_BY_ANNOTATION = f"{GROUP}/stopped-by-operator"
+STOPPED_BY_ANNOTATION = naming.STOPPED_BY_ANNOTATION
 CULL_REASONS = (Reason.CULLED, Reason.LIFETIME_EXCEEDED)
 MSG_KEPT = "configuration, volume and token kept; start it again to continue."
 

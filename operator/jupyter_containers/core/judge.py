@@ -217,12 +217,11 @@ def _forged(request: ContainerRequest) -> Problem | None:
     if request.operator:
         return None
     assert request.new is not None
+    new_meta = request.new.get("metadata") or {}
+    old_meta = None if request.old is None else request.old.get("metadata") or {}
     return validation.created_by_problem(
-        request.operation,
-        request.identity,
-        request.new.get("metadata") or {},
-        None if request.old is None else request.old.get("metadata") or {},
-    )
+        request.operation, request.identity, new_meta, old_meta
+    ) or validation.operator_annotation_problem(new_meta, old_meta)
 
 
 def _judge_spec(

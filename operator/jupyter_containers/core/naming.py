@@ -39,6 +39,8 @@ CREATED_BY_ANNOTATION = f"{GROUP}/created-by"
 CREATED_BY_GROUPS_ANNOTATION = f"{GROUP}/created-by-groups"
 #: On the JupyterContainer: an RFC 3339 time; a new value starts a Stopped/Failed container.
 START_REQUESTED_ANNOTATION = f"{GROUP}/start-requested"
+#: Why the operator stopped a container (its culler: idle or lifetime), for that attempt.
+STOPPED_BY_ANNOTATION = f"{GROUP}/stopped-by-operator"
 #: On an On Demand PVC: the catalog Volume it was created for.
 VOLUME_ANNOTATION = f"{GROUP}/volume"
 

@@ -290,6 +290,24 @@ def created_by_groups(annotations: Mapping[str, str]) -> list[str]:
     return [g for g in groups if isinstance(g, str)] if isinstance(groups, list) else []
 
 
+def operator_annotation_problem(
+    new_meta: Mapping[str, Any], old_meta: Mapping[str, Any] | None
+) -> Problem | None:
+    """The stopped-by-operator annotation says why the operator stopped a container (culled,
+    lifetime exceeded): only the operator sets it, so a user's stop cannot pass for one. Removing
+    it is allowed (the stop is then the user's)."""
+    key = naming.STOPPED_BY_ANNOTATION
+    value = (new_meta.get("annotations") or {}).get(key)
+    previous = ((old_meta or {}).get("annotations") or {}).get(key)
+    if value is None or value == previous:
+        return None
+    return Problem(
+        f"metadata.annotations['{key}'] is written by the operator when it stops a container "
+        "(culling, lifetime); remove your change to it.",
+        Code.FORBIDDEN,
+    )
+
+
 def created_by_problem(
     operation: str,
     identity: Identity,
