@@ -104,6 +104,17 @@ def test_a_pre_pulled_image_gets_a_daemonset_that_rolls_and_goes_with_it(
     assert status["daemonSet"] == f"{NS}/{ds_name}"
     assert status["nodes"] == f"{status['readyNodes']}/{status['desiredNodes']}"
 
+    # Deleted by someone else: made again.
+    cluster.kubectl("delete", "daemonset", ds_name, "-n", NS)
+    ds = _eventually(
+        "DaemonSet made again",
+        lambda: (
+            (d := _get(cluster, "daemonset", ds_name, namespace=NS))
+            and d["metadata"]["uid"] != ds["metadata"]["uid"]
+            and d
+        ),
+    )
+
     # A pinned digest rolls it: the pods pull image@digest, once.
     generation = ds["metadata"]["generation"]
     _patch_image(cluster, image_name, digest=DIGEST)

@@ -111,6 +111,8 @@ class PrePuller:
                     observed = prepull.Observed.of(ds.to_dict())
                     seen[observed.name] = observed
                 before, self._daemonsets = self._daemonsets, seen
+                for gone in before.keys() - seen.keys():
+                    self._applied.pop(gone, None)
                 self._listed.set()
                 for observed in (*before.values(), *seen.values()):
                     self._trigger_owner(observed)
@@ -121,6 +123,7 @@ class PrePuller:
                     observed = prepull.Observed.of(ds.to_dict())
                     if kind == "DELETED":
                         self._daemonsets.pop(observed.name, None)
+                        self._applied.pop(observed.name, None)  # deleted by anyone: apply again
                     else:
                         self._daemonsets[observed.name] = observed
                     self._trigger_owner(observed)
