@@ -425,6 +425,7 @@ def operator(
         **cluster.env,
         "KUBECONFIG": operator_kubeconfig,
         **operator_identity.leader_election_env(),
+        **operator_identity.prepull_env(),
     }
     op = OperatorProcess(env, tmp_path_factory.mktemp("operator"))
     op.start()

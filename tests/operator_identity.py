@@ -8,6 +8,8 @@ cluster tests is authorised by exactly the chart's rules, and the API server's a
 (tools/kwok/audit-policy.yaml logs every request of a ServiceAccount) says which it used:
 tests/cluster/test_least_privilege.py compares the two.
 
+The chart's pre-pull DaemonSets live in its release namespace too (`prepull_env`).
+
 The chart's Lease (leader election) is applied too, in the identity namespace where the chart's
 Role is bound: the session operator elects itself with it (`leader_election_env`), as each chart
 replica does, so its get and update are exercised and audited like every other rule.
@@ -95,6 +97,12 @@ def leader_election_env() -> dict[str, str]:
         "JC_LEADER_ELECTION_LEASE": lease["metadata"]["name"],
         "JC_LEADER_ELECTION_NAMESPACE": IDENTITY_NAMESPACE,
     }
+
+
+def prepull_env() -> dict[str, str]:
+    """The chart's pre-pull namespace is its release namespace, where its pre-pull Role is
+    bound: here the identity namespace, where the session's Role for it is."""
+    return {"JC_PREPULL_NAMESPACE": IDENTITY_NAMESPACE}
 
 
 def _is_operator_deployment(doc: Mapping[str, Any]) -> bool:

@@ -113,11 +113,11 @@ spec: {image: "jupyter/base:2"}
 """
 
 
-def jupyterlab_image() -> str:
-    """The reference of the locally built JupyterLab image (tools/realnode/images.sh)."""
+def jupyterlab_image(name: str = "jupyterlab") -> str:
+    """The reference of a locally built image, jupyterlab or pause (tools/realnode/images.sh)."""
     script = REPO / "tools" / "realnode" / "images.sh"
     return subprocess.run(
-        [str(script), "ref", "jupyterlab"], capture_output=True, text=True, check=True
+        [str(script), "ref", name], capture_output=True, text=True, check=True
     ).stdout.strip()
 
 
@@ -146,6 +146,8 @@ class OperatorProcess:
             # The locally built JupyterLab (the real node pulls it from the local registry;
             # kwok's simulated pods never pull).
             "JC_JUPYTER_IMAGE": jupyterlab_image(),
+            # Pre-pull pods sleep in the pause image the real node already runs as its sandbox.
+            "JC_PREPULL_PAUSE_IMAGE": jupyterlab_image("pause"),
             "PYTHONUNBUFFERED": "1",
         }
         # Stable across restarts of this process, as a pod's name is across container restarts

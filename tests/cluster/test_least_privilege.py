@@ -11,7 +11,7 @@ is judged the same way.
 
 It first drives one full lifecycle itself, so it holds when run alone: create as a user with
 a volume and a Secret in env, stop, grow the volume, start, a namespace change, an NFS volume,
-bundle sharing, an operator restart and delete.
+bundle sharing, an operator restart and delete; and an image pre-pulled, rolled and un-pulled.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
+from jupyter_containers.core import prepull
 from tests import operator_identity, rbac_audit
 from tests.conftest import CLUSTER_SH, Cluster, api_server_starts
 
@@ -130,6 +131,47 @@ def _lifecycle(cluster: Cluster, team: str, work: str, operator: Any, wait_phase
         cluster.kubectl(
             "delete", "jc", name, "-n", team, "--timeout=60s", as_user="alice", timeout=70
         )
+    _pre_pull(cluster, team)
+
+
+def _pre_pull(cluster: Cluster, team: str) -> None:
+    """Image pre-pull: its DaemonSet made, rolled and deleted (the chart's pre-pull Role), the
+    image's status written."""
+    image = {
+        "apiVersion": "jupytercontainers.io/v1alpha1",
+        "kind": "JupyterImage",
+        "metadata": {"name": f"lp-{team}"},
+        "spec": {"image": "quay.io/jupyter/base-notebook:2025-01-06", "prePull": True},
+    }
+    ds = f"daemonset/{prepull.daemonset_name(image['metadata']['name'])}"
+    where = ("-n", operator_identity.IDENTITY_NAMESPACE)
+    _apply(cluster, team, image)
+    try:
+        cluster.kubectl("wait", "--for=create", ds, *where, "--timeout=60s", timeout=70)
+        digest = "sha256:" + "c" * 64
+        name = image["metadata"]["name"]
+        cluster.kubectl(
+            "patch",
+            "jupyterimage",
+            name,
+            "--type=merge",
+            "-p",
+            f'{{"spec":{{"digest":"{digest}"}}}}',
+        )
+        cluster.kubectl(
+            "wait",
+            "--for=jsonpath={.spec.template.spec.initContainers[0].imagePullPolicy}=IfNotPresent",
+            ds,
+            *where,
+            "--timeout=60s",
+            timeout=70,
+        )
+        cluster.kubectl(
+            "patch", "jupyterimage", name, "--type=merge", "-p", '{"spec":{"prePull":false}}'
+        )
+        cluster.kubectl("wait", "--for=delete", ds, *where, "--timeout=60s", timeout=70)
+    finally:
+        cluster.kubectl("delete", "jupyterimage", image["metadata"]["name"], "--ignore-not-found")
 
 
 def _default_rules(cluster: Cluster) -> list[rbac_audit.Rule]:

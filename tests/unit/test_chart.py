@@ -38,6 +38,7 @@ EXPECTED_OPERATOR_RULES: frozenset[tuple[str, str, str]] = frozenset(
         ("jupytercontainers.io", "jupytercontainers/status", "patch"),
         *(("jupytercontainers.io", "resourcebundles", v) for v in ("get", "list", "watch")),
         ("jupytercontainers.io", "resourcebundles/status", "patch"),
+        ("jupytercontainers.io", "jupyterimages/status", "patch"),  # pre-pull status
         *(
             ("jupytercontainers.io", r, v)
             for r in ("instancetypes", "volumes", "jupyterimages")
@@ -553,6 +554,36 @@ def test_leader_election_may_touch_only_the_charts_lease() -> None:
     assert data["JC_LEADER_ELECTION_NAMESPACE"] == NAMESPACE
 
 
+def test_prepull_daemonsets_are_granted_only_in_their_namespace() -> None:
+    docs = render()
+    role = one(docs, "Role", f"{FULLNAME}-prepull")
+    assert role["metadata"]["namespace"] == NAMESPACE
+    assert triples(role["rules"]) == {
+        ("apps", "daemonsets", v) for v in ("list", "watch", "create", "patch", "delete")
+    }
+    cluster_role = one(docs, "ClusterRole", f"{FULLNAME}-operator")
+    assert not {r for g, r, v in triples(cluster_role["rules"]) if r == "daemonsets"}
+    binding = one(docs, "RoleBinding", f"{FULLNAME}-prepull")
+    assert binding["metadata"]["namespace"] == NAMESPACE
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": FULLNAME, "namespace": NAMESPACE}
+    ]
+    data = one(docs, "ConfigMap")["data"]
+    assert data["JC_PREPULL_NAMESPACE"] == NAMESPACE
+    assert data["JC_PREPULL_PAUSE_IMAGE"] == "registry.k8s.io/pause:3.10"
+
+    elsewhere = render("prePull.namespace=images", "prePull.pauseImage=mirror.example/pause:3.10")
+    assert one(elsewhere, "Role", f"{FULLNAME}-prepull")["metadata"]["namespace"] == "images"
+    data = one(elsewhere, "ConfigMap")["data"]
+    assert data["JC_PREPULL_NAMESPACE"] == "images"
+    assert data["JC_PREPULL_PAUSE_IMAGE"] == "mirror.example/pause:3.10"
+
+    off = render("prePull.enabled=false")
+    assert not [d for d in off if d["kind"] == "Role" and d["metadata"]["name"].endswith("prepull")]
+    assert "JC_PREPULL_NAMESPACE" not in one(off, "ConfigMap")["data"]
+
+
 # ---------------------------------------------------------------- settings
 
 
@@ -566,6 +597,7 @@ def test_configmap_sets_every_operator_setting() -> None:
     data = one(render(), "ConfigMap")["data"]
     # None (cluster default; any webhook client) unless a value is set.
     optional_unset = {"JC_DEFAULT_STORAGE_CLASS", "JC_WEBHOOK_CLIENT_CA_FILE"}
+    optional_unset.add("JC_PREPULL_NAMESPACE")  # set: the release namespace; unset: no pre-pull
     # The pod's own name, set by the Deployment (downward API), not the ConfigMap.
     optional_unset.add("JC_LEADER_ELECTION_IDENTITY")
     for cls in _settings_classes():

@@ -209,7 +209,7 @@ def test_names_scope_and_subresources() -> None:
             "jupyterimage",
             ["jimg"],
             ["jupyter"],
-            False,
+            True,  # status.prePull
         ),
         "ResourceBundle": (
             f"resourcebundles.{g}",

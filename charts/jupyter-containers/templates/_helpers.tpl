@@ -53,6 +53,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 
 {{/* The Lease whose holder reconciles (in the release namespace). */}}
+{{/* Namespace of the pre-pull DaemonSets (prePull.namespace, default the release's). */}}
+{{- define "jc.prePullNamespace" -}}
+{{- default .Release.Namespace .Values.prePull.namespace -}}
+{{- end -}}
+
 {{- define "jc.leaseName" -}}
 {{- printf "%s-leader" (include "jc.fullname" .) -}}
 {{- end -}}

@@ -155,6 +155,7 @@ KINDS: tuple[Kind, ...] = (
         singular="jupyterimage",
         scope="Cluster",
         spec=models.JupyterImageSpec,
+        status=models.JupyterImageStatus,
         short_names=("jimg",),
         description="An admin catalog entry: a JupyterLab image a JupyterContainer may name "
         "in spec.image, optionally pinned to a digest and restricted to bundles or groups.",
@@ -164,6 +165,7 @@ KINDS: tuple[Kind, ...] = (
             Column("Default", ".spec.default", "boolean", "Image of containers without one."),
             Column("Order", ".spec.order", "integer", "Sort key."),
             Column("Available", ".spec.available", "boolean", "Offered to users."),
+            Column("Pre-Pulled", ".status.prePull.nodes", description="Nodes pulled/desired."),
             AGE,
         ),
     ),

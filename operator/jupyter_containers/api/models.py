@@ -1012,6 +1012,13 @@ class JupyterImageSpec(Entitled):
         "image a container may use with the lowest (order, name); none: the operator's "
         "configured image (JC_JUPYTER_IMAGE).",
     )
+    prePull: bool = Field(
+        default=False,
+        description="Keep the image pulled on the nodes where containers using it can run (those "
+        "of the available InstanceTypes it may be used with), so a start's pull is only a "
+        "manifest check: a DaemonSet in the operator's namespace, only while the image is "
+        "available. status.prePull says on how many nodes it is pulled.",
+    )
 
     @field_validator("image")
     @classmethod
@@ -1026,6 +1033,35 @@ class JupyterImageSpec(Entitled):
     def pull_reference(self) -> str:
         """What the pod runs: the reference, pinned to the digest when one is given."""
         return f"{self.image}@{self.digest}" if self.digest else self.image
+
+
+class PrePullStatus(Model):
+    """Where the image is kept pulled (from its pre-pull DaemonSet's status)."""
+
+    daemonSet: Annotated[str, StringConstraints(max_length=317)] | None = Field(
+        default=None, description="'namespace/name' of the pre-pull DaemonSet."
+    )
+    image: Annotated[str, StringConstraints(max_length=600)] | None = Field(
+        default=None, description="The reference pre-pulled (image@digest when pinned)."
+    )
+    desiredNodes: int = Field(default=0, description="Nodes the image should be pulled on.")
+    readyNodes: int = Field(
+        default=0, description="Nodes where the current reference is pulled (pod ready)."
+    )
+    nodes: Annotated[str, StringConstraints(max_length=32)] | None = Field(
+        default=None, description="readyNodes/desiredNodes, for the printer column."
+    )
+    message: Annotated[str, StringConstraints(max_length=1024)] | None = Field(
+        default=None, description="Why the image is not pre-pulled, when it is not."
+    )
+
+
+class JupyterImageStatus(Model):
+    """Observed state of a catalog image, written only by the operator."""
+
+    prePull: PrePullStatus | None = Field(
+        default=None, description="Pre-pull (spec.prePull): absent when it is off."
+    )
 
 
 # ---------------------------------------------------------------- access

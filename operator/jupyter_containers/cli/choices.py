@@ -55,6 +55,7 @@ def offer(checker: Checker) -> dict[str, list[dict[str, Any]]]:
                 "displayName": i.displayName or n,
                 "image": i.pull_reference,
                 "default": n == default_image,
+                "prePull": i.prePull,
             }
             for n, i in checker.images
         ],
@@ -90,9 +91,10 @@ def list_catalog(
     volumes = _table("Volumes", "NAME", "TYPE", "DISPLAY")
     for v in data["volumes"]:
         volumes.add_row(v["name"], str(v["type"]), v["display"])
-    images = _table("Images (spec.image)", "NAME", "DISPLAY", "IMAGE", "DEFAULT")
+    images = _table("Images (spec.image)", "NAME", "DISPLAY", "IMAGE", "DEFAULT", "PRE-PULLED")
     for i in data["images"]:
-        images.add_row(i["name"], i["displayName"], i["image"], mark[i["default"]])
+        row = (i["name"], i["displayName"], i["image"], mark[i["default"]], mark[i["prePull"]])
+        images.add_row(*row)
     for table in (types, volumes, images):
         render.show(table)
     if not any(i["default"] for i in data["images"]):

@@ -187,6 +187,26 @@ class LifecycleSettings(BaseSettings):
     )
 
 
+class PrePullSettings(BaseSettings):
+    """Image pre-pull (JupyterImage spec.prePull): where its DaemonSets live, what they run."""
+
+    model_config = _FROM_ENV
+
+    prepull_namespace: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Namespace of the pre-pull DaemonSets (the chart: its release namespace, "
+        "where its Role lets the operator manage DaemonSets). None: pre-pull is off and "
+        "JupyterImages with spec.prePull say so in their status.",
+    )
+    prepull_pause_image: str = Field(
+        default="registry.k8s.io/pause:3.10",
+        min_length=1,
+        description="The long-running container of each pre-pull pod (it only sleeps): while "
+        "it runs, the kubelet counts the pre-pulled image as in use and never removes it.",
+    )
+
+
 class CullingSettings(BaseSettings):
     """Idle culling and maximum lifetime: cluster defaults and the activity probe (`shell.culling`).
 
@@ -440,6 +460,7 @@ class ProcessSettings(BaseSettings):
 class Settings(
     JupyterLabSettings,
     LifecycleSettings,
+    PrePullSettings,
     CullingSettings,
     AccessSettings,
     WebhookSettings,

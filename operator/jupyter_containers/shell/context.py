@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from jupyter_containers.shell.culler import Culler
     from jupyter_containers.shell.health import WatchHeartbeats
     from jupyter_containers.shell.leader import Elector
+    from jupyter_containers.shell.prepuller import PrePuller
     from jupyter_containers.shell.reconciler import Reconciler
     from jupyter_containers.shell.world import Indexes
 
@@ -85,6 +86,11 @@ class OperatorContext:
 
     culler: Culler | None = None
     """Idle culling and maximum lifetime (shell/culler.py), started with the context."""
+    prepull: PrePuller | None = None
+    """Image pre-pull DaemonSets (shell/prepuller.py), started with the context."""
+    image_generations: dict[str, int | None] = field(default_factory=dict)
+    """metadata.generation of each JupyterImage last seen: a status write (pre-pull) changes
+    none, and must not re-trigger every container."""
 
 
 def context_of(memo: Mapping[str, Any]) -> OperatorContext:

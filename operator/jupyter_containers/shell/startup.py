@@ -22,16 +22,17 @@ from lightkube import AsyncClient
 
 from jupyter_containers.core.events import EventLedger
 from jupyter_containers.core.settings import Settings
-from jupyter_containers.shell import bundles, metrics, watch, world
+from jupyter_containers.shell import bundles, metrics, prepuller, watch, world
 from jupyter_containers.shell.admission import start_webhooks, stop_webhooks
 from jupyter_containers.shell.bundles import BundleWriter
 from jupyter_containers.shell.context import BOOT_KEY, MEMO_KEY, Boot, OperatorContext
 from jupyter_containers.shell.culler import Culler
 from jupyter_containers.shell.leader import Elector, LeaderOnlyClient, default_identity
+from jupyter_containers.shell.prepuller import PrePuller
 from jupyter_containers.shell.reconciler import Reconciler, now_utc
 from jupyter_containers.shell.resources import operator_client
 
-__all__ = ["bundles", "start", "stop", "watch"]  # imported for their handlers
+__all__ = ["bundles", "prepuller", "start", "stop", "watch"]  # imported for their handlers
 
 
 @kopf.on.startup()
@@ -64,13 +65,20 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         heartbeats=boot.heartbeats,
         elector=elector,
         culler=Culler(writer, cfg, indexes, leading=elector.may_write if elector else lambda: True),
+        prepull=(puller := PrePuller(writer, cfg)),
     )
     ctx.culler.start()
+    puller.start()
     if elector is None:
         metrics.leader.set(1)
         return
-    ctx.reconciler.stand_by()
-    ctx.bundles.stand_by()
+
+    def stand_by() -> None:
+        ctx.reconciler.stand_by()
+        ctx.bundles.stand_by()
+        puller.stand_by()
+
+    stand_by()
 
     def lead() -> None:
         # The watches are warm: every container they hold is reconciled from what they hold.
@@ -84,10 +92,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         # needs its event queue, which kopf sets per handler).
         ctx.in_handler_context(lambda: ctx.reconciler.lead(keys))
         ctx.in_handler_context(ctx.bundles.lead)
-
-    def stand_by() -> None:
-        ctx.reconciler.stand_by()
-        ctx.bundles.stand_by()
+        puller.lead()
 
     elector.on_lead, elector.on_stand_by = lead, stand_by
     ctx.election = asyncio.get_running_loop().create_task(elector.run(), name="election")
@@ -126,6 +131,8 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     ctx.bundles.close()
     if ctx.culler is not None:
         await ctx.culler.close()
+    if ctx.prepull is not None:
+        await ctx.prepull.close()
     await ctx.reconciler.client.close()
     await ctx.client.close()
     stop_webhooks(ctx.admission)

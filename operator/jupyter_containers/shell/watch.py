@@ -57,9 +57,21 @@ async def managed_changed(
 @kopf.on.event(GROUP, VERSION, "instancetypes")
 @kopf.on.event(GROUP, VERSION, "volumes")
 @kopf.on.event(GROUP, VERSION, "jupyterimages")
-async def catalog_changed(type: str | None, memo: kopf.Memo, **kwargs: Any) -> None:
+async def catalog_changed(
+    type: str | None, name: str, meta: kopf.Meta, memo: kopf.Memo, **kwargs: Any
+) -> None:
     ctx = context_of(memo)
     ctx.indexes.remember(kwargs)
+    if kwargs["resource"].plural == "jupyterimages":
+        # JupyterImages have a status (pre-pull): a write of it changes no generation.
+        seen = ctx.image_generations.get(name, -1)
+        generation = meta.get("generation")
+        if type == "DELETED":
+            ctx.image_generations.pop(name, None)
+        else:
+            ctx.image_generations[name] = generation
+            if seen == generation:
+                return
     if type is None:  # the initial listing: containers get their own events
         return
     # A catalog change can fix (or break) containers that reference it.
