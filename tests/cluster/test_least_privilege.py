@@ -106,6 +106,10 @@ def _lifecycle(cluster: Cluster, team: str, work: str, operator: Any, wait_phase
     lab = _container("lab", volume="test-home-large", volumeSize="1Gi", env=env)
     _apply(cluster, team, lab, as_user="alice")
     wait_phase("lab", "Active")
+    # `kubectl create` of a taken name: the webhook reads the container to answer first.
+    text = yaml.safe_dump(lab)
+    taken = cluster.kubectl("create", "-n", team, "-f", "-", input=text, check=False)
+    assert taken.returncode != 0 and "metadata.name" in taken.stderr, taken.stderr
     _patch(cluster, team, "lab", running=False)
     wait_phase("lab", "Stopped")
     # Volume growth: the webhook and the reconciler read the PVC's StorageClass.
