@@ -167,3 +167,35 @@ def test_watch_streams_status_changes_until_a_phase(
     records = [json.loads(line) for line in quiet.stdout.splitlines()]
     assert {(r["name"], r["phase"]) for r in records} >= {("w1", "Active"), ("w2", "Failed")}
     assert "Timed out after 3s." in quiet.stderr
+
+
+def test_a_replace_survives_status_writes_but_not_a_spec_change(
+    cluster: Any, namespace: str, bundle: str, make_container: Callable[..., Any], wait_phase: Wait
+) -> None:
+    """The console's Save and the plugin's configure PUT what they read: the operator's status
+    writes in between move the resourceVersion and are no conflict; another spec change is."""
+    from jupyter_containers.cli.cluster import ClusterOptions, Kube
+    from jupyter_containers.cli.containers import Containers
+    from jupyter_containers.cli.errors import CliError
+
+    make_container("edit", running=False)
+    wait_phase("edit", "Stopped")
+    opts = ClusterOptions(cluster.kubeconfig, cluster.context, namespace)
+    repo = Containers(Kube(opts))
+    read = repo.get("edit")
+    # A status write after the read (as the operator's), then the PUT of what was read.
+    status = json.dumps({"status": {"message": "a status write meanwhile"}})
+    cluster.kubectl(
+        "patch", "jc", "edit", "-n", namespace, "--subresource=status", "--type=merge", "-p", status
+    )
+    changed = {**read, "spec": {**read["spec"], "args": ["--ServerApp.iopub_data_rate_limit=1"]}}
+    saved = repo.replace(changed)
+    assert saved["spec"]["args"] == ["--ServerApp.iopub_data_rate_limit=1"]
+    # A spec change by someone else after the read: refused, nothing of it lost.
+    stale = repo.get("edit")
+    other = json.dumps({"spec": {"args": []}})
+    cluster.kubectl("patch", "jc", "edit", "-n", namespace, "--type=merge", "-p", other)
+    with pytest.raises(CliError, match="changed by someone else meanwhile"):
+        args = ["--ServerApp.iopub_data_rate_limit=2"]
+        repo.replace({**stale, "spec": {**stale["spec"], "args": args}})
+    assert get_jc(cluster, namespace, "edit")["spec"].get("args") in (None, [])

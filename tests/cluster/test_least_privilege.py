@@ -28,6 +28,7 @@ import yaml
 
 from jupyter_containers.core import prepull
 from tests import operator_identity, rbac_audit
+from tests.cluster.realnode.conftest import image_ref
 from tests.conftest import CLUSTER_SH, Cluster, api_server_starts
 
 pytestmark = [pytest.mark.cluster, pytest.mark.session_end]
@@ -145,7 +146,8 @@ def _pre_pull(cluster: Cluster, team: str) -> None:
         "apiVersion": "jupytercontainers.io/v1alpha1",
         "kind": "JupyterImage",
         "metadata": {"name": f"lp-{team}"},
-        "spec": {"image": "quay.io/jupyter/base-notebook:2025-01-06", "prePull": True},
+        # Local: with the real node in the session, a pre-puller runs there too and pulls.
+        "spec": {"image": image_ref("jupyterlab"), "prePull": True},
     }
     ds = f"daemonset/{prepull.daemonset_name(image['metadata']['name'])}"
     where = ("-n", operator_identity.IDENTITY_NAMESPACE)

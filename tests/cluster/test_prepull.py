@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from jupyter_containers.core import prepull
+from tests.cluster.realnode.conftest import image_ref
 from tests.conftest import SESSION_ID, Cluster
 from tests.operator_identity import IDENTITY_NAMESPACE
 
@@ -22,6 +23,10 @@ pytestmark = pytest.mark.cluster
 
 NS = IDENTITY_NAMESPACE
 DIGEST = "sha256:" + "b" * 64
+#: The local registry's JupyterLab image: where the session's cluster has the real node, the
+#: catalog's real-node InstanceTypes put a pre-puller there too, and it really pulls (an image
+#: of a public registry cannot be pulled on this machine, and must not be tried).
+IMAGE = image_ref("jupyterlab")
 
 
 def _image(name: str, **spec: Any) -> str:
@@ -30,7 +35,7 @@ def _image(name: str, **spec: Any) -> str:
             "apiVersion": "jupytercontainers.io/v1alpha1",
             "kind": "JupyterImage",
             "metadata": {"name": name},
-            "spec": {"image": "quay.io/jupyter/base-notebook:2025-01-06", **spec},
+            "spec": {"image": IMAGE, **spec},
         }
     )
 
@@ -86,14 +91,12 @@ def test_a_pre_pulled_image_gets_a_daemonset_that_rolls_and_goes_with_it(
     assert ds["metadata"]["ownerReferences"][0]["uid"] == uid
     pod = ds["spec"]["template"]["spec"]
     (pull,) = pod["initContainers"]
-    assert (pull["image"], pull["imagePullPolicy"]) == (
-        "quay.io/jupyter/base-notebook:2025-01-06",
-        "Always",
-    )
+    assert (pull["image"], pull["imagePullPolicy"]) == (IMAGE, "Always")
     # An InstanceType of the session's catalog has no nodeSelector: every node.
     assert "affinity" not in pod
 
-    # Ready on every node (kwok runs the pods; the namespace enforces `restricted`).
+    # Ready on every node (kwok runs the pods, the real node's kubelet its own; the namespace
+    # enforces `restricted`).
     def pulled() -> Any:
         status = (_get(cluster, "jupyterimage", image_name) or {}).get("status") or {}
         pre = status.get("prePull") or {}

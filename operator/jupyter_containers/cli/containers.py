@@ -29,6 +29,14 @@ from jupyter_containers.shell.resources import (
 
 Obj = dict[str, Any]
 
+#: PUTs of one replace while only status (or metadata) changes between the read and the write.
+REPLACE_ATTEMPTS = 4
+
+
+def _is_conflict(err: ApiError) -> bool:
+    """A stale resourceVersion (not AlreadyExists, which is a 409 too)."""
+    return err.status.code == 409 and err.status.reason == "Conflict"
+
 
 def _dict(obj: Any) -> Obj:
     return dict(obj) if isinstance(obj, dict) else obj.to_dict()
@@ -76,11 +84,27 @@ class Containers:
         return _dict(created)
 
     def replace(self, obj: Mapping[str, Any], *, dry_run: bool = False) -> Obj:
-        """PUT with the read resourceVersion: a concurrent change is a conflict, not lost."""
+        """PUT with the read resourceVersion: a concurrent change of the spec (a new
+        generation) is a conflict, not lost.
+
+        The operator writes status at any time, and every write moves the resourceVersion: a
+        conflict at the same generation puts the spec again on the object read afresh (its
+        metadata and status kept), a few times, rather than refusing a change nobody made.
+        """
         name = obj["metadata"]["name"]
+        generation = obj["metadata"].get("generation")
         with api_errors(what(name), self.domain):
-            result = self.client.replace(_resource(obj), dry_run=dry_run)
-        return _dict(result)
+            for _ in range(REPLACE_ATTEMPTS - 1):
+                try:
+                    return _dict(self.client.replace(_resource(obj), dry_run=dry_run))
+                except ApiError as err:
+                    if not _is_conflict(err) or generation is None:
+                        raise
+                fresh = self.get(name)
+                if fresh["metadata"].get("generation") != generation:
+                    break  # the spec changed: the last PUT below is refused as a conflict
+                obj = {**fresh, "spec": obj.get("spec")}
+            return _dict(self.client.replace(_resource(obj), dry_run=dry_run))
 
     def patch(self, name: str, patch: Mapping[str, Any]) -> Obj:
         with api_errors(what(name), self.domain):
