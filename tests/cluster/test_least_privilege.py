@@ -28,7 +28,7 @@ import yaml
 
 from jupyter_containers.core import prepull
 from tests import operator_identity, rbac_audit
-from tests.cluster.realnode.conftest import image_ref
+from tests.cluster.conftest import jupyterlab_image
 from tests.conftest import CLUSTER_SH, Cluster, api_server_starts
 
 pytestmark = [pytest.mark.cluster, pytest.mark.session_end]
@@ -147,7 +147,7 @@ def _pre_pull(cluster: Cluster, team: str) -> None:
         "kind": "JupyterImage",
         "metadata": {"name": f"lp-{team}"},
         # Local: with the real node in the session, a pre-puller runs there too and pulls.
-        "spec": {"image": image_ref("jupyterlab"), "prePull": True},
+        "spec": {"image": jupyterlab_image(), "prePull": True},
     }
     ds = f"daemonset/{prepull.daemonset_name(image['metadata']['name'])}"
     where = ("-n", operator_identity.IDENTITY_NAMESPACE)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from jupyter_containers.core import prepull
-from tests.cluster.realnode.conftest import image_ref
+from tests.cluster.conftest import jupyterlab_image
 from tests.conftest import SESSION_ID, Cluster
 from tests.operator_identity import IDENTITY_NAMESPACE
 
@@ -26,7 +26,7 @@ DIGEST = "sha256:" + "b" * 64
 #: The local registry's JupyterLab image: where the session's cluster has the real node, the
 #: catalog's real-node InstanceTypes put a pre-puller there too, and it really pulls (an image
 #: of a public registry cannot be pulled on this machine, and must not be tried).
-IMAGE = image_ref("jupyterlab")
+IMAGE = jupyterlab_image()
 
 
 def _image(name: str, **spec: Any) -> str:

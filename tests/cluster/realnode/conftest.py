@@ -25,11 +25,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO
-
 NODE_NAME = "jc-real-node"
 STORAGE_CLASS = "jc-local-path"
-IMAGES_SH = REPO / "tools" / "realnode" / "images.sh"
 VOLUME_DIR = Path.home() / ".cache" / "jupyter-containers" / "realnode" / "volumes"
 
 #: Small enough that several JupyterLab pods fit on a 2-core development machine.
@@ -65,12 +62,6 @@ kind: Volume
 metadata: {{name: real-home}}
 spec: {{type: OnDemandPVC, maxSize: 1Gi, storageClassName: {STORAGE_CLASS}}}
 """
-
-
-def image_ref(name: str) -> str:
-    return subprocess.run(
-        [str(IMAGES_SH), "ref", name], capture_output=True, text=True, check=True
-    ).stdout.strip()
 
 
 @pytest.fixture(scope="session")

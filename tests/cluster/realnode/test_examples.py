@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.cluster.conftest import REPO
-from tests.cluster.realnode.conftest import NODE_NAME, image_ref
+from tests.cluster.conftest import REPO, jupyterlab_image
+from tests.cluster.realnode.conftest import NODE_NAME
 
 pytestmark = pytest.mark.realnode
 
@@ -57,7 +57,7 @@ def test_the_example_runs_a_real_jupyterlab_from_the_local_registry(
     kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump_all(docs))
     jc = wait_phase("analysis", "Active", timeout=300)
     assert jc["spec"]["image"] == "scipy"
-    local = image_ref("jupyterlab")
+    local = jupyterlab_image()
     assert jc["status"]["image"].startswith(local), jc["status"]
     selector = f"jupytercontainers.io/uid={jc['metadata']['uid']}"
     listed = kubectl("get", "pods", "-n", namespace, "-l", selector, "-o", "json").stdout

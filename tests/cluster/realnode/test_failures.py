@@ -7,7 +7,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from tests.cluster.realnode.conftest import Lab, image_ref
+from tests.cluster.conftest import jupyterlab_image
+from tests.cluster.realnode.conftest import Lab
 
 Make = Callable[..., dict[str, Any]]
 Wait = Callable[..., dict[str, Any]]
@@ -42,7 +43,7 @@ def test_missing_key_of_an_existing_secret_names_the_key(
 def test_image_that_does_not_exist_fails_with_image_pull_failed(
     real_container: Make, wait_phase: Wait
 ) -> None:
-    missing = image_ref("jupyterlab").rsplit(":", 1)[0] + ":no-such-tag"
+    missing = jupyterlab_image().rsplit(":", 1)[0] + ":no-such-tag"
     real_container("noimage", image=missing)
     jc = wait_phase("noimage", "Failed", reason="ImagePullFailed", timeout=180)
     assert "no-such-tag" in jc["status"]["message"]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.realnode.conftest import image_ref
+from tests.cluster.conftest import jupyterlab_image
 from tests.conftest import BIN, SESSION_ID
 
 Make = Callable[..., dict[str, Any]]
@@ -68,7 +68,7 @@ def test_the_pod_runs_in_a_namespace_that_enforces_restricted(
 @pytest.fixture
 def test_image() -> Iterator[str]:
     """A tag of our own for this test, copied from the JupyterLab image; deleted afterwards."""
-    source = image_ref("jupyterlab")
+    source = jupyterlab_image()
     tag = source.rsplit(":", 1)[0] + f":test-{SESSION_ID}"
     crane("copy", source, tag)
     yield tag

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.realnode.conftest import image_ref
+from tests.cluster.conftest import jupyterlab_image
 
 REAL_PLACEMENT = {
     "nodeSelector": {"type": "real"},
@@ -52,7 +52,7 @@ SCENARIOS: dict[str, tuple[dict[str, Any], str, str]] = {
 def pod(name: str, scenario: str, real: bool) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": "c",
-        "image": image_ref("jupyterlab"),
+        "image": jupyterlab_image(),
         "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True},
     }
     spec: dict[str, Any] = {"containers": [container], "automountServiceAccountToken": False}
@@ -60,7 +60,7 @@ def pod(name: str, scenario: str, real: bool) -> dict[str, Any]:
     if real:
         change, _, _ = SCENARIOS[scenario]
         for key, value in change.items():
-            container[key] = image_ref("jupyterlab") + "-missing" if value == "MISSING" else value
+            container[key] = jupyterlab_image() + "-missing" if value == "MISSING" else value
         spec.update(REAL_PLACEMENT)
     else:
         annotations["sim.jupytercontainers.io/scenario"] = scenario

@@ -27,7 +27,8 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.realnode.conftest import NODE_NAME, image_ref
+from tests.cluster.conftest import jupyterlab_image
+from tests.cluster.realnode.conftest import NODE_NAME
 from tests.conftest import BIN, SESSION_ID
 from tests.operator_identity import IDENTITY_NAMESPACE
 
@@ -112,7 +113,7 @@ def unique_image(tmp_path: Path) -> Iterator[str]:
     """The JupyterLab image with one file more in its layer, in a repository of its own: no
     other image on the node shares its layer (the session's JupyterLab containers keep theirs
     unpacked), so its first start on the node downloads and unpacks all of it."""
-    source = image_ref("jupyterlab")
+    source = jupyterlab_image()
     repository = source.rsplit(":", 1)[0] + "-prepull"
     tag = f"{repository}:{SESSION_ID}"
     (layer,) = json.loads(crane("manifest", source))["layers"]
