@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +119,35 @@ def jupyterlab_image(name: str = "jupyterlab") -> str:
     return subprocess.run(
         [str(script), "ref", name], capture_output=True, text=True, check=True
     ).stdout.strip()
+
+
+def eventually(what: str, probe: Callable[[], Any], timeout: float = 60) -> Any:
+    """The first truthy answer of `probe`, polled for `timeout` seconds (else fails, with the
+    last answer)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(0.5)
+    raise AssertionError(f"{what}: not within {timeout:g}s (last: {last!r})")
+
+
+def example_docs(namespace: str, without: Collection[Path] = ()) -> list[dict[str, Any]]:
+    """examples/*.yaml (but the files `without`) as a test applies them: its own namespace
+    stands in for team-a, whose Namespace is left out."""
+    docs = []
+    for path in sorted((REPO / "examples").glob("*.yaml")):
+        if path in without:
+            continue
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not doc or doc["kind"] == "Namespace":
+                continue
+            if doc["metadata"].get("namespace") == "team-a":
+                doc["metadata"]["namespace"] = namespace
+            docs.append(doc)
+    return docs
 
 
 def _free_port() -> int:

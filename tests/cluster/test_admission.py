@@ -511,16 +511,17 @@ def test_warnings_for_data_loss_and_missing_secrets(
     ) in result.stderr
     back = users.patch("alice", "warn", {"spec": {"volume": "test-home"}})
     assert back.returncode == 0 and "Data loss" not in back.stderr  # NFS data is never deleted
+
     # Stopped since, it has no PVC of test-home yet (status.pvcName none): the warning names the
     # container's.
-    deadline = time.monotonic() + 60
-    while True:
-        jc = json.loads(cluster.kubectl("get", "jc", "warn", "-n", namespace, "-o", "json").stdout)
-        status = jc.get("status") or {}
-        if status.get("observedGeneration") == jc["metadata"]["generation"]:
-            break
-        assert time.monotonic() < deadline, status
-        time.sleep(0.2)
+    def observed() -> bool:
+        jc = users.get("warn")
+        return bool(
+            (jc.get("status") or {}).get("observedGeneration") == jc["metadata"]["generation"]
+        )
+
+    wait_for(observed, timeout=60, what="the operator's status of the volume changes")
+    status = users.get("warn").get("status") or {}
     assert status.get("pvcName") is None, status
 
     # root may create pods anywhere: the move is allowed, with the manual's warning.

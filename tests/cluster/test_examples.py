@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.cluster.conftest import REPO
+from tests.cluster.conftest import example_docs
 
 pytestmark = pytest.mark.cluster
 
@@ -23,14 +23,7 @@ EXPECTED = {
 def test_examples_apply_and_reach_their_phases(
     kubectl: Any, namespace: str, operator: Any, wait_phase: Callable[..., Any]
 ) -> None:
-    docs = []
-    for path in sorted((REPO / "examples").glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if not doc or doc["kind"] == "Namespace":
-                continue  # the test's own namespace stands in for team-a
-            if doc["metadata"].get("namespace") == "team-a":
-                doc["metadata"]["namespace"] = namespace
-            docs.append(doc)
+    docs = example_docs(namespace)
     kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
     kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump_all(docs))
     for name, phase in EXPECTED.items():

@@ -10,7 +10,6 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import yaml
 
 from jupyter_containers.api import rules
 from jupyter_containers.core import naming
-from tests.cluster.conftest import OperatorProcess, events_about, get_jc
+from tests.cluster.conftest import OperatorProcess, events_about, eventually, get_jc
 from tests.conftest import CLUSTER_SH, Cluster, api_server_starting
 
 pytestmark = pytest.mark.cluster
@@ -70,16 +69,6 @@ def _policy(name: str, namespace: str, expression: str, message: str) -> list[di
     ]
 
 
-def _wait_for(what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"not within {timeout}s: {what}")
-
-
 def _retries(operator: OperatorProcess, namespace: str, name: str) -> list[tuple[int, int]]:
     """(retry number, seconds) of the operator's log lines about one container."""
     text = operator.log_path.read_text(errors="replace")
@@ -123,7 +112,7 @@ def test_another_admission_refusing_the_deployment_shows_in_status_and_events(
             )  # fmt: skip
             return message in out.stderr
 
-        _wait_for("the policy refuses Deployments", refused, timeout=30)
+        eventually("the policy refuses Deployments", refused, timeout=30)
 
         make_container("lab")
         jc = wait_phase("lab", "Starting", reason="Retrying", timeout=30)
@@ -131,7 +120,7 @@ def test_another_admission_refusing_the_deployment_shows_in_status_and_events(
         assert message in status["message"], status
         assert "Error applying Deployment jc-lab: the API server answered 403" in status["message"]
         assert status["retryAt"] and f"Retrying at {status['retryAt']}" in status["message"]
-        events = _wait_for(
+        events = eventually(
             "a Retrying Event on the container",
             lambda: events_about(
                 cluster.kubectl, namespace, "JupyterContainer", "lab", reason="Retrying"
@@ -139,7 +128,7 @@ def test_another_admission_refusing_the_deployment_shows_in_status_and_events(
         )
         assert message in events[0]["message"] and events[0]["type"] == "Warning"
         # Retried with a growing backoff, one log line each (no traceback).
-        _wait_for("three retries", lambda: len(_retries(operator, namespace, "lab")) >= 3)
+        eventually("three retries", lambda: len(_retries(operator, namespace, "lab")) >= 3)
         delays = [d for _, d in _retries(operator, namespace, "lab")]
         assert delays[:3] == [1, 2, 4], delays
         assert f"reconcile of ('{namespace}', 'lab') failed" not in operator.log_path.read_text(
@@ -169,7 +158,7 @@ def test_a_quota_the_operator_does_not_model_refusing_a_child_shows_in_status(
         "spec": {"hard": {"secrets": "0"}},
     }
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(quota))
-    _wait_for(
+    eventually(
         "the quota is counted",
         lambda: cluster.kubectl(
             "get", "resourcequota", "no-secrets", "-n", namespace,
@@ -181,7 +170,7 @@ def test_a_quota_the_operator_does_not_model_refusing_a_child_shows_in_status(
     message = jc["status"]["message"]
     assert "Error creating Secret jc-lab-token: the API server answered 403" in message, message
     assert "exceeded quota: no-secrets" in message, message
-    events = _wait_for(
+    events = eventually(
         "a Retrying Event",
         lambda: events_about(
             cluster.kubectl, namespace, "JupyterContainer", "lab", reason="Retrying"
@@ -189,7 +178,7 @@ def test_a_quota_the_operator_does_not_model_refusing_a_child_shows_in_status(
     )
     assert "exceeded quota: no-secrets" in events[0]["message"]
     # Retried (the failed Secret is not taken for made), and nothing else goes ahead meanwhile.
-    _wait_for("a second retry", lambda: len(_retries(operator, namespace, "lab")) >= 2)
+    eventually("a second retry", lambda: len(_retries(operator, namespace, "lab")) >= 2)
     assert get_jc(cluster, namespace, "lab")["status"]["reason"] == "Retrying"
     deployments = cluster.kubectl("get", "deployments", "-n", namespace, "-o", "name").stdout
     assert "jc-lab" not in deployments

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from jupyter_containers.core import prepull
-from tests.cluster.conftest import jupyterlab_image
+from tests.cluster.conftest import eventually, jupyterlab_image
 from tests.conftest import SESSION_ID, Cluster
 from tests.operator_identity import IDENTITY_NAMESPACE
 
@@ -46,17 +46,6 @@ def _get(cluster: Cluster, *what: str, namespace: str | None = None) -> dict[str
     return json.loads(out.stdout) if out.stdout.strip() else None
 
 
-def _eventually(what: str, probe: Any, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"{what}: not within {timeout:g}s (last: {last!r})")
-
-
 def _patch_image(cluster: Cluster, name: str, **spec: Any) -> None:
     body = json.dumps({"spec": spec})
     cluster.kubectl("patch", "jupyterimage", name, "--type=merge", "-p", body)
@@ -84,7 +73,7 @@ def test_a_pre_pulled_image_gets_a_daemonset_that_rolls_and_goes_with_it(
 ) -> None:
     ds_name = prepull.daemonset_name(image_name)
     cluster.kubectl("apply", "-f", "-", input=_image(image_name, prePull=True))
-    ds = _eventually("DaemonSet made", lambda: _get(cluster, "daemonset", ds_name, namespace=NS))
+    ds = eventually("DaemonSet made", lambda: _get(cluster, "daemonset", ds_name, namespace=NS))
     uid = _get(cluster, "jupyterimage", image_name)["metadata"]["uid"]  # type: ignore[index]
     assert prepull.is_ours(ds["metadata"]["labels"])
     assert ds["metadata"]["labels"][prepull.IMAGE_UID_LABEL] == uid
@@ -103,13 +92,13 @@ def test_a_pre_pulled_image_gets_a_daemonset_that_rolls_and_goes_with_it(
         ok = pre.get("desiredNodes", 0) > 0 and pre.get("readyNodes") == pre.get("desiredNodes")
         return pre if ok else None
 
-    status = _eventually("status.prePull ready", pulled, timeout=90)
+    status = eventually("status.prePull ready", pulled, timeout=90)
     assert status["daemonSet"] == f"{NS}/{ds_name}"
     assert status["nodes"] == f"{status['readyNodes']}/{status['desiredNodes']}"
 
     # Deleted by someone else: made again.
     cluster.kubectl("delete", "daemonset", ds_name, "-n", NS)
-    ds = _eventually(
+    ds = eventually(
         "DaemonSet made again",
         lambda: (
             (d := _get(cluster, "daemonset", ds_name, namespace=NS))
@@ -127,13 +116,13 @@ def test_a_pre_pulled_image_gets_a_daemonset_that_rolls_and_goes_with_it(
         (init,) = found["spec"]["template"]["spec"]["initContainers"]
         return found if init["image"].endswith(f"@{DIGEST}") else None
 
-    ds = _eventually("DaemonSet rolled to the digest", rolled)
+    ds = eventually("DaemonSet rolled to the digest", rolled)
     assert ds["metadata"]["generation"] > generation
     assert ds["spec"]["template"]["spec"]["initContainers"][0]["imagePullPolicy"] == "IfNotPresent"
 
     # Unavailable: no DaemonSet, and the status says why.
     _patch_image(cluster, image_name, available=False)
-    _eventually(
+    eventually(
         "DaemonSet deleted", lambda: _get(cluster, "daemonset", ds_name, namespace=NS) is None
     )
 
@@ -141,16 +130,16 @@ def test_a_pre_pulled_image_gets_a_daemonset_that_rolls_and_goes_with_it(
         pre = ((_get(cluster, "jupyterimage", image_name) or {}).get("status") or {}).get("prePull")
         return pre if pre and "not available" in (pre.get("message") or "") else None
 
-    _eventually("status says unavailable", says_unavailable)
+    eventually("status says unavailable", says_unavailable)
 
     # Available again, then pre-pull off: made again, deleted again, status.prePull gone.
     _patch_image(cluster, image_name, available=True)
-    _eventually("DaemonSet made again", lambda: _get(cluster, "daemonset", ds_name, namespace=NS))
+    eventually("DaemonSet made again", lambda: _get(cluster, "daemonset", ds_name, namespace=NS))
     _patch_image(cluster, image_name, prePull=False)
-    _eventually(
+    eventually(
         "DaemonSet deleted", lambda: _get(cluster, "daemonset", ds_name, namespace=NS) is None
     )
-    _eventually(
+    eventually(
         "status.prePull removed",
         lambda: (
             "prePull" not in ((_get(cluster, "jupyterimage", image_name) or {}).get("status") or {})
@@ -159,9 +148,9 @@ def test_a_pre_pulled_image_gets_a_daemonset_that_rolls_and_goes_with_it(
 
     # On again, then the image deleted: its DaemonSet goes with it.
     _patch_image(cluster, image_name, prePull=True)
-    _eventually("DaemonSet made again", lambda: _get(cluster, "daemonset", ds_name, namespace=NS))
+    eventually("DaemonSet made again", lambda: _get(cluster, "daemonset", ds_name, namespace=NS))
     cluster.kubectl("delete", "jupyterimage", image_name)
-    _eventually(
+    eventually(
         "DaemonSet deleted", lambda: _get(cluster, "daemonset", ds_name, namespace=NS) is None
     )
 
@@ -211,7 +200,7 @@ def test_a_daemonset_the_operator_did_not_make_is_left_alone(
             pre = ((_get(cluster, "jupyterimage", name) or {}).get("status") or {}).get("prePull")
             return pre if pre and "not made by the operator" in (pre.get("message") or "") else None
 
-        _eventually("status says the name is taken", says_taken)
+        eventually("status says the name is taken", says_taken)
         cluster.kubectl("delete", "jupyterimage", name)
         time.sleep(2)  # the operator's turn to (wrongly) delete it
         after = _get(cluster, "daemonset", ds_name, namespace=NS)

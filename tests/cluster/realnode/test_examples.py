@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.cluster.conftest import REPO, jupyterlab_image
+from tests.cluster.conftest import REPO, example_docs, jupyterlab_image
 from tests.cluster.realnode.conftest import NODE_NAME
 
 pytestmark = pytest.mark.realnode
@@ -44,16 +44,8 @@ def test_the_example_runs_a_real_jupyterlab_from_the_local_registry(
     local_catalog: None,
     wait_phase: Callable[..., dict[str, Any]],
 ) -> None:
-    docs = []
-    for path in sorted((REPO / "examples").glob("*.yaml")):
-        if path == CATALOG:
-            continue
-        for doc in yaml.safe_load_all(path.read_text()):
-            if not doc or doc["kind"] == "Namespace":
-                continue  # the test's own namespace stands in for team-a
-            if doc["metadata"].get("namespace") == "team-a":
-                doc["metadata"]["namespace"] = namespace
-            docs.append(doc)
+    # The catalog is the fixture's (with the local images).
+    docs = example_docs(namespace, without=(CATALOG,))
     kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump_all(docs))
     jc = wait_phase("analysis", "Active", timeout=300)
     assert jc["spec"]["image"] == "scipy"
