@@ -206,6 +206,16 @@ class _Attempt:
     started_at: datetime | None
 
 
+@dataclass(frozen=True)
+class _OnDemandPvc:
+    """The container's On Demand PVC as the watch shows it (None: not made yet, or no such
+    volume), and what growing it writes: status.storage and the PVC's patch."""
+
+    claim: Claim | None
+    storage_status: dict[str, Any] | None
+    resize: PvcResize | None
+
+
 def plan(
     container: Mapping[str, Any],
     snapshot: ContainerSnapshot,
@@ -321,22 +331,18 @@ def _grow_and_converge(
     growth = _growth(container, build, stored, claim, storage_class)
     if isinstance(growth, StorageClassLookup):
         return Plan(needs=growth)
-    grow = _storage_writes(build, stored, claim, growth)
-    return _converge(container, snapshot, stored, build, attempt, now, add_finalizer, refused, grow)
+    pvc = _OnDemandPvc(claim, *_storage_writes(build, stored, claim, growth))
+    return _converge(container, snapshot, stored, build, attempt, now, add_finalizer, refused, pvc)
 
 
 def _shown_pvc(
-    build: BuildInputs,
-    desired_pvc: Mapping[str, Any] | None,
-    observed: Sequence[Mapping[str, Any]],
-    deploy: bool,
+    desired_pvc: Mapping[str, Any] | None, claim: Claim | None, deploy: bool
 ) -> str | None:
-    """status.pvcName: the On Demand PVC once it exists or this start makes it, not before (a
-    container created stopped, or moved while stopped, has none until it starts)."""
-    if desired_pvc is None:
+    """status.pvcName: the On Demand PVC once it exists (`claim`) or this start makes it, not
+    before (a container created stopped, or moved while stopped, has none until it starts)."""
+    if desired_pvc is None or not (deploy or claim is not None):
         return None
-    name = str(desired_pvc["metadata"]["name"])
-    return name if deploy or _claim(build, observed) is not None else None
+    return str(desired_pvc["metadata"]["name"])
 
 
 def _storage_writes(
@@ -444,9 +450,9 @@ def _converge(
     now: datetime,
     add_finalizer: bool,
     refused: Verdict | None,
-    grow: tuple[dict[str, Any] | None, PvcResize | None] = (None, None),
+    pvc: _OnDemandPvc,
 ) -> Plan:
-    """`refused`: why this start may not deploy, or None; `grow`: see _grow_and_converge."""
+    """`refused`: why this start may not deploy, or None."""
     spec, uid = build.spec, build.uid
     desired_pvc = build_pvc(build)
     # Storage (an NFS Volume's PV, then the PVC) outlives terminate; it goes with the
@@ -479,10 +485,10 @@ def _converge(
         now,
         events=_event_counts(snapshot.pod_events, pods),
         pod_name=_newest(pods),
-        pvc_name=_shown_pvc(build, desired_pvc, observed, deploy),
+        pvc_name=_shown_pvc(desired_pvc, pvc.claim, deploy),
         deployed=deploy,
         token_secret=token_secret,
-        storage=grow[0],
+        storage=pvc.storage_status,
     )
     return Plan(
         add_finalizer=add_finalizer,
@@ -493,7 +499,7 @@ def _converge(
         verdict=verdict,
         status=new_status,
         recheck_after=verdict.recheck_after,
-        resize=grow[1],
+        resize=pvc.resize,
     )
 
 
