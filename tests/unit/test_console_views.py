@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -384,6 +385,30 @@ async def test_hub_fans_out_per_domain_and_snapshots_what_a_page_shows() -> None
         shown = [("d1", "a"), ("d2", "b"), ("d1", "gone")]
         assert [m["container"]["name"] for m in hub.snapshot(shown, frozenset({"d1"}))] == ["a"]
     assert not hub.subscribers
+
+
+async def test_a_subscriber_whose_queue_overflows_has_its_stream_ended() -> None:
+    """Lost messages would leave a page showing an old state with nothing to correct it; an
+    ended stream makes the browser reconnect, which sends the current state again."""
+    from jupyter_containers.console.hub import Hub
+    from jupyter_containers.console.server import _relay
+
+    hub = Hub(config=None, domain_filter=lambda d: True)  # type: ignore[arg-type]
+    written: list[bytes] = []
+
+    class Response:
+        async def write(self, data: bytes) -> None:
+            written.append(data)
+
+    async with hub.subscribe(frozenset({"d1"})) as sub:
+        for n in range(sub.queue.maxsize):
+            hub._publish({"type": "MODIFIED", "container": {"name": f"c{n}", "domain": "d1"}})
+        assert not sub.lagged
+        hub._publish({"type": "MODIFIED", "container": {"name": "last", "domain": "d1"}})
+        assert sub.lagged
+        relay = _relay(Response(), hub, sub, frozenset({"d1"}), [])  # type: ignore[arg-type]
+        await asyncio.wait_for(relay, timeout=5)
+    assert written == []
 
 
 @pytest.mark.parametrize(

@@ -32,6 +32,10 @@ class Subscriber:
     #: it knows the user's domains).
     domains: frozenset[str] | None
     queue: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(1000))
+    #: Its queue overflowed (a slow browser, or a re-established watch replaying every
+    #: container): changes were lost, so its stream ends and the browser reconnects, which
+    #: sends the page's current state again; never a page quietly showing an old state.
+    lagged: bool = False
 
 
 class Hub:
@@ -58,8 +62,10 @@ class Hub:
         for sub in list(self.subscribers):
             if domain is not None and sub.domains is not None and domain not in sub.domains:
                 continue
-            with contextlib.suppress(asyncio.QueueFull):
+            try:
                 sub.queue.put_nowait(message)
+            except asyncio.QueueFull:
+                sub.lagged = True
 
     def _set_up(self, up: bool) -> None:
         if up != self.api_up:

@@ -848,7 +848,7 @@ async def _relay(
 ) -> None:
     for message in hub.snapshot(shown, domains):
         await response.write(f"event: container\ndata: {json.dumps(message)}\n\n".encode())
-    while True:
+    while not sub.lagged:  # lagged: the browser reconnects and gets a snapshot
         try:
             message = await asyncio.wait_for(sub.queue.get(), timeout=15)
         except TimeoutError:

@@ -170,27 +170,45 @@
     });
     source.addEventListener("container", (ev) => {
       const msg = JSON.parse(ev.data);
-      if (msg.type === "DELETED") {
-        $$("tr[data-container]").forEach((tr) => { if (tr.dataset.container === msg.container.domain + "/" + msg.container.name) tr.remove(); });
-        return;
-      }
-      const known = $$("[data-container]").some((n) => n.dataset.container === msg.container.domain + "/" + msg.container.name);
-      if (known) applyRow(msg.container);
-      else if ($("#list-body")) refreshList();
+      if (rereading) rereading.set(msg.container.domain + "/" + msg.container.name, msg);
+      applyMessage(msg);
     });
+  }
+
+  function applyMessage(msg) {
+    const key = msg.container.domain + "/" + msg.container.name;
+    if (msg.type === "DELETED") {
+      $$("tr[data-container]").forEach((tr) => { if (tr.dataset.container === key) tr.remove(); });
+      return;
+    }
+    const known = $$("[data-container]").some((n) => n.dataset.container === key);
+    if (known) applyRow(msg.container);
+    else if ($("#list-body")) refreshList();
   }
 
   // A container the list does not show yet (just created, or now in view): re-read the list's
   // table once (debounced) and swap it in; the page itself stays (no reload, no polling).
+  // The table is read at one moment and swapped in later: what the stream sent meanwhile (the
+  // last message of each container) is applied again to the fresh table, which would
+  // otherwise show the older state until the container's next change.
   let refreshTimer = null;
+  let rereading = null;
   function refreshList() {
     clearTimeout(refreshTimer);
     refreshTimer = setTimeout(async () => {
-      const resp = await fetch(location.href, { credentials: "same-origin" });
-      if (!resp.ok) return;
-      const doc = new DOMParser().parseFromString(await resp.text(), "text/html");
-      const fresh = doc.getElementById("list-body");
-      if (fresh) $("#list-body").replaceWith(document.adoptNode(fresh));
+      const since = new Map();
+      rereading = since;
+      try {
+        const resp = await fetch(location.href, { credentials: "same-origin" });
+        if (!resp.ok) return;
+        const doc = new DOMParser().parseFromString(await resp.text(), "text/html");
+        const fresh = doc.getElementById("list-body");
+        if (!fresh || rereading !== since) return;  // a later read is under way: it wins
+        $("#list-body").replaceWith(document.adoptNode(fresh));
+        since.forEach(applyMessage);
+      } finally {
+        if (rereading === since) rereading = null;
+      }
     }, 300);
   }
 
