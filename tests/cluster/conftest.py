@@ -35,10 +35,15 @@ TEST_SETTINGS = {
     # Culling is off unless an InstanceType asks for it; the ones that do want quick probes.
     "JC_CULL_PROBE_INTERVAL_SECONDS": "2",
     "JC_CULL_PROBE_TIMEOUT_SECONDS": "2",
-    # Only the real node's pod subnet (tools/realnode/node.sh): kwok's pod IPs are not routed
-    # here, so a probe of one (with a token) would leave the machine.
-    "JC_CULL_PROBE_NETWORKS": "10.88.0.0/24",
 }
+
+
+def real_node_pod_subnet() -> str:
+    """The real node's pod subnet, as tools/realnode/node.sh configures it."""
+    script = REPO / "tools" / "realnode" / "node.sh"
+    out = subprocess.run([str(script), "pod-subnet"], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
 
 CATALOG = """
 apiVersion: jupytercontainers.io/v1alpha1
@@ -166,6 +171,9 @@ class OperatorProcess:
         self.env = {
             **env,
             **TEST_SETTINGS,
+            # Only the real node's pod subnet: kwok's pod IPs are not routed here, so a probe
+            # of one (with a token) would leave the machine.
+            "JC_CULL_PROBE_NETWORKS": real_node_pod_subnet(),
             "JC_METRICS_PORT": str(self.metrics_port),
             "JC_HEALTH_PORT": str(self.health_port),
             "JC_WEBHOOK_PORT": str(self.webhook_port),

@@ -4,6 +4,7 @@ input, and markup in user-controlled text shown as text."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -172,6 +173,48 @@ UNLABELLED = """() => Array.from(document.querySelectorAll('input, select, texta
 
 def assert_every_input_labelled(page: Any) -> None:
     assert page.evaluate(UNLABELLED) == []
+
+
+def test_a_confirmation_answers_only_for_its_own_opening(
+    sign_in: SignIn, console: ConsoleServer, make: Callable[..., None], cluster: Any, domain: str
+) -> None:
+    """A dialog's close event is queued: a close left over from the previous opening must not
+    answer the next question (a CI run's Terminate was never sent); and Escape after an "ok"
+    answers no."""
+    make("asked")
+    wait_phase(cluster, domain, "asked", "Active")
+    alice = sign_in("alice")
+    open_list(alice, console)
+    asked = row(alice, domain, "asked")
+    expect(asked.locator(".badge")).to_have_text("Active")
+    # Closed, then asked again in the same task: the first close event arrives while the
+    # Terminate question is open, and is not its answer.
+    alice.evaluate(
+        """(key) => {
+            const dialog = document.getElementById("confirm");
+            dialog.showModal();
+            dialog.close();
+            document.querySelector(`tr[data-container="${key}"] [data-action=terminate]`).click();
+        }""",
+        f"{domain}/asked",
+    )
+    expect(alice.locator("#confirm")).to_be_visible()
+    alice.get_by_role("button", name="Yes, terminate it").click()
+    expect(asked.locator(".badge")).to_have_text("Stopped", timeout=30_000)
+    # The last answer was "ok"; Escape on Delete's question must not be taken for it.
+    asked.get_by_text("Actions").click()
+    asked.get_by_role("menuitem", name="Delete").click()
+    expect(alice.get_by_role("button", name="Yes, delete it")).to_be_focused()
+    alice.keyboard.press("Escape")
+    expect(alice.locator("#confirm")).to_be_hidden()
+    # A later action: a Delete the Escape had confirmed would have been sent before it.
+    if asked.locator("details.menu").get_attribute("open") is None:
+        asked.get_by_text("Actions").click()
+    asked.get_by_role("menuitem", name="Start").click()
+    expect(alice.locator("#toast")).to_contain_text("Starting 'asked'")
+    found = cluster.kubectl("get", "jc", "asked", "-n", domain, "-o", "json")
+    assert "deletionTimestamp" not in json.loads(found.stdout)["metadata"]
+    expect(asked).to_have_count(1)
 
 
 def test_keyboard_only_create_tabs_actions_and_confirmations(

@@ -38,7 +38,16 @@
     $("#confirm-text").textContent = text;
     $("#confirm-ok").textContent = yes;
     return new Promise((resolve) => {
-      dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+      // Each question starts unanswered: Escape closes the dialog without setting one.
+      dialog.returnValue = "";
+      const closed = () => {
+        // The close event is queued: one from the previous opening (Escape, then reopened at
+        // once) can arrive while this one is open; it is not this dialog's answer.
+        if (dialog.open) return;
+        dialog.removeEventListener("close", closed);
+        resolve(dialog.returnValue === "ok");
+      };
+      dialog.addEventListener("close", closed);
       dialog.showModal();
       $("#confirm-ok").focus();
     });
