@@ -91,9 +91,12 @@
   // ------------------------------------------------------------ live status (server-sent events)
   function showBanner(down) { const b = $("#banner"); if (b) b.hidden = !down; }
 
+  // How pages name a container (data-container) and the stream's messages are matched to it.
+  function keyOf(c) { return c.domain + "/" + c.name; }
+
   function applyRow(c) {
     $$("[data-container]").forEach((node) => {
-      if (node.dataset.container !== c.domain + "/" + c.name) return;
+      if (node.dataset.container !== keyOf(c)) return;
       $$(".badge[data-phase]", node).forEach((badge) => {
         badge.textContent = c.phase;
         badge.dataset.phase = c.phase;
@@ -114,7 +117,7 @@
       });
     });
     const detail = $("#detail");
-    if (detail && detail.dataset.container === c.domain + "/" + c.name) applyDetails(c);
+    if (detail && detail.dataset.container === keyOf(c)) applyDetails(c);
   }
 
   // The detail page's Details from a stream message (views.live_fields): what a reload shows.
@@ -179,13 +182,13 @@
     });
     source.addEventListener("container", (ev) => {
       const msg = JSON.parse(ev.data);
-      if (rereading) rereading.set(msg.container.domain + "/" + msg.container.name, msg);
+      if (rereading) rereading.set(keyOf(msg.container), msg);
       applyMessage(msg);
     });
   }
 
   function applyMessage(msg) {
-    const key = msg.container.domain + "/" + msg.container.name;
+    const key = keyOf(msg.container);
     if (msg.type === "DELETED") {
       $$("tr[data-container]").forEach((tr) => { if (tr.dataset.container === key) tr.remove(); });
       return;
