@@ -7,6 +7,7 @@ that failure paths finish quickly, against the cluster of the `cluster` fixture.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import signal
@@ -38,6 +39,7 @@ TEST_SETTINGS = {
 }
 
 
+@functools.cache  # one answer per session; every OperatorProcess asks
 def real_node_pod_subnet() -> str:
     """The real node's pod subnet, as tools/realnode/node.sh configures it."""
     script = REPO / "tools" / "realnode" / "node.sh"
