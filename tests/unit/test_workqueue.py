@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from jupyter_containers.shell.workqueue import KeyedWorkQueue
 
 
@@ -108,3 +110,90 @@ async def test_pause_cancels_work_in_flight_and_drops_triggers_until_resumed() -
     assert started == ["a", "e"]
     q.close()
     await q.drain()
+
+
+async def _started_order(triggers: list[tuple[str, bool]], *, promote: list[str]) -> list[str]:
+    """The order in which keys begin once the one busy slot frees: `triggers` queue behind
+    a running "busy", then `promote` get urgent triggers while they wait."""
+    started: list[str] = []
+    release = asyncio.Event()
+
+    async def work(key: str) -> None:
+        started.append(key)
+        if key == "busy":
+            await release.wait()
+
+    q: KeyedWorkQueue[str] = KeyedWorkQueue(work, concurrency=1)
+    q.trigger("busy")
+    await asyncio.sleep(0)
+    for key, urgent in triggers:
+        q.trigger(key, urgent=urgent)
+    await asyncio.sleep(0)
+    for key in promote:
+        q.trigger(key, urgent=True)
+    release.set()
+    await q.drain()
+    return started[1:]
+
+
+@pytest.mark.parametrize(
+    ("triggers", "promote", "order"),
+    [
+        # Plain triggers alone: first come, first served.
+        ([("a", False), ("b", False), ("c", False)], [], ["a", "b", "c"]),
+        # An urgent trigger takes the next slot ahead of the plain ones queued before it.
+        ([("a", False), ("b", False), ("r", True)], [], ["r", "a", "b"]),
+        # Urgent ones keep their own arrival order.
+        ([("a", False), ("r", True), ("s", True)], [], ["r", "s", "a"]),
+        # A plain waiter that gets an urgent trigger moves up, behind the urgent ones before it.
+        ([("a", False), ("b", False), ("r", True)], ["b"], ["r", "b", "a"]),
+        # An urgent trigger for a key already waiting urgently changes nothing.
+        ([("r", True), ("s", True)], ["r"], ["r", "s"]),
+    ],
+)
+async def test_urgent_triggers_take_the_next_free_slot(
+    triggers: list[tuple[str, bool]], promote: list[str], order: list[str]
+) -> None:
+    assert await _started_order(triggers, promote=promote) == order
+
+
+async def test_an_urgent_trigger_while_running_makes_the_next_run_urgent() -> None:
+    started: list[str] = []
+    release = asyncio.Event()
+
+    async def work(key: str) -> None:
+        started.append(key)
+        if len(started) <= 2:  # "r" and then "busy" hold the two slots
+            await release.wait()
+
+    q: KeyedWorkQueue[str] = KeyedWorkQueue(work, concurrency=2)
+    q.trigger("r")
+    q.trigger("busy")
+    await asyncio.sleep(0)
+    q.trigger("a")
+    q.trigger("r", urgent=True)  # while "r" runs: its next run jumps ahead of "a"
+    release.set()
+    await q.drain()
+    assert started[2:] == ["r", "a"]
+
+
+async def test_a_cancelled_waiter_gives_its_slot_back() -> None:
+    started: list[str] = []
+    release = asyncio.Event()
+
+    async def work(key: str) -> None:
+        started.append(key)
+        if key == "busy":
+            await release.wait()
+
+    q: KeyedWorkQueue[str] = KeyedWorkQueue(work, concurrency=1)
+    q.trigger("busy")
+    q.trigger("a")
+    await asyncio.sleep(0)
+    q.pause()  # cancels "busy" (holding the slot) and "a" (waiting for it)
+    await q.drain()
+    q.resume()
+    q.trigger("b")
+    await asyncio.sleep(0.01)
+    await q.drain()
+    assert started == ["busy", "b"]

@@ -84,8 +84,12 @@ REQUEST_ERRORS = (ApiError, httpx2.TransportError)
 #: everything pending with them; a change of the Normal event count alone waits longer
 #: (`core.status.EVENT_COUNT_DELAY`).
 STATUS_DETAIL_DELAY = 1.0
-#: Reconciles in flight at once (each holds at most one API request at a time).
-RECONCILE_CONCURRENCY = 256
+#: Reconciles in flight at once (each holds at most one API request at a time). Twice the
+#: client's connections (`resources.CONNECTIONS`): enough to keep every connection busy, and
+#: the queue an urgent reconcile may still meet in the connection pool (FIFO) stays short; the
+#: work queue orders the rest, urgent first (`workqueue`). At 256 (before), a readiness write
+#: that took a free slot could still queue behind 255 other reconciles' requests in the pool.
+RECONCILE_CONCURRENCY = 64
 
 
 def now_utc() -> datetime:
@@ -137,8 +141,9 @@ class Reconciler:
 
     # ------------------------------------------------------------ entry points
 
-    def trigger(self, key: Key) -> None:
-        self.queue.trigger(key)
+    def trigger(self, key: Key, *, urgent: bool = False) -> None:
+        """`urgent`: a change of an object this container already has (`workqueue`)."""
+        self.queue.trigger(key, urgent=urgent)
 
     def stand_by(self) -> None:
         """Stop reconciling at once (leadership lost, or not yet won): cancel the reconciles in

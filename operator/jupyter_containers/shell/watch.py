@@ -47,7 +47,8 @@ async def managed_changed(
     key = owner_key(labels)
     if key is None:
         return
-    ctx.reconciler.trigger(key)
+    # Work on a container that already exists (its pod became Ready...) goes ahead of new ones.
+    ctx.reconciler.trigger(key, urgent=True)
     for event in ctx.pending_mirrors.pop(str(uid), []):
         _mirror(ctx, key, event)
     if type == "DELETED":
@@ -100,7 +101,7 @@ async def event_seen(body: kopf.Body, type: str | None, memo: kopf.Memo, **kwarg
             ctx.pending_mirrors.setdefault(pod_uid, []).append(dict(body))
         return
     key = next(iter(owners))
-    ctx.reconciler.trigger(key)
+    ctx.reconciler.trigger(key, urgent=True)
     if mirror:
         _mirror(ctx, key, body)
 
