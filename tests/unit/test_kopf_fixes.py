@@ -146,3 +146,69 @@ async def test_the_wrapped_stream_yields_every_event_stripped() -> None:
         "LISTED",
         {"type": "ADDED", "object": {"metadata": {"name": "b"}}},
     ]
+
+
+def test_install_swaps_kopfs_event_processing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kopf._core.reactor import processing
+
+    monkeypatch.setattr(processing, "process_resource_event", kopf_fixes._PROCESS)
+    kopf_fixes.install()
+    assert processing.process_resource_event is kopf_fixes.process_without_parking
+    kopf_fixes.install()
+    assert processing.process_resource_event is kopf_fixes.process_without_parking
+
+
+async def test_an_object_is_handled_at_once_and_the_memo_told_when_all_are_indexed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before every index is filled, kopf's processing gets no toggles (so it indexes and runs
+    the handlers without parking), the object's own toggle is dropped after it, and the memo's
+    event is set only when the whole set turns on."""
+    calls: list[dict[str, Any]] = []
+
+    async def process(**kwargs: Any) -> str:
+        calls.append(kwargs)
+        return "rv"
+
+    monkeypatch.setattr(kopf_fixes, "_PROCESS", process)
+    toggles = FastToggleSet(all)
+    other_kind = await toggles.make_toggle(name="pods not listed yet")
+    this_object = await toggles.make_toggle(name="this container")
+    filled = asyncio.Event()
+    memo = kopf.Memo({kopf_fixes.INDEXES_FILLED: filled})
+
+    result = await kopf_fixes.process_without_parking(
+        raw_event={"type": None}, memobase=memo, operator_indexed=toggles,
+        resource_indexed=this_object,
+    )  # fmt: skip
+    assert result == "rv"
+    assert calls[0]["operator_indexed"] is None and calls[0]["resource_indexed"] is None
+    assert this_object not in list(toggles)  # dropped: it is indexed
+    await asyncio.sleep(0.01)
+    assert not filled.is_set()  # the pods are not indexed yet
+    await toggles.drop_toggle(other_kind)
+    await asyncio.wait_for(filled.wait(), 1)
+
+    # Once on, kopf's own path with its toggles (nothing to wait for any more).
+    await kopf_fixes.process_without_parking(
+        raw_event={"type": "MODIFIED"}, memobase=memo, operator_indexed=toggles,
+        resource_indexed=None,
+    )  # fmt: skip
+    assert calls[1]["operator_indexed"] is toggles
+
+
+async def test_without_the_memo_event_kopfs_processing_is_unchanged(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[dict[str, Any]] = []
+
+    async def process(**kwargs: Any) -> None:
+        calls.append(kwargs)
+
+    monkeypatch.setattr(kopf_fixes, "_PROCESS", process)
+    toggles = FastToggleSet(all)
+    mine = await toggles.make_toggle(name="this container")
+    await kopf_fixes.process_without_parking(
+        raw_event={}, memobase=kopf.Memo(), operator_indexed=toggles, resource_indexed=mine
+    )
+    assert calls[0]["operator_indexed"] is toggles and calls[0]["resource_indexed"] is mine

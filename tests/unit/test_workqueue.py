@@ -197,3 +197,42 @@ async def test_a_cancelled_waiter_gives_its_slot_back() -> None:
     await asyncio.sleep(0.01)
     await q.drain()
     assert started == ["busy", "b"]
+
+
+async def test_held_triggers_run_once_each_at_release() -> None:
+    started: list[str] = []
+
+    async def work(key: str) -> None:
+        started.append(key)
+
+    q: KeyedWorkQueue[str] = KeyedWorkQueue(work)
+    q.hold()
+    for key in ("a", "b", "a"):
+        q.trigger(key)
+    q.trigger_after("c", 0)
+    await asyncio.sleep(0.01)
+    assert started == []  # nothing runs while held
+    q.release()
+    await asyncio.sleep(0)
+    await q.drain()
+    assert sorted(started) == ["a", "b", "c"]
+
+
+async def test_a_pause_drops_what_was_held() -> None:
+    started: list[str] = []
+
+    async def work(key: str) -> None:
+        started.append(key)
+
+    q: KeyedWorkQueue[str] = KeyedWorkQueue(work)
+    q.hold()
+    q.trigger("a")
+    q.pause()  # a standby replica: another one writes meanwhile
+    q.resume()
+    q.trigger("b")  # the new leader's own triggers stay held until release
+    await asyncio.sleep(0)
+    assert started == []
+    q.release()
+    await asyncio.sleep(0)
+    await q.drain()
+    assert started == ["b"]

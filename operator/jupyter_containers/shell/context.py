@@ -63,6 +63,8 @@ class OperatorContext:
     """The Lease this replica leads by (None: no election, it always leads)."""
     election: asyncio.Task[None] | None = None
     """The elector's loop (cancelled at cleanup, which releases the Lease)."""
+    indexing: asyncio.Task[None] | None = None
+    """Waits for kopf to fill every index, then releases the held work queues (startup)."""
     handler_context: contextvars.Context | None = None
     """The context vars of a kopf handler (kopf's event queue for `kopf.event`), kept from the
     first watch event: reconciles started by the elector run in it, as the ones a handler

@@ -22,7 +22,7 @@ from lightkube import AsyncClient
 
 from jupyter_containers.core.events import EventLedger
 from jupyter_containers.core.settings import Settings
-from jupyter_containers.shell import bundles, metrics, prepuller, watch, world
+from jupyter_containers.shell import bundles, kopf_fixes, metrics, prepuller, watch, world
 from jupyter_containers.shell.admission import start_webhooks, stop_webhooks
 from jupyter_containers.shell.bundles import BundleWriter
 from jupyter_containers.shell.context import BOOT_KEY, MEMO_KEY, Boot, OperatorContext
@@ -69,6 +69,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     )
     ctx.culler.start()
     puller.start()
+    _hold_until_indexed(ctx, memo)
     if elector is None:
         metrics.leader.set(1)
         return
@@ -96,6 +97,24 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
 
     elector.on_lead, elector.on_stand_by = lead, stand_by
     ctx.election = asyncio.get_running_loop().create_task(elector.run(), name="election")
+
+
+def _hold_until_indexed(ctx: OperatorContext, memo: kopf.Memo) -> None:
+    """Run no work until kopf has indexed every listed object (kopf_fixes: handlers run as
+    each object is indexed, so at a restart a reconcile must not see half of the world)."""
+    queues = [ctx.reconciler.queue, ctx.bundles.queue]
+    queues += [ctx.prepull.queue] if ctx.prepull is not None else []
+    for queue in queues:
+        queue.hold()
+    memo[kopf_fixes.INDEXES_FILLED] = filled = asyncio.Event()
+
+    async def release() -> None:
+        await filled.wait()
+        ctx.indexes.filled = True
+        for queue in queues:
+            ctx.in_handler_context(queue.release)
+
+    ctx.indexing = asyncio.get_running_loop().create_task(release(), name="indexes filled")
 
 
 def _writer(client: AsyncClient, elector: Elector | None) -> AsyncClient:
@@ -127,6 +146,8 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
         ctx.election.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await ctx.election
+    if ctx.indexing is not None:
+        ctx.indexing.cancel()
     ctx.reconciler.queue.close()
     ctx.bundles.close()
     if ctx.culler is not None:

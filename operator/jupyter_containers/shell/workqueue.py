@@ -96,12 +96,18 @@ class KeyedWorkQueue(Generic[K]):
         self._on_error = on_error
         #: False while paused (a standby replica): triggers and timers are dropped.
         self.active = True
+        #: Not None while held (until the watches' first listings are indexed): the keys
+        #: triggered meanwhile, each with whether a trigger was urgent; run at `release`.
+        self._held: dict[K, bool] | None = None
 
     def trigger(self, key: K, *, urgent: bool = False) -> None:
         """Reconcile `key` soon; if it is running now, once more after it finishes.
 
         `urgent`: that run takes the next free slot ahead of plain triggers (module doc)."""
         if not self.active:
+            return
+        if self._held is not None:
+            self._held[key] = self._held.get(key, False) or urgent
             return
         if urgent:
             self._urgent.add(key)
@@ -182,11 +188,24 @@ class KeyedWorkQueue(Generic[K]):
         self.active = False
         self._dirty.clear()
         self._urgent.clear()
+        if self._held is not None:
+            self._held.clear()
         self._failures.clear()
         self.close()
 
     def resume(self) -> None:
         self.active = True
+
+    def hold(self) -> None:
+        """Keep what is triggered from now on, without running it, until `release`."""
+        if self._held is None:
+            self._held = {}
+
+    def release(self) -> None:
+        """Run everything triggered while held (those a pause dropped excepted)."""
+        held, self._held = self._held or {}, None
+        for key, urgent in held.items():
+            self.trigger(key, urgent=urgent)
 
     def close(self) -> None:
         for timer in self._timers.values():

@@ -60,6 +60,9 @@ class Indexes:
 
     def __init__(self) -> None:
         self._views: dict[str, kopf.Index[Any, Any]] = {}
+        #: Whether kopf has indexed every listed object (set by `shell.startup`): handlers run
+        #: as each object is indexed (kopf_fixes), so the views may be partial before.
+        self.filled = False
 
     def remember(self, handler_kwargs: Mapping[str, Any]) -> None:
         if not self._views:
@@ -70,8 +73,8 @@ class Indexes:
 
     @property
     def ready(self) -> bool:
-        """Whether a handler has handed over the indexes yet."""
-        return bool(self._views)
+        """Whether the indexes are handed over and filled with every listed object."""
+        return bool(self._views) and self.filled
 
     def container(self, key: Key) -> Mapping[str, Any] | None:
         return next(iter(self._views["containers"].get(key, [])), None)
