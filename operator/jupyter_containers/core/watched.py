@@ -1,11 +1,10 @@
 """What the operator keeps of each watched object: the facts its indexes and handlers read.
 
 Pure. Applied to every watch event as it arrives (`shell.kopf_fixes`), before kopf queues it:
-kopf holds each listed object's body until every index is filled, so after a restart over N
-containers every pod, Deployment, Service and pod Event is in memory at once (BENCHMARKS.md,
-"Memory"). Trimmed at the source, those bodies are the few fields read here, not the whole
-object (a pod's full spec and status are most of its size), as controller-runtime's cache
-transforms do for Go operators.
+whatever kopf keeps of an event (its queues during a burst, a listing's bodies while they
+are indexed at a restart; BENCHMARKS.md, "Memory") is then the few fields read here, not the
+whole object (a pod's full spec and status are most of its size), as controller-runtime's
+cache transforms do for Go operators.
 
 A field that an index of `shell.world` (or a handler) reads must be kept here: the unit test
 runs every index function on a full body and on its trimmed copy and compares the results.

@@ -67,9 +67,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         culler=Culler(writer, cfg, indexes, leading=elector.may_write if elector else lambda: True),
         prepull=(puller := PrePuller(writer, cfg)),
     )
-    ctx.culler.start()
-    puller.start()
-    _hold_until_indexed(ctx, memo)
+    _start_workers(ctx, memo)
     if elector is None:
         metrics.leader.set(1)
         return
@@ -99,11 +97,14 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     ctx.election = asyncio.get_running_loop().create_task(elector.run(), name="election")
 
 
-def _hold_until_indexed(ctx: OperatorContext, memo: kopf.Memo) -> None:
-    """Run no work until kopf has indexed every listed object (kopf_fixes: handlers run as
-    each object is indexed, so at a restart a reconcile must not see half of the world)."""
-    queues = [ctx.reconciler.queue, ctx.bundles.queue]
-    queues += [ctx.prepull.queue] if ctx.prepull is not None else []
+def _start_workers(ctx: OperatorContext, memo: kopf.Memo) -> None:
+    """Start the culler and the pre-puller, and hold every work queue until kopf has indexed
+    every listed object (kopf_fixes: handlers run as each object is indexed, so at a restart
+    a reconcile must not see half of the world)."""
+    assert ctx.culler is not None and ctx.prepull is not None
+    ctx.culler.start()
+    ctx.prepull.start()
+    queues = [ctx.reconciler.queue, ctx.bundles.queue, ctx.prepull.queue]
     for queue in queues:
         queue.hold()
     memo[kopf_fixes.INDEXES_FILLED] = filled = asyncio.Event()

@@ -15,7 +15,7 @@ from typing import Any
 import kopf
 
 from jupyter_containers.api.models import GROUP, VERSION
-from jupyter_containers.core import naming
+from jupyter_containers.core import naming, urgency
 from jupyter_containers.core.status import parse_iso
 from jupyter_containers.shell import kopf_fixes
 from jupyter_containers.shell.context import OperatorContext, context_of
@@ -48,7 +48,7 @@ async def managed_changed(
     if key is None:
         return
     # Work on a container that already exists (its pod became Ready...) goes ahead of new ones.
-    ctx.reconciler.trigger(key, urgent=True)
+    ctx.reconciler.trigger(key, urgent=urgency.urgent_child_event(kwargs["resource"].plural, type))
     for event in ctx.pending_mirrors.pop(str(uid), []):
         _mirror(ctx, key, event)
     if type == "DELETED":
@@ -101,7 +101,7 @@ async def event_seen(body: kopf.Body, type: str | None, memo: kopf.Memo, **kwarg
             ctx.pending_mirrors.setdefault(pod_uid, []).append(dict(body))
         return
     key = next(iter(owners))
-    ctx.reconciler.trigger(key, urgent=True)
+    ctx.reconciler.trigger(key, urgent=urgency.urgent_pod_event(type, body.get("type")))
     if mirror:
         _mirror(ctx, key, body)
 
