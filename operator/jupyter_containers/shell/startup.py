@@ -28,6 +28,7 @@ from jupyter_containers.shell.bundles import BundleWriter
 from jupyter_containers.shell.context import BOOT_KEY, MEMO_KEY, Boot, OperatorContext
 from jupyter_containers.shell.culler import Culler
 from jupyter_containers.shell.leader import Elector, LeaderOnlyClient, default_identity
+from jupyter_containers.shell.namespace_policies import NamespacePolicies
 from jupyter_containers.shell.prepuller import PrePuller
 from jupyter_containers.shell.reconciler import Reconciler, now_utc
 from jupyter_containers.shell.resources import operator_client
@@ -53,13 +54,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         started_at=started_at,
         indexes=indexes,
         ledger=ledger,
-        # Its own connections: a burst of reconciles queues in its pool (resources.REQUEST_TIMEOUT),
-        # and an admission review (the API server waits 30 s at most) must not queue behind it.
-        reconciler=Reconciler(
-            _writer(operator_client(cfg.field_manager), elector),
-            cfg,
-            lambda key: world.observe(indexes, ledger, key),
-        ),
+        reconciler=_reconciler(cfg, elector, indexes, ledger),
         bundles=BundleWriter(writer),
         admission=identity,
         heartbeats=boot.heartbeats,
@@ -98,6 +93,21 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     ctx.election = asyncio.get_running_loop().create_task(elector.run(), name="election")
 
 
+def _reconciler(
+    cfg: Settings, elector: Elector | None, indexes: world.Indexes, ledger: EventLedger
+) -> Reconciler:
+    """The reconciler and its keeper of namespace NetworkPolicies, on connections of their own: a
+    burst of reconciles queues in its pool (resources.REQUEST_TIMEOUT), and an admission review
+    (the API server waits 30 s at most) must not queue behind it."""
+    client = _writer(operator_client(cfg.field_manager), elector)
+    return Reconciler(
+        client,
+        cfg,
+        lambda key: world.observe(indexes, ledger, key),
+        policies=NamespacePolicies(client, cfg, indexes),
+    )
+
+
 def _writer(client: AsyncClient, elector: Elector | None) -> AsyncClient:
     """The writers write only while this replica leads; admission reads with the plain client."""
     return (
@@ -128,6 +138,7 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await ctx.election
     ctx.reconciler.queue.close()
+    ctx.reconciler.policies.close()
     ctx.bundles.close()
     if ctx.culler is not None:
         await ctx.culler.close()
