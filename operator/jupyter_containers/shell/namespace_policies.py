@@ -27,6 +27,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import httpx2
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
 from lightkube.types import PatchType
@@ -43,6 +44,9 @@ logger = logging.getLogger(__name__)
 
 #: Namespaces synced at once (each sync holds at most one API request at a time).
 SYNC_CONCURRENCY = 8
+#: Seconds before a failed sync is tried again: doubled per failure, at most MAX_BACKOFF.
+FIRST_BACKOFF = 1.0
+MAX_BACKOFF = 60.0
 
 
 class PolicyTaken(Exception):
@@ -70,6 +74,7 @@ class NamespacePolicies:
         self._pending: dict[Key, str] = {}
         self._pending_in: dict[str, set[Key]] = {}
         self._desired: dict[str, tuple[dict[str, Any], str] | None] = {}
+        self._failures: dict[str, int] = {}  # consecutive failed syncs by namespace
 
     # ------------------------------------------------------------ the reconciler's calls
 
@@ -117,6 +122,7 @@ class NamespacePolicies:
     def stand_by(self) -> None:
         """Stop writing at once (see `Reconciler.stand_by`) and forget what this process wrote."""
         self.queue.pause()
+        self._failures.clear()
         self._written.clear()
         self._pending.clear()
         self._pending_in.clear()
@@ -221,8 +227,24 @@ class NamespacePolicies:
         if not self.indexes.ready:
             return
         self._prune(namespace)
-        async with self._lock(namespace):
-            action = await self._converge(namespace)
+        try:
+            async with self._lock(namespace):
+                action = await self._converge(namespace)
+        except (ApiError, httpx2.TransportError) as exc:
+            # Refused or no answer (a namespace being deleted refuses new objects): the next
+            # event may settle it; otherwise try again later, without a traceback each time.
+            failures = self._failures[namespace] = self._failures.get(namespace, 0) + 1
+            delay = min(FIRST_BACKOFF * 2 ** (failures - 1), MAX_BACKOFF)
+            logger.info(
+                "namespace %s: NetworkPolicy %s not settled (%s); again in %.0f s",
+                namespace,
+                naming.NETWORK_POLICY_NAME,
+                exc,
+                delay,
+            )
+            self.queue.trigger_after(namespace, delay)
+            return
+        self._failures.pop(namespace, None)
         if action == Action.REFUSE:
             logger.warning(
                 "namespace %s: NetworkPolicy %s is not the operator's (no %s label): its "
