@@ -21,7 +21,7 @@ from jupyter_containers.api.models import (
     VolumeSpec,
     VolumeType,
 )
-from jupyter_containers.core import naming
+from jupyter_containers.core import naming, prepull
 from jupyter_containers.core.builders import (
     PLATFORM_CONFIG_MOUNT,
     PLATFORM_CONFIG_VOLUME,
@@ -586,17 +586,27 @@ def test_network_policy_lets_only_the_console_reach_jupyterlab(
         network_policy_ingress_namespace=namespace, network_policy_ingress_pod_labels=labels
     )
     t = target(settings=settings)
-    policy = build_network_policy(t)
+    policy = build_network_policy("team-a", settings)
     assert policy is not None
     assert (policy["apiVersion"], policy["kind"]) == ("networking.k8s.io/v1", "NetworkPolicy")
     meta = policy["metadata"]
-    assert (meta["name"], meta["namespace"]) == ("jc-demo", "team-a")
-    assert meta["labels"] == t.labels  # owner, domain and uid labels, as every child
-    spec = policy["spec"]
-    # The pods of this container: the Deployment's own selector.
-    assert spec["podSelector"] == {
-        "matchLabels": build_deployment(t)["spec"]["selector"]["matchLabels"]
+    assert (meta["name"], meta["namespace"]) == ("jupyterlab.jupytercontainers.io", "team-a")
+    # The operator's, shared: no container's owner, domain or uid labels.
+    assert meta["labels"] == {
+        naming.PART_OF_LABEL: naming.PART_OF_VALUE,
+        naming.MANAGED_BY_LABEL: naming.MANAGED_BY_VALUE,
+        naming.COMPONENT_LABEL: "network-policy",
     }
+    assert meta["annotations"][naming.SPEC_HASH_ANNOTATION] == spec_hash(policy)
+    spec = policy["spec"]
+    # Every JupyterLab pod of the operator in the namespace: labels each pod template has.
+    selector = spec["podSelector"]["matchLabels"]
+    assert selector == {
+        naming.APP_NAME_LABEL: "jupyterlab",
+        naming.MANAGED_BY_LABEL: naming.MANAGED_BY_VALUE,
+    }
+    pod_labels = build_deployment(t)["spec"]["template"]["metadata"]["labels"]
+    assert selector.items() <= pod_labels.items()
     assert spec["policyTypes"] == ["Ingress", "Egress"]
     if peer is None:
         assert spec["ingress"] == []  # nothing may connect (port-forward still works)
@@ -604,8 +614,34 @@ def test_network_policy_lets_only_the_console_reach_jupyterlab(
         assert spec["ingress"] == [{"from": [peer], "ports": [{"port": 8888, "protocol": "TCP"}]}]
 
 
+def test_one_network_policy_per_namespace_whatever_the_container() -> None:
+    """Its rules are the operator's settings only: every container of a namespace gets the
+    same object, and the pods of two containers are both selected."""
+    a, other = target(), target(name="other")
+    selector = build_network_policy("team-a", Settings())["spec"]["podSelector"]["matchLabels"]  # type: ignore[index]
+    for t in (a, other):
+        labels = build_deployment(t)["spec"]["template"]["metadata"]["labels"]
+        assert selector.items() <= labels.items()
+    assert build_network_policy("team-a", Settings()) == build_network_policy("team-a", Settings())
+    elsewhere = build_network_policy("team-b", Settings())
+    assert elsewhere is not None and elsewhere["metadata"]["namespace"] == "team-b"
+
+
+def test_the_network_policy_selects_no_pre_pull_pod() -> None:
+    selector = build_network_policy("team-a", Settings())["spec"]["podSelector"]["matchLabels"]  # type: ignore[index]
+    pull_pod = prepull.selector_labels("image-uid")
+    assert not selector.items() <= pull_pod.items()
+
+
+def test_no_container_object_can_take_the_network_policy_name() -> None:
+    """Container objects are jc-/jx- names without dots; the policy's name has one."""
+    name = naming.NETWORK_POLICY_NAME
+    assert "." in name and not name.startswith((naming.NAME_PREFIX, naming.FOREIGN_PREFIX))
+    assert "." not in naming.base_name("a-b", "team-a", "team-b")
+
+
 def test_network_policy_denies_the_metadata_address_and_allows_other_egress() -> None:
-    spec = build_network_policy(target())["spec"]  # type: ignore[index]
+    spec = build_network_policy("team-a", Settings())["spec"]  # type: ignore[index]
     assert spec["egress"] == [
         EVERY_POD,
         {
@@ -616,12 +652,12 @@ def test_network_policy_denies_the_metadata_address_and_allows_other_egress() ->
         },
     ]
     v6 = Settings(network_policy_denied_egress="169.254.169.254/32, fd00:ec2::254/128")
-    blocks = build_network_policy(target(settings=v6))["spec"]["egress"][1]["to"]  # type: ignore[index]
+    blocks = build_network_policy("team-a", v6)["spec"]["egress"][1]["to"]  # type: ignore[index]
     assert blocks[1] == {"ipBlock": {"cidr": "::/0", "except": ["fd00:ec2::254/128"]}}
 
 
 def test_network_policy_off_builds_none() -> None:
-    assert build_network_policy(target(settings=Settings(network_policy=False))) is None
+    assert build_network_policy("team-a", Settings(network_policy=False)) is None
 
 
 @pytest.mark.parametrize(
@@ -836,7 +872,7 @@ def test_network_policy_also_lets_the_operators_probe_in() -> None:
         network_policy_operator_namespace="jc-system",
         network_policy_operator_pod_labels=operator_labels,
     )
-    policy = build_network_policy(target(settings=settings))
+    policy = build_network_policy("team-a", settings)
     assert policy is not None
     ns = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "jc-system"}}}
     assert policy["spec"]["ingress"] == [

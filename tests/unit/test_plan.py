@@ -187,11 +187,6 @@ def kinds(refs: Any) -> set[str]:
     return {r[0] for r in refs}
 
 
-def with_policy(kinds: set[str]) -> set[str]:
-    """The NetworkPolicy is applied and deleted with the Service, in every row."""
-    return kinds | {"NetworkPolicy"} if "Service" in kinds else kinds
-
-
 @dataclass(frozen=True)
 class Row:
     jc: dict[str, Any]
@@ -264,6 +259,17 @@ OPERATOR_LABELS = {naming.MANAGED_BY_LABEL: naming.MANAGED_BY_VALUE}
 
 NEW = container()
 RUNNING = made(NEW, Deployment=DEPLOYMENT_STATUS)
+#: The NetworkPolicy of its own that a container had before policies were per namespace.
+OLD_POLICY: dict[str, Any] = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "NetworkPolicy",
+    "metadata": {
+        "name": "jc-demo",
+        "namespace": DOMAIN,
+        "labels": naming.common_labels(NAME, DOMAIN, UID),
+        "annotations": {naming.SPEC_HASH_ANNOTATION: "an-older-hash"},
+    },
+}
 CULLED_BY = culling.STOPPED_BY_ANNOTATION
 CULL = culling.Cull(Reason.CULLED, "Culled: idle for 30m (idle timeout 30m)")
 STOPPED_JC = container(running=False, status=stored(Phase.ACTIVE, Reason.READY))
@@ -855,6 +861,32 @@ ROWS: dict[str, Row] = {
         deletes={"Deployment", "Service"},
         says="as recorded",
     ),
+    "the namespace's NetworkPolicy name held without the managed-by label: NameCollision": Row(
+        NEW,
+        snapshot(foreign_policies=frozenset({DOMAIN})),
+        Phase.FAILED,
+        Reason.NAME_COLLISION,
+        says=f"NetworkPolicy '{naming.NETWORK_POLICY_NAME}' in namespace 'team-a' exists "
+        f"without the label {naming.MANAGED_BY_LABEL}={naming.MANAGED_BY_VALUE}",
+    ),
+    "a running container whose namespace's NetworkPolicy name was taken: its objects go": Row(
+        container(status=stored(Phase.ACTIVE, Reason.READY)),
+        snapshot(RUNNING, [pod(READY, phase="Running")], foreign_policies=frozenset({DOMAIN})),
+        Phase.FAILED,
+        Reason.NAME_COLLISION,
+        deletes={"Deployment", "Service"},
+        says="Delete or rename that NetworkPolicy",
+    ),
+    "upgrade: a running container's own NetworkPolicy of before goes, the shared one first": Row(
+        container(status=stored(Phase.ACTIVE, Reason.READY)),
+        snapshot([*RUNNING, OLD_POLICY], [pod(READY, phase="Running")]),
+        Phase.ACTIVE,
+        Reason.READY,
+        deletes={"NetworkPolicy"},
+        check=lambda p: (
+            p.delete == (("NetworkPolicy", DOMAIN, "jc-demo"),) and p.shared_policy == DOMAIN
+        ),
+    ),
     "its own objects under the desired names are no collision": Row(
         container(status=stored(Phase.STARTING, Reason.DEPLOYING)),
         snapshot(
@@ -979,7 +1011,7 @@ ROWS: dict[str, Row] = {
         Phase.STARTING,
         Reason.DEPLOYING,
         token="create",
-        check=lambda p: kinds(p.blocked) == with_policy({"Deployment", "Service"}),
+        check=lambda p: kinds(p.blocked) == {"Deployment", "Service"},
     ),
     "the NFS PVC waits for its PV to be seen": Row(
         NFS_JC,
@@ -1019,8 +1051,12 @@ def test_plan(row: Row) -> None:
     assert result.status["phase"] == row.phase
     assert result.status["attempt"] == row.attempt
     assert row.says in result.status["message"]
-    assert {d.ref[0] for d in result.apply if not d.up_to_date} == with_policy(row.applies)
-    assert kinds(result.delete) == with_policy(row.deletes)
+    assert {d.ref[0] for d in result.apply if not d.up_to_date} == row.applies
+    assert kinds(result.delete) == row.deletes
+    # The namespace's NetworkPolicy first, whenever the plan deploys (core.namespace_policy).
+    deploys = bool(result.apply or result.blocked)
+    namespace = (row.jc.get("spec") or {}).get("namespace") or DOMAIN
+    assert result.shared_policy == (namespace if deploys else None)
     token = None if result.token is None else "create" if result.token.known_absent else "look"
     assert token == row.token
     if row.check is not None:
@@ -1110,21 +1146,36 @@ def test_finalize_deletes_everything_but_storage_it_did_not_make() -> None:
     foreign["metadata"]["labels"][naming.MANAGED_BY_LABEL] = "someone"
     refs = finalize_deletions(jc, snapshot([*objects, foreign]))
     assert ("PersistentVolumeClaim", DOMAIN, "someone-elses") not in refs
-    assert kinds(refs) == with_policy({"Deployment", "Service", "PersistentVolumeClaim", "Secret"})
+    assert kinds(refs) == {"Deployment", "Service", "PersistentVolumeClaim", "Secret"}
     assert {r[1] for r in refs if r[0] == "Secret"} == {DOMAIN, "team-b"}
 
 
 def test_no_network_policy_when_the_setting_is_off() -> None:
     on, _ = run(NEW, snapshot(), T0)
     off, _ = run(NEW, snapshot(), T0, settings=Settings(network_policy=False))
-    assert [d.ref for d in on.apply if d.ref[0] == "NetworkPolicy"] == [
-        ("NetworkPolicy", DOMAIN, "jc-demo")
-    ]
-    assert {d.ref[0] for d in off.apply} == {"Deployment", "Service"}
-    # Turned off later: the existing one goes.
+    assert on.shared_policy == DOMAIN and off.shared_policy is None
+    # No container applies one of its own any more: the namespace's is shared.
+    assert (
+        {d.ref[0] for d in on.apply}
+        == {d.ref[0] for d in off.apply}
+        == {
+            "Deployment",
+            "Service",
+        }
+    )
+    # Turned off later: a container's own one of an earlier version goes all the same.
     jc = container(status=stored(Phase.STARTING, Reason.DEPLOYING))
-    later, _ = run(jc, snapshot(RUNNING), T0, settings=Settings(network_policy=False))
-    assert ("NetworkPolicy", DOMAIN, "jc-demo") in later.delete
+    world = snapshot([*RUNNING, OLD_POLICY])
+    later, _ = run(jc, world, T0, settings=Settings(network_policy=False))
+    assert later.delete == (("NetworkPolicy", DOMAIN, "jc-demo"),)
+
+
+def test_a_foreign_network_policy_refuses_only_its_namespace() -> None:
+    """The shell found the shared name held without the managed-by label in another
+    namespace: this container, deployed in its own domain, starts."""
+    result, _ = run(NEW, snapshot(foreign_policies=frozenset({"team-b"})), T0)
+    assert result.verdict is not None and result.verdict.phase == Phase.STARTING
+    assert result.shared_policy == DOMAIN
 
 
 def test_finalize_names_the_token_secret_in_every_namespace_known_without_objects() -> None:

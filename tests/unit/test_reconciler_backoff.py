@@ -20,7 +20,9 @@ from lightkube import AsyncClient, KubeConfig
 
 from jupyter_containers.api.models import Phase, Reason
 from jupyter_containers.core.plan import plan
+from jupyter_containers.shell.namespace_policies import NamespacePolicies
 from jupyter_containers.shell.reconciler import Reconciler
+from jupyter_containers.shell.world import Indexes
 from tests.unit.test_plan import NEW, SETTINGS, T0, container, made, snapshot, stored
 
 
@@ -55,7 +57,13 @@ async def _attempts_during_outage(seconds: float) -> list[float]:
     )
     client = AsyncClient(config)
     jc, world = _detail_only_world()
-    reconciler = Reconciler(client, SETTINGS, lambda key: world, clock=lambda: T0)
+    # No NetworkPolicy: the one write to make is the status (the namespace's policy would be
+    # a request of its own, before it).
+    settings = SETTINGS.model_copy(update={"network_policy": False})
+    policies = NamespacePolicies(client, settings, Indexes())
+    reconciler = Reconciler(
+        client, settings, lambda key: world, policies=policies, clock=lambda: T0
+    )
     started = time.monotonic()
     try:
         reconciler.trigger((jc["metadata"]["namespace"], jc["metadata"]["name"]))

@@ -10,6 +10,8 @@ import kopf
 import pytest
 
 from jupyter_containers.core import naming, watched
+from jupyter_containers.core.builders import build_network_policy
+from jupyter_containers.core.settings import Settings
 from jupyter_containers.shell import kopf_fixes, world
 from tests.unit.test_builders import build_deployment, build_service, target
 
@@ -56,6 +58,12 @@ def _pod() -> dict[str, Any]:
         },
     }
     return _server_side(pod, "p-1")
+
+
+def _policy() -> dict[str, Any]:
+    policy = build_network_policy("team-a", Settings())
+    assert policy is not None
+    return _server_side(policy, "n-1")
 
 
 def _event() -> dict[str, Any]:
@@ -118,6 +126,9 @@ INDEXES = [
     ("", "services", lambda: _server_side(build_service(target()), "s-1"), world.service_names),
     ("", "pods", _pod, world.pods),
     ("", "pods", _pod, world.pod_owners),
+    ("", "pods", _pod, world.namespace_pods),
+    ("apps", "deployments", _deployment, world.namespace_deployments),
+    ("networking.k8s.io", "networkpolicies", _policy, world.namespace_policies),
     ("jupytercontainers.io", "jupytercontainers", _container, world.containers),
 ]
 

@@ -327,8 +327,14 @@ def build_service(t: BuildInputs) -> dict[str, Any]:
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
 
-def build_network_policy(t: BuildInputs) -> dict[str, Any] | None:
-    """Who may reach JupyterLab and what it may reach; None when the setting is off.
+def build_network_policy(namespace: str, s: JupyterLabSettings) -> dict[str, Any] | None:
+    """The one NetworkPolicy of a deployment namespace: who may reach JupyterLab and what it
+    may reach; None when the setting is off.
+
+    One per namespace, not per container: its rules name no container (they are the
+    operator's settings), and it selects every JupyterLab pod of the operator there
+    (`naming.jupyterlab_pod_labels`), so a burst of starts in one namespace costs one apply,
+    not one per container (`shell.namespace_policies` keeps it).
 
     Ingress: JupyterLab's port, only from the configured pods (the console's proxy); nothing
     else (the kubelet's probes and port-forward do not pass through pod networking rules on
@@ -336,7 +342,6 @@ def build_network_policy(t: BuildInputs) -> dict[str, Any] | None:
     denied CIDRs (the cloud metadata service hands out the node's credentials). Enforced only
     where the cluster's network plugin implements NetworkPolicy.
     """
-    s = t.settings
     if not s.network_policy:
         return None
     peer: dict[str, Any] = {}
@@ -362,9 +367,14 @@ def build_network_policy(t: BuildInputs) -> dict[str, Any] | None:
     obj: dict[str, Any] = {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": _metadata(t, t.base_name),
+        "metadata": {
+            "name": naming.NETWORK_POLICY_NAME,
+            "namespace": namespace,
+            "labels": naming.network_policy_labels(),
+            "annotations": {},
+        },
         "spec": {
-            "podSelector": {"matchLabels": naming.selector_labels(t.name, t.domain)},
+            "podSelector": {"matchLabels": naming.jupyterlab_pod_labels()},
             "policyTypes": ["Ingress", "Egress"],
             "ingress": ingress,
             # Pods anywhere (whether a plugin's ipBlock covers pod IPs varies), then addresses.

@@ -25,6 +25,8 @@ MANAGED_BY_VALUE = "jupyter-containers-operator"
 DOMAIN_LABEL = f"{GROUP}/domain"
 NAME_LABEL = f"{GROUP}/name"
 UID_LABEL = f"{GROUP}/uid"
+#: app.kubernetes.io/component of the one NetworkPolicy of a deployment namespace.
+NETWORK_POLICY_COMPONENT = "network-policy"
 
 # ---------------------------------------------------------------- annotations
 
@@ -69,6 +71,10 @@ TOKEN_SUFFIX = "-token"
 PVC_SUFFIX = "-home"
 #: Hex characters of sha256(domain) appended when deploying outside the domain.
 DOMAIN_HASH_LENGTH = 6
+#: The one NetworkPolicy of each deployment namespace (core.builders.build_network_policy).
+#: With a dot: every object of a container is named `jc-...` or `jx-...` without one (a
+#: container's name is a DNS label), so no container's object can ever take this name.
+NETWORK_POLICY_NAME = f"jupyterlab.{GROUP}"
 
 
 def is_platform_key(key: str) -> bool:
@@ -147,6 +153,29 @@ def selector_labels(name: str, domain: str) -> dict[str, str]:
         APP_NAME_LABEL: APP_NAME_VALUE,
         DOMAIN_LABEL: domain,
         NAME_LABEL: name,
+    }
+
+
+def jupyterlab_pod_labels() -> dict[str, str]:
+    """Labels every JupyterLab pod of this operator has, whatever its container: what the
+    namespace's NetworkPolicy selects (`core.builders.build_network_policy`).
+
+    From the pod template the operator builds (`common_labels`); users never write pod labels
+    through the API (spec.tags become annotations), and the pre-pull DaemonSet's pods have
+    another app name and no managed-by label. A pod someone else labels so is only restricted
+    by the policy: a NetworkPolicy limits the pods it selects, it lets no pod in anywhere.
+    """
+    return {APP_NAME_LABEL: APP_NAME_VALUE, MANAGED_BY_LABEL: MANAGED_BY_VALUE}
+
+
+def network_policy_labels() -> dict[str, str]:
+    """The namespace's NetworkPolicy: the operator's (managed-by: the only label that makes it
+    ours, `core.namespace_policy`) and shared by every container there (no container's
+    domain, name or uid labels, so no container's plan counts it among its own objects)."""
+    return {
+        PART_OF_LABEL: PART_OF_VALUE,
+        MANAGED_BY_LABEL: MANAGED_BY_VALUE,
+        COMPONENT_LABEL: NETWORK_POLICY_COMPONENT,
     }
 
 

@@ -28,7 +28,6 @@ from jupyter_containers.core import bounds, culling, faults, naming, secret_poli
 from jupyter_containers.core.builders import (
     BuildInputs,
     build_deployment,
-    build_network_policy,
     build_nfs_pv,
     build_pvc,
     build_service,
@@ -43,6 +42,7 @@ from jupyter_containers.core.catalog import (
 )
 from jupyter_containers.core.entitlements import Chooser, bundle_ref
 from jupyter_containers.core.lifecycle import MSG_STOPPED, AttemptFacts, Verdict, decide
+from jupyter_containers.core.namespace_policy import msg_policy_taken
 from jupyter_containers.core.quota import check_quota
 from jupyter_containers.core.settings import Settings
 from jupyter_containers.core.status import StatusInputs, build_status, iso, parse_iso
@@ -72,7 +72,8 @@ class ContainerSnapshot:
     container: Mapping[str, Any] | None
     """The JupyterContainer (metadata, spec, status); None when it is gone."""
     objects: Sequence[Mapping[str, Any]]
-    """Its Deployments, Services, PVCs and PVs (labelled with its domain and name)."""
+    """Its Deployments, Services, PVCs and PVs (labelled with its domain and name), and the
+    NetworkPolicy of its own an earlier version made (now unwanted: deleted)."""
     pods: Sequence[Mapping[str, Any]]
     instance_types: Mapping[str, InstanceTypeSpec]
     volumes: Mapping[str, VolumeSpec]
@@ -85,6 +86,9 @@ class ContainerSnapshot:
     owners: Mapping[Ref, str] = field(default_factory=dict)
     """The uid label of every object the operator manages, of any container, by ref ("" when
     it has none): a desired name held by another container is a NameCollision."""
+    foreign_policies: frozenset[str] = frozenset()
+    """Namespaces where the shell found the shared NetworkPolicy's name held by an object
+    without the managed-by label (`core.namespace_policy`): no start there."""
 
 
 @dataclass(frozen=True)
@@ -188,6 +192,10 @@ class Plan:
     recheck_after: float | None = None
     resize: PvcResize | None = None
     """Grow the container's own On Demand PVC (core.volume_size), after the applies."""
+    shared_policy: str | None = None
+    """The deployment namespace whose shared NetworkPolicy must exist before anything of this
+    container is written (`core.namespace_policy`); None: it deploys nothing (or the setting
+    is off)."""
 
 
 @dataclass(frozen=True)
@@ -460,13 +468,10 @@ def _converge(
     # an NFS share's never (its PV is Retain).
     storage = [o for o in (build_nfs_pv(build), desired_pvc) if o is not None]
     observed = [o for o in snapshot.objects if not is_deleting(o)]
-    refused = refused or _failed(
-        Reason.QUOTA_EXCEEDED,
-        _quota_gate(build, snapshot, stored, attempt, observed, desired_pvc),
-    )
-    refused = refused or _failed(Reason.REJECTED, _kept_rejection(spec, stored, attempt))
+    refused = refused or _start_refusal(build, snapshot, stored, attempt, observed, desired_pvc)
     desired, refused = _wanted(build, snapshot, stored, attempt, storage, refused)
     deploy = spec.running and refused is None
+    shared_policy = build.deploy_namespace if deploy and build.settings.network_policy else None
     # Terminate keeps the storage.
     keep = {ref_of(o) for o in (desired if deploy else storage)}
     deletions, blocked = _deletions(snapshot, build, stored, keep)
@@ -500,7 +505,23 @@ def _converge(
         status=new_status,
         recheck_after=verdict.recheck_after,
         resize=pvc.resize,
+        shared_policy=shared_policy,
     )
+
+
+def _start_refusal(
+    build: BuildInputs,
+    snapshot: ContainerSnapshot,
+    stored: Mapping[str, Any],
+    attempt: _Attempt,
+    observed: Sequence[Mapping[str, Any]],
+    desired_pvc: Mapping[str, Any] | None,
+) -> Verdict | None:
+    """The quota does not fit the start, or the API server refused this attempt's objects."""
+    return _failed(
+        Reason.QUOTA_EXCEEDED,
+        _quota_gate(build, snapshot, stored, attempt, observed, desired_pvc),
+    ) or _failed(Reason.REJECTED, _kept_rejection(build.spec, stored, attempt))
 
 
 def _wanted(
@@ -512,12 +533,13 @@ def _wanted(
     refused: Verdict | None,
 ) -> tuple[list[dict[str, Any]], Verdict | None]:
     """The objects a running container wants, unless a gate refused the start or one of
-    their names is another's (then nothing, and the collision as the refusal)."""
+    their names is another's (then nothing, and the collision as the refusal).
+
+    Not the NetworkPolicy: one per namespace, shared (`Plan.shared_policy`). The one a
+    container had of its own before is no longer wanted, so it goes as any unwanted child."""
     if not build.spec.running or refused is not None:
         return [], refused
     wanted = [*storage, build_deployment(build), build_service(build)]
-    policy = build_network_policy(build)
-    wanted += [policy] if policy is not None else []
     collision = _collision_gate(build, snapshot, stored, attempt, wanted)
     return ([], collision) if collision is not None else (wanted, None)
 
@@ -731,6 +753,9 @@ def _collision_gate(
         kept = _kept_refusal(stored, Reason.NAME_COLLISION)
         if kept is not None:
             return Verdict(Phase.FAILED, Reason.NAME_COLLISION, kept)
+    ns = build.deploy_namespace
+    if build.settings.network_policy and ns in snapshot.foreign_policies:
+        return Verdict(Phase.FAILED, Reason.NAME_COLLISION, msg_policy_taken(ns))
     ours = {ref_of(o) for o in snapshot.objects}
     token = ("Secret", build.deploy_namespace, naming.token_secret_name(build.base_name))
     for ref in [*(ref_of(o) for o in wanted), token]:

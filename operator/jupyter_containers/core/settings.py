@@ -53,10 +53,12 @@ class JupyterLabSettings(BaseSettings):
     )
     network_policy: bool = Field(
         default=True,
-        description="Give every container a NetworkPolicy: ingress to JupyterLab's port only "
-        "from the pods network_policy_ingress_* select (the console's proxy), egress anywhere "
-        "but network_policy_denied_egress (the cloud metadata address). kubectl port-forward "
-        "goes through the kubelet and is not affected. false: no NetworkPolicy.",
+        description="Give every deployment namespace one NetworkPolicy selecting all its "
+        "JupyterLab pods: ingress to JupyterLab's port only from the pods "
+        "network_policy_ingress_* select (the console's proxy), egress anywhere but "
+        "network_policy_denied_egress (the cloud metadata address). kubectl port-forward goes "
+        "through the kubelet and is not affected. false: no NetworkPolicy (the operator's "
+        "existing ones are deleted).",
     )
     network_policy_ingress_namespace: str | None = Field(
         default=None,

@@ -61,6 +61,7 @@ from jupyter_containers.core.status import (
 )
 from jupyter_containers.core.volume_size import StorageClassFacts, StorageClassLookup
 from jupyter_containers.shell import metrics
+from jupyter_containers.shell.namespace_policies import NamespacePolicies, PolicyTaken
 from jupyter_containers.shell.resources import (
     MANAGED_KINDS,
     JupyterContainer,
@@ -111,6 +112,7 @@ class Reconciler:
         settings: Settings,
         observe: Callable[[Key], ContainerSnapshot],
         *,
+        policies: NamespacePolicies,
         clock: Callable[[], datetime] = now_utc,
         detail_delay: float = STATUS_DETAIL_DELAY,
         count_delay: float = EVENT_COUNT_DELAY,
@@ -119,6 +121,9 @@ class Reconciler:
         self.settings = settings
         self.observe = observe
         self.clock = clock
+        # The shared NetworkPolicy of each deployment namespace, ensured before a start.
+        self.policies = policies
+        policies.wake = self.trigger
         # Reconciles mostly wait for the API server. With a small limit, a pod's readiness
         # waited behind the creation work of hundreds of other containers (BENCHMARKS.md).
         self.queue: KeyedWorkQueue[Key] = KeyedWorkQueue(
@@ -149,6 +154,7 @@ class Reconciler:
         """Stop reconciling at once (leadership lost, or not yet won): cancel the reconciles in
         flight and forget what this process wrote, since another replica writes meanwhile."""
         self.queue.pause()
+        self.policies.stand_by()
         self._applied.clear()
         self._deleted.clear()
         self._status_written.clear()
@@ -158,6 +164,7 @@ class Reconciler:
     def lead(self, keys: Iterable[Key]) -> None:
         """Start reconciling: every container the watches hold, from what they hold now."""
         self.queue.resume()
+        self.policies.lead()
         for key in list(keys):
             self.queue.trigger(key)
 
@@ -167,6 +174,7 @@ class Reconciler:
         if jc is None:
             self.queue.forget(key)
             self._forget(key)
+            self.policies.release(key)
             return
         if self._backing_off(key, jc):
             return
@@ -216,11 +224,18 @@ class Reconciler:
                     # Plan again knowing who holds the name: a NameCollision, nothing applied.
                     owners = {**snapshot.owners, taken.ref: taken.owner}
                     snapshot = dataclasses.replace(snapshot, owners=owners)
+                except PolicyTaken as taken:
+                    # The same for the namespace's NetworkPolicy: no start there.
+                    foreign = snapshot.foreign_policies | {taken.namespace}
+                    snapshot = dataclasses.replace(snapshot, foreign_policies=foreign)
 
     async def _apply_plan(self, key: Key, jc: Mapping[str, Any], todo: Plan) -> None:
         name = jc["metadata"]["name"]
         if todo.add_finalizer:
             await _step(faults.FINALIZER, "JupyterContainer", name, self._add_finalizer(jc))
+        # Before anything of the container is written (an old NetworkPolicy of its own is
+        # deleted below): its pods never run without the namespace's.
+        await self._ensure_policy(key, todo)
         uid = str(jc["metadata"]["uid"])
         await _step(faults.READ, "the child names of", name, self._check_names(todo, uid))
         for ref in todo.delete:
@@ -239,6 +254,13 @@ class Reconciler:
             await _step(faults.STATUS, "JupyterContainer", name, status)
         if todo.recheck_after is not None:
             self.queue.trigger_after(key, todo.recheck_after)
+
+    async def _ensure_policy(self, key: Key, todo: Plan) -> None:
+        if todo.shared_policy is None:
+            self.policies.release(key)
+            return
+        ensure = self.policies.ensure(key, todo.shared_policy)
+        await _step(faults.APPLY, "NetworkPolicy", naming.NETWORK_POLICY_NAME, ensure)
 
     # ------------------------------------------------------------ failures
 
@@ -408,6 +430,7 @@ class Reconciler:
     async def _finalize(self, key: Key, jc: Mapping[str, Any], snapshot: ContainerSnapshot) -> None:
         meta = jc["metadata"]
         finalizers = list(meta.get("finalizers") or [])
+        self.policies.release(key)
         if naming.FINALIZER not in finalizers:
             return
         uid = str(meta["uid"])

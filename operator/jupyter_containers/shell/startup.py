@@ -28,6 +28,7 @@ from jupyter_containers.shell.bundles import BundleWriter
 from jupyter_containers.shell.context import BOOT_KEY, MEMO_KEY, Boot, OperatorContext
 from jupyter_containers.shell.culler import Culler
 from jupyter_containers.shell.leader import Elector, LeaderOnlyClient, default_identity
+from jupyter_containers.shell.namespace_policies import NamespacePolicies
 from jupyter_containers.shell.prepuller import PrePuller
 from jupyter_containers.shell.reconciler import Reconciler, now_utc
 from jupyter_containers.shell.resources import operator_client
@@ -53,13 +54,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         started_at=started_at,
         indexes=indexes,
         ledger=ledger,
-        # Its own connections: a burst of reconciles queues in its pool (resources.REQUEST_TIMEOUT),
-        # and an admission review (the API server waits 30 s at most) must not queue behind it.
-        reconciler=Reconciler(
-            _writer(operator_client(cfg.field_manager), elector),
-            cfg,
-            lambda key: world.observe(indexes, ledger, key),
-        ),
+        reconciler=_reconciler(cfg, elector, indexes, ledger),
         bundles=BundleWriter(writer),
         admission=identity,
         heartbeats=boot.heartbeats,
@@ -104,7 +99,8 @@ def _start_workers(ctx: OperatorContext, memo: kopf.Memo) -> None:
     assert ctx.culler is not None and ctx.prepull is not None
     ctx.culler.start()
     ctx.prepull.start()
-    queues = [ctx.reconciler.queue, ctx.bundles.queue, ctx.prepull.queue]
+    reconciler = ctx.reconciler
+    queues = [reconciler.queue, reconciler.policies.queue, ctx.bundles.queue, ctx.prepull.queue]
     for queue in queues:
         queue.hold()
     memo[kopf_fixes.INDEXES_FILLED] = filled = asyncio.Event()
@@ -116,6 +112,21 @@ def _start_workers(ctx: OperatorContext, memo: kopf.Memo) -> None:
             ctx.in_handler_context(queue.release)
 
     ctx.indexing = asyncio.get_running_loop().create_task(release(), name="indexes filled")
+
+
+def _reconciler(
+    cfg: Settings, elector: Elector | None, indexes: world.Indexes, ledger: EventLedger
+) -> Reconciler:
+    """The reconciler and its keeper of namespace NetworkPolicies, on connections of their own: a
+    burst of reconciles queues in its pool (resources.REQUEST_TIMEOUT), and an admission review
+    (the API server waits 30 s at most) must not queue behind it."""
+    client = _writer(operator_client(cfg.field_manager), elector)
+    return Reconciler(
+        client,
+        cfg,
+        lambda key: world.observe(indexes, ledger, key),
+        policies=NamespacePolicies(client, cfg, indexes),
+    )
 
 
 def _writer(client: AsyncClient, elector: Elector | None) -> AsyncClient:
@@ -150,6 +161,7 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     if ctx.indexing is not None:
         ctx.indexing.cancel()
     ctx.reconciler.queue.close()
+    ctx.reconciler.policies.close()
     ctx.bundles.close()
     if ctx.culler is not None:
         await ctx.culler.close()

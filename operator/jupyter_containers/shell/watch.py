@@ -44,6 +44,9 @@ async def managed_changed(
 ) -> None:
     ctx = context_of(memo)
     ctx.indexes.remember(kwargs)
+    ctx.reconciler.policies.seen(
+        kwargs["resource"].plural, kwargs["namespace"], kwargs["name"], type
+    )
     key = owner_key(labels)
     if key is None:
         return

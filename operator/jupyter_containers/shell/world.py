@@ -48,6 +48,9 @@ INDEX_NAMES = (
     "service_names",
     "pvc_names",
     "pv_names",
+    "namespace_policies",
+    "namespace_deployments",
+    "namespace_pods",
 )
 
 
@@ -239,6 +242,8 @@ async def pvs(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Key, Any]:
 
 @kopf.index("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED)
 async def network_policies(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Key, Any]:
+    # A container's own NetworkPolicy, as earlier versions made one per container: no longer
+    # wanted, so its plan deletes it. The shared one has no owner labels: not indexed here.
     return _managed("NetworkPolicy", body, labels)
 
 
@@ -305,3 +310,29 @@ async def pvc_names(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Ref,
 @kopf.index("v1", "persistentvolumes", labels=MANAGED)
 async def pv_names(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[Ref, str]:
     return _name_owner("PersistentVolume", body, labels)
+
+
+# By deployment namespace, for the one NetworkPolicy there (shell.namespace_policies): the
+# policy itself, and how many JupyterLab Deployments and pods of ours are left (the values:
+# whose they are).
+
+
+@kopf.index("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED)
+async def namespace_policies(
+    body: kopf.Body, name: str, namespace: str, **_: Any
+) -> dict[str, Any]:
+    if name != naming.NETWORK_POLICY_NAME:
+        return {}
+    return {namespace: {"metadata": _meta(body)}}
+
+
+@kopf.index("apps", "v1", "deployments", labels=MANAGED)
+async def namespace_deployments(labels: kopf.Labels, namespace: str, **_: Any) -> dict[str, Key]:
+    key = owner_key(labels)
+    return {namespace: key} if key is not None else {}
+
+
+@kopf.index("v1", "pods", labels=MANAGED)
+async def namespace_pods(labels: kopf.Labels, namespace: str, **_: Any) -> dict[str, Key]:
+    key = owner_key(labels)
+    return {namespace: key} if key is not None else {}
