@@ -17,7 +17,13 @@ import yaml
 
 from jupyter_containers.api import jupyterlab_policy
 from jupyter_containers.core.status import EVENT_COUNT_DELAY
-from tests.cluster.conftest import events_about, get_jc, jupyterlab_image, scenario
+from tests.cluster.conftest import (
+    events_about,
+    eventually,
+    get_jc,
+    jupyterlab_image,
+    scenario,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -399,6 +405,27 @@ def test_delete_removes_everything_and_the_name_is_free_at_once(
     make_container("gone", volume="test-home")
     jc = wait_phase("gone", "Active", timeout=90)
     assert jc["status"]["attempt"] == 1
+
+
+def test_a_service_and_deployment_deleted_by_hand_are_made_again(
+    kubectl: Any, namespace: str, make_container: Make, wait_phase: Wait
+) -> None:
+    """The operator's memo of its own applies must not take a deleted child for up to date."""
+    make_container("heal")
+    wait_phase("heal", "Active")
+    before = {k: objects(kubectl, namespace, k)[0]["metadata"]["uid"] for k in ("svc", "deploy")}
+    kubectl("delete", "service", "jc-heal", "-n", namespace, "--wait=true")
+
+    def remade(kind: str) -> str | None:
+        live = [o for o in objects(kubectl, namespace, kind) if o["metadata"]["name"] == "jc-heal"]
+        uid = live[0]["metadata"]["uid"] if live else None
+        return uid if uid not in (None, before[kind]) else None
+
+    eventually("the Service made again", lambda: remade("svc"))
+    kubectl("delete", "deployment", "jc-heal", "-n", namespace, "--wait=true")
+    eventually("the Deployment made again", lambda: remade("deploy"))
+    jc = wait_phase("heal", "Active")
+    assert jc["status"]["attempt"] == 1  # the same attempt, healed: no new start
 
 
 def test_delete_of_a_failed_container(

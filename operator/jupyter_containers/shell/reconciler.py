@@ -150,6 +150,11 @@ class Reconciler:
         """`urgent`: a change of an object this container already has (`workqueue`)."""
         self.queue.trigger(key, urgent=urgent)
 
+    def forget_applied(self, ref: tuple[str, str, str]) -> None:
+        """The watch saw `ref` deleted: the next reconcile applies it again if still wanted
+        (without this, the memo of our last apply took a deleted object for up to date)."""
+        self._applied.pop(ref, None)
+
     def stand_by(self) -> None:
         """Stop reconciling at once (leadership lost, or not yet won): cancel the reconciles in
         flight and forget what this process wrote, since another replica writes meanwhile."""

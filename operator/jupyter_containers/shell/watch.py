@@ -50,6 +50,9 @@ async def managed_changed(
     key = owner_key(labels)
     if key is None:
         return
+    if type == "DELETED":  # by anyone: what this process applied there is gone, apply it again
+        resource = kwargs["resource"]
+        ctx.reconciler.forget_applied((resource.kind, kwargs["namespace"] or "", kwargs["name"]))
     # Work on a container that already exists (its pod became Ready...) goes ahead of new ones.
     ctx.reconciler.trigger(key, urgent=urgency.urgent_child_event(kwargs["resource"].plural, type))
     for event in ctx.pending_mirrors.pop(str(uid), []):
