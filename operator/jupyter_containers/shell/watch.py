@@ -159,7 +159,7 @@ def configure_kopf(settings: kopf.OperatorSettings) -> None:
     # is kopf holding every listed body until the indexes are filled: see kopf_fixes.)
     settings.watching.chunk_size = 200
     # An idle object's worker keeps its last event (the whole body) until it exits: kopf's 5 s
-    # kept every object of a restart's listing alive at once (it lists in about 2 s at
+    # kept every object of a restart's listing alive at once (the listing takes seconds at
     # N=1000). Our handlers are quick and kopf starts a new worker for the next event anyway.
     settings.queueing.idle_timeout = 0.5
     settings.watching.server_timeout = 300
