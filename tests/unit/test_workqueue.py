@@ -112,9 +112,9 @@ async def test_pause_cancels_work_in_flight_and_drops_triggers_until_resumed() -
     await q.drain()
 
 
-async def _started_order(triggers: list[tuple[str, bool]], *, promote: list[str]) -> list[str]:
-    """The order in which keys begin once the one busy slot frees: `triggers` queue behind
-    a running "busy", then `promote` get urgent triggers while they wait."""
+def _one_slot_held_by_busy() -> tuple[KeyedWorkQueue[str], list[str], asyncio.Event]:
+    """A queue of one slot that records the keys as they begin; "busy", once triggered,
+    holds the slot until the event is set."""
     started: list[str] = []
     release = asyncio.Event()
 
@@ -123,7 +123,13 @@ async def _started_order(triggers: list[tuple[str, bool]], *, promote: list[str]
         if key == "busy":
             await release.wait()
 
-    q: KeyedWorkQueue[str] = KeyedWorkQueue(work, concurrency=1)
+    return KeyedWorkQueue(work, concurrency=1), started, release
+
+
+async def _started_order(triggers: list[tuple[str, bool]], *, promote: list[str]) -> list[str]:
+    """The order in which keys begin once the one busy slot frees: `triggers` queue behind
+    a running "busy", then `promote` get urgent triggers while they wait."""
+    q, started, release = _one_slot_held_by_busy()
     q.trigger("busy")
     await asyncio.sleep(0)
     for key, urgent in triggers:
@@ -178,15 +184,7 @@ async def test_an_urgent_trigger_while_running_makes_the_next_run_urgent() -> No
 
 
 async def test_a_cancelled_waiter_gives_its_slot_back() -> None:
-    started: list[str] = []
-    release = asyncio.Event()
-
-    async def work(key: str) -> None:
-        started.append(key)
-        if key == "busy":
-            await release.wait()
-
-    q: KeyedWorkQueue[str] = KeyedWorkQueue(work, concurrency=1)
+    q, started, _release = _one_slot_held_by_busy()
     q.trigger("busy")
     q.trigger("a")
     await asyncio.sleep(0)

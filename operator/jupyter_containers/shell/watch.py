@@ -40,21 +40,25 @@ async def container_changed(namespace: str, name: str, memo: kopf.Memo, **kwargs
 @kopf.on.event("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED)
 @kopf.on.event("v1", "pods", labels=MANAGED)
 async def managed_changed(
-    labels: kopf.Labels, uid: str | None, type: str | None, memo: kopf.Memo, **kwargs: Any
+    labels: kopf.Labels,
+    uid: str | None,
+    type: str | None,
+    resource: kopf.Resource,
+    namespace: str | None,
+    name: str,
+    memo: kopf.Memo,
+    **kwargs: Any,
 ) -> None:
     ctx = context_of(memo)
     ctx.indexes.remember(kwargs)
-    ctx.reconciler.policies.seen(
-        kwargs["resource"].plural, kwargs["namespace"], kwargs["name"], type
-    )
+    ctx.reconciler.policies.seen(resource.plural, namespace, name, type)
     key = owner_key(labels)
     if key is None:
         return
     if type == "DELETED":  # by anyone: what this process applied there is gone, apply it again
-        resource = kwargs["resource"]
-        ctx.reconciler.forget_applied((resource.kind, kwargs["namespace"] or "", kwargs["name"]))
+        ctx.reconciler.forget_applied((str(resource.kind), namespace or "", name))
     # Work on a container that already exists (its pod became Ready...) goes ahead of new ones.
-    ctx.reconciler.trigger(key, urgent=urgency.urgent_child_event(kwargs["resource"].plural, type))
+    ctx.reconciler.trigger(key, urgent=urgency.urgent_child_event(resource.plural, type))
     for event in ctx.pending_mirrors.pop(str(uid), []):
         _mirror(ctx, key, event)
     if type == "DELETED":
