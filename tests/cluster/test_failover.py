@@ -402,6 +402,7 @@ def test_killing_the_leader_loses_no_admission_and_no_reconcile(
         )
         killed_at, killed_wall = time.monotonic(), time.time()
         a.kill()
+        dead_at = time.monotonic()  # reaped: its sockets are closed
         # While no replica leads: two new containers, a stop.
         apply("new-0")
         apply("new-1")
@@ -425,16 +426,19 @@ def test_killing_the_leader_loses_no_admission_and_no_reconcile(
         f"after the kill: Lease taken {taken:.1f}s, first reconcile write {first_write:.1f}s, "
         f"all transitions reached {reconciled:.1f}s; admission: {probe.allowed} allowed, "
         f"{probe.judged} refused by the judge, {len(probe.refusals)} refusals (sent before the "
-        f"kill, answered after it: {sum(s < killed_at < e for s, e, _ in probe.refusals)}); relay: "
+        f"replica was dead, {dead_at - killed_at:.3f}s after the kill, answered after the kill: "
+        f"{sum(s < dead_at and killed_at < e for s, e, _ in probe.refusals)}); relay: "
         f"{dict(relay.connections)} connections, {relay.redirected} moved off a dead replica, "
         f"{relay.unserved} unserved"
     )
     print(summary)
-    # A request the leader was answering at the instant it died dies with it (the kill is made
-    # when the relay sees none in flight, but a request may be on its way): at most that one.
-    # Every request sent after the kill must be answered.
+    # A request the leader was answering while it died dies with it: at most that one. The kill
+    # is made when the relay sees none in flight, but between SIGKILL and the process's end
+    # (milliseconds) the API server can still send one on a kept-alive connection to it, and
+    # gets EOF (CI saw one sent 1 ms after the signal). A Service in a real cluster has the same
+    # window. Every request sent once the replica is dead must be answered.
     refused = [f"{s - killed_at:+.3f}s..{e - killed_at:+.3f}s {m}" for s, e, m in probe.refusals]
-    lost_at_kill = [r for r in probe.refusals if r[0] < killed_at < r[1]]
+    lost_at_kill = [r for r in probe.refusals if r[0] < dead_at and killed_at < r[1]]
     after_kill = [r for r in probe.refusals if r not in lost_at_kill]
     assert not after_kill and len(lost_at_kill) <= 1, "\n".join(refused) + "\n" + summary
     assert probe.allowed > 20 and probe.judged > 10, summary

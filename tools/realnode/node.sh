@@ -59,10 +59,20 @@ cgroup_v2_mount() {
 
 pidfile() { echo "$run/$1.pid"; }
 
+# A process of ours that runs: not a zombie (init here does not reap orphans, so a killed one
+# stays a zombie that kill -0 counts as running) and not a recycled pid (pids wrap at 32768 on
+# this kind of machine, and another process under a killed containerd's pid would pass for it):
+# each component's command line names $base.
+ours_running() { # pid
+  local info
+  info=$(ps -o stat=,args= -p "$1" 2>/dev/null) || return 1
+  [[ $info != Z* && $info == *"$base"* ]]
+}
+
 alive() { # component
   local pid
   pid=$(cat "$(pidfile "$1")" 2>/dev/null) || return 1
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && [[ $(ps -o stat= -p "$pid") != Z* ]]
+  [ -n "$pid" ] && ours_running "$pid"
 }
 
 # Start a long-running process detached from this shell: its own session, stdin closed, log in
@@ -77,10 +87,10 @@ spawn() { # component command...
 stop() { # component
   local pid deadline=$((SECONDS + 20))
   pid=$(cat "$(pidfile "$1")" 2>/dev/null) || return 0
-  if kill -0 "$pid" 2>/dev/null; then
+  if [ -n "$pid" ] && ours_running "$pid"; then
     kill -TERM "$pid" 2>/dev/null || true
-    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
-    kill -KILL "$pid" 2>/dev/null || true
+    while ours_running "$pid" && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+    ours_running "$pid" && kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$(pidfile "$1")"
 }

@@ -18,19 +18,30 @@ RUN = Path("/run/jupyter-containers/realnode")
 ACTIVE_TIMEOUT = 300
 
 
-def kill(pidfile: Path) -> int:
+def started(pid: int) -> int:
+    """The process's start time (clock ticks since boot): with the pid, it names one process,
+    where a pid alone can be reused once pids wrap."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[19])
+
+
+def process(pidfile: Path) -> tuple[int, int]:
     pid = int(pidfile.read_text())
+    return pid, started(pid)
+
+
+def kill(pidfile: Path) -> tuple[int, int]:
+    pid, start = process(pidfile)
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return pid
-        # A killed child of an exited parent may linger as a zombie: dead all the same.
-        stat = Path(f"/proc/{pid}/stat")
-        if stat.exists() and stat.read_text().split(") ", 1)[1].startswith("Z"):
-            return pid
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+        except FileNotFoundError:
+            return pid, start
+        # A killed child of an exited parent may linger as a zombie (dead all the same); another
+        # start time is another process that took the pid.
+        if fields[0] == "Z" or int(fields[19]) != start:
+            return pid, start
         time.sleep(0.1)
     raise AssertionError(f"process {pid} did not die")
 
@@ -57,8 +68,11 @@ def test_cluster_up_restarts_a_dead_kubelet_and_containerd(
     assert cluster.local, "the real node belongs to the local cluster"
     old = {name: kill(RUN / f"{name}.pid") for name in ("kubelet", "containerd")}
     cluster_up()
-    for name, pid in old.items():
-        assert int((RUN / f"{name}.pid").read_text()) != pid
+    for name, killed in old.items():
+        now = process(RUN / f"{name}.pid")
+        assert now != killed, f"{name}: the pidfile still names the killed process {killed}"
+        state = Path(f"/proc/{now[0]}/stat").read_text().rsplit(") ", 1)[1][0]
+        assert state != "Z", f"{name}: the new process {now[0]} is dead already"
     cluster.kubectl("wait", f"node/{real_node}", "--for=condition=Ready", "--timeout=60s")
     real_container("again")
     wait_phase("again", "Active", timeout=ACTIVE_TIMEOUT)
