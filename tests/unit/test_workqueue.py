@@ -183,6 +183,70 @@ async def test_an_urgent_trigger_while_running_makes_the_next_run_urgent() -> No
     assert started[2:] == ["r", "a"]
 
 
+class _Held:
+    """Work whose runs each block until their key is let go; records which keys run now."""
+
+    def __init__(self) -> None:
+        self.running: set[str] = set()
+        self._go: dict[str, asyncio.Event] = {}
+
+    async def work(self, key: str) -> None:
+        self.running.add(key)
+        await self._go.setdefault(key, asyncio.Event()).wait()
+        self._go.pop(key)
+        self.running.discard(key)
+
+    async def let_go(self, key: str) -> None:
+        self._go.setdefault(key, asyncio.Event()).set()
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+
+async def test_plain_runs_leave_the_reserved_slots_to_urgent_ones() -> None:
+    held = _Held()
+    q: KeyedWorkQueue[str] = KeyedWorkQueue(held.work, concurrency=3, plain_concurrency=2)
+    for key in ("a", "b", "c"):
+        q.trigger(key)
+    await asyncio.sleep(0)
+    assert held.running == {"a", "b"}  # "c" waits although a slot is free
+    q.trigger("r", urgent=True)
+    await asyncio.sleep(0)
+    assert held.running == {"a", "b", "r"}  # the kept slot, at once
+    await held.let_go("r")
+    assert held.running == {"a", "b"}  # a slot an urgent run gave back stays kept
+    await held.let_go("a")
+    assert held.running == {"b", "c"}  # a plain slot given back passes to the plain waiter
+    q.trigger("s", urgent=True)
+    q.trigger("t", urgent=True)
+    await asyncio.sleep(0)
+    assert held.running == {"b", "c", "s"}  # urgent ones wait only when every slot is taken
+    await held.let_go("b")
+    assert held.running == {"c", "s", "t"}  # and take a plain slot given back first
+    for key in ("c", "s", "t"):
+        await held.let_go(key)
+    await q.drain()
+    assert held.running == set()
+
+
+async def test_urgent_runs_may_take_every_slot() -> None:
+    held = _Held()
+    q: KeyedWorkQueue[str] = KeyedWorkQueue(held.work, concurrency=2, plain_concurrency=1)
+    q.trigger("r", urgent=True)
+    q.trigger("s", urgent=True)
+    q.trigger("a")
+    await asyncio.sleep(0)
+    assert held.running == {"r", "s"}
+    await held.let_go("r")
+    assert held.running == {"s", "a"}
+    q.trigger("b")  # the plain share is taken: "b" waits
+    await asyncio.sleep(0)
+    assert held.running == {"s", "a"}
+    for key in ("s", "a", "b"):
+        await held.let_go(key)
+    await q.drain()
+    assert held.running == set()
+
+
 async def test_a_cancelled_waiter_gives_its_slot_back() -> None:
     q, started, _release = _one_slot_held_by_busy()
     q.trigger("busy")

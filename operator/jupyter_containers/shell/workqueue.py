@@ -10,6 +10,10 @@ operator made: a pod became Ready, a Deployment went away) takes the next free s
 every plain trigger (a new container, a spec change). In a burst of thousands of creations,
 plain FIFO made a pod's readiness wait behind all the creation work queued before it: 39 s
 at p50 at N=5000 (BENCHMARKS.md). Within a class, the order is first come, first served.
+
+Ordering alone was not enough: in a burst, plain runs held every slot, so an urgent run
+waited for one of them to finish (p99 3.4 s at N=1000, session 8). So plain runs may hold at
+most `plain_slots` of the slots; the rest are kept for urgent ones.
 """
 
 from __future__ import annotations
@@ -25,13 +29,18 @@ logger = logging.getLogger(__name__)
 
 
 class PriorityGate(Generic[K]):
-    """A semaphore of `slots` whose waiters are served urgent first, each class in order."""
+    """A semaphore of `slots` whose waiters are served urgent first, each class in order; plain
+    holders are at most `plain_slots` (default: all), so the others wait for urgent work only.
 
-    def __init__(self, slots: int) -> None:
+    `acquire` tells the class the slot was taken as; `release` is given it back."""
+
+    def __init__(self, slots: int, plain_slots: int | None = None) -> None:
         self._free = slots
+        self._plain_cap = slots if plain_slots is None else min(plain_slots, slots)
+        self._plain_held = 0
         # Insertion-ordered: the oldest waiter of a class is its first entry.
-        self._urgent: dict[K, asyncio.Future[None]] = {}
-        self._plain: dict[K, asyncio.Future[None]] = {}
+        self._urgent: dict[K, asyncio.Future[bool]] = {}
+        self._plain: dict[K, asyncio.Future[bool]] = {}
 
     @property
     def waiting(self) -> int:
@@ -44,19 +53,28 @@ class PriorityGate(Generic[K]):
     def is_waiting(self, key: K) -> bool:
         return key in self._urgent or key in self._plain
 
-    async def acquire(self, key: K, *, urgent: bool) -> None:
-        if self._free > 0 and not self.waiting:
-            self._free -= 1
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    def _plain_may_take(self) -> bool:
+        return self._plain_held < self._plain_cap
+
+    async def acquire(self, key: K, *, urgent: bool) -> bool:
+        """Wait for a slot; True if it is held as urgent (a promoted waiter's is)."""
+        if self._free > 0:
+            if urgent and not self._urgent:
+                self._free -= 1
+                return True
+            if not urgent and not self.waiting and self._plain_may_take():
+                self._free -= 1
+                self._plain_held += 1
+                return False
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         (self._urgent if urgent else self._plain)[key] = future
         try:
-            await future
+            return await future
         except asyncio.CancelledError:
             self._urgent.pop(key, None)
             self._plain.pop(key, None)
             if future.done() and not future.cancelled():
-                self.release()  # the slot was handed over as the waiter was cancelled
+                self.release(future.result())  # handed over as the waiter was cancelled
             raise
 
     def promote(self, key: K) -> None:
@@ -65,15 +83,25 @@ class PriorityGate(Generic[K]):
         if future is not None:
             self._urgent[key] = future
 
-    def release(self) -> None:
-        for line in (self._urgent, self._plain):
-            while line:
-                key = next(iter(line))
-                future = line.pop(key)
-                if not future.done():
-                    future.set_result(None)  # the slot passes straight to this waiter
-                    return
+    def release(self, urgent: bool) -> None:
+        """Give back a slot held as `urgent` (or not): it passes to the next waiter allowed it."""
+        if not urgent:
+            self._plain_held -= 1
         self._free += 1
+        self._hand_over()
+
+    def _hand_over(self) -> None:
+        while self._free > 0 and self._urgent:
+            future = self._urgent.pop(next(iter(self._urgent)))
+            if not future.done():
+                self._free -= 1
+                future.set_result(True)
+        while self._free > 0 and self._plain and self._plain_may_take():
+            future = self._plain.pop(next(iter(self._plain)))
+            if not future.done():
+                self._free -= 1
+                self._plain_held += 1
+                future.set_result(False)
 
 
 class KeyedWorkQueue(Generic[K]):
@@ -82,11 +110,12 @@ class KeyedWorkQueue(Generic[K]):
         work: Callable[[K], Awaitable[None]],
         *,
         concurrency: int = 32,
+        plain_concurrency: int | None = None,
         max_backoff: float = 60.0,
         on_error: Callable[[K, BaseException], None] | None = None,
     ) -> None:
         self._work = work
-        self._slots: PriorityGate[K] = PriorityGate(concurrency)
+        self._slots: PriorityGate[K] = PriorityGate(concurrency, plain_concurrency)
         self._urgent: set[K] = set()  # keys with an urgent trigger their next run has not begun
         self._running: dict[K, asyncio.Task[None]] = {}
         self._dirty: set[K] = set()
@@ -144,13 +173,12 @@ class KeyedWorkQueue(Generic[K]):
         self.trigger(key)
 
     async def _run(self, key: K) -> None:
-        holding = False
+        holding: bool | None = None  # while a slot is held: whether it was taken as urgent
         try:
             while True:
                 self._dirty.discard(key)
-                if not holding:
-                    await self._slots.acquire(key, urgent=key in self._urgent)
-                    holding = True
+                if holding is None:
+                    holding = await self._slots.acquire(key, urgent=key in self._urgent)
                 self._urgent.discard(key)  # this run reads the state the trigger was about
                 try:
                     await self._work(key)
@@ -170,11 +198,11 @@ class KeyedWorkQueue(Generic[K]):
                     return
                 # Run again: an urgent rerun keeps its slot unless other urgent work waits.
                 if key not in self._urgent or self._slots.urgent_waiting:
-                    holding = False
-                    self._slots.release()
+                    self._slots.release(holding)
+                    holding = None
         finally:
-            if holding:
-                self._slots.release()
+            if holding is not None:
+                self._slots.release(holding)
             self._running.pop(key, None)
 
     async def drain(self) -> None:
