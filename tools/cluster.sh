@@ -134,7 +134,8 @@ config_hash() {
 # zombie that kill -0 and kwokctl still count as running) and not a recycled pid.
 alive() {
   local info
-  info=$(ps -o stat=,args= -p "$1" 2>/dev/null) || return 1
+  # -ww: the whole command line (run from a test session, ps cut it at 80 columns).
+  info=$(ps -ww -o stat=,args= -p "$1" 2>/dev/null) || return 1
   [[ $info != Z* && $info == *"$cluster_dir"* ]]
 }
 

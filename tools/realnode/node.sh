@@ -65,7 +65,8 @@ pidfile() { echo "$run/$1.pid"; }
 # each component's command line names $base.
 ours_running() { # pid
   local info
-  info=$(ps -o stat=,args= -p "$1" 2>/dev/null) || return 1
+  # -ww: the whole command line (run from a test session, ps cut it at 80 columns).
+  info=$(ps -ww -o stat=,args= -p "$1" 2>/dev/null) || return 1
   [[ $info != Z* && $info == *"$base"* ]]
 }
 
