@@ -497,6 +497,26 @@ def test_cross_namespace_container_is_cleaned_up_on_delete(
         assert remaining == [], kind
 
 
+def test_deleting_the_namespace_of_an_active_container_ends_it_quietly(
+    kubectl: Any, namespace: str, make_container: Make, wait_phase: Wait, operator: Any
+) -> None:
+    """The namespace goes, with the container: the operator still watches the namespace while
+    it terminates (kopf alone stopped at the namespace controller's first status, and the
+    container's finalizer kept the namespace Terminating for ever), and what it can no longer
+    make there (the namespace controller deletes the Service and Deployment before the
+    container) is not a failure: no warning, no error, no retry."""
+    make_container("doomed")
+    wait_phase("doomed", "Active")
+    offset = operator.log_path.stat().st_size
+    kubectl("delete", "namespace", namespace, "--timeout=50s")
+    gone = kubectl("get", "namespace", namespace, check=False)
+    assert gone.returncode != 0 and "NotFound" in gone.stderr, gone.stdout
+    log = operator.log_path.read_bytes()[offset:].decode(errors="replace").splitlines()
+    about = [line for line in log if f"{namespace}/doomed" in line or f"/{namespace}/" in line]
+    loud = [line for line in about if " WARNING " in line or " ERROR " in line]
+    assert loud == [], "\n".join(loud)
+
+
 def test_namespace_change_while_stopped_moves_the_pvc(
     kubectl: Any, namespace: str, other_namespace: str, make_container: Make, wait_phase: Wait
 ) -> None:

@@ -52,6 +52,10 @@ QUOTA = (
 )
 WEBHOOK = 'admission webhook "deny.example.com" denied the request: no Deployments today'
 INVALID = 'Deployment.apps "jc-lab" is invalid: spec.template.spec.tolerations[0].effect: ...'
+TERMINATING = (
+    'services "jc-lab" is forbidden: unable to create new content in namespace team-a because '
+    "it is being terminated"
+)
 
 
 def failure(action: str, code: int | None, reason: str = "", message: str = "") -> RequestFailure:
@@ -90,6 +94,27 @@ ROWS = {
     ),
     "another webhook's denial (400, not BadRequest) is retried": Row(
         failure(faults.APPLY, 400, "", WEBHOOK), FailureKind.REFUSED, "Starting", "Retrying"
+    ),
+    "a create in a namespace being deleted is no error: nothing written, not retried": Row(
+        RequestFailure(
+            faults.APPLY,
+            "Service",
+            "jc-lab",
+            403,
+            "Forbidden",
+            TERMINATING,
+            (faults.NAMESPACE_TERMINATING_CAUSE,),
+        ),
+        FailureKind.NAMESPACE_TERMINATING,
+        None,
+        event=False,
+        delay=None,
+    ),
+    "the same 403 without the cause is a refusal like another": Row(
+        RequestFailure(faults.APPLY, "Service", "jc-lab", 403, "Forbidden", TERMINATING),
+        FailureKind.REFUSED,
+        "Starting",
+        "Retrying",
     ),
     "a conflict is retried": Row(
         failure(faults.APPLY, 409, "Conflict", "Apply failed with 1 conflict"),
@@ -166,6 +191,7 @@ def test_judge_failure(row: Row) -> None:
         row.failure, failures=row.failures, previous_kind=None, status=base, generation=1, now=NOW
     )
     assert d.kind == row.kind
+    assert d.error == (row.kind != FailureKind.NAMESPACE_TERMINATING)
     assert d.permanent == (row.kind == FailureKind.INVALID)
     assert d.retry_after == row.delay
     assert (d.event is not None) == row.event

@@ -9,6 +9,8 @@ from typing import Any
 import kopf
 import pytest
 from kopf._cogs.aiokits import aiotoggles
+from kopf._cogs.structs import references
+from kopf._core.reactor import observation
 
 from jupyter_containers.shell import kopf_fixes
 from jupyter_containers.shell.kopf_fixes import FastToggleSet
@@ -25,6 +27,49 @@ def test_install_swaps_kopfs_class_once(monkeypatch: pytest.MonkeyPatch) -> None
     assert aiotoggles.ToggleSet is FastToggleSet
     kopf_fixes.install()
     assert aiotoggles.ToggleSet is FastToggleSet
+
+
+def _namespace_event(kind: str, conditions: dict[str, str] | None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": "team-a"}
+    if conditions is not None:
+        meta["deletionTimestamp"] = "2026-12-02T07:12:48Z"
+    status = {"conditions": [{"type": t, "status": v} for t, v in (conditions or {}).items()]}
+    return {"type": kind, "object": {"metadata": meta, "status": status}}
+
+
+#: A namespace deletion as the namespace controller wrote it (watched in a cluster test): the
+#: first status says nothing remains although a JupyterContainer with a finalizer does.
+NOTHING_REMAINS = {"NamespaceContentRemaining": "False", "NamespaceFinalizersRemaining": "False"}
+REMAINS = {"NamespaceContentRemaining": "True", "NamespaceFinalizersRemaining": "True"}
+
+
+@pytest.mark.parametrize(
+    ("events", "watched"),
+    [
+        ([("MODIFIED", None)], True),
+        ([("MODIFIED", {})], True),  # marked for deletion, no conditions yet
+        ([("MODIFIED", NOTHING_REMAINS)], True),  # kopf 1.45.2 alone stops watching here
+        ([("MODIFIED", NOTHING_REMAINS), ("MODIFIED", REMAINS)], True),
+        ([("MODIFIED", NOTHING_REMAINS), ("DELETED", NOTHING_REMAINS)], False),
+    ],
+)
+def test_a_namespace_is_watched_until_it_is_gone(
+    events: list[tuple[str, dict[str, str] | None]], watched: bool
+) -> None:
+    kopf_fixes.install()
+    insights = references.Insights()
+    observation.revise_namespaces(
+        insights=insights,
+        namespaces=["team-*"],
+        raw_events=[_namespace_event("ADDED", None)],  # type: ignore[list-item]
+    )
+    for kind, conditions in events:
+        observation.revise_namespaces(
+            insights=insights,
+            namespaces=["team-*"],
+            raw_events=[_namespace_event(kind, conditions)],  # type: ignore[list-item]
+        )
+    assert ("team-a" in insights.namespaces) == watched
 
 
 def test_install_refuses_an_unknown_kopf(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,6 +12,10 @@ into `RequestFailure` facts and makes what `judge_failure` decides:
   is retried after a backoff that doubles per consecutive failure up to `MAX_RETRY_SECONDS`.
 - No answer at all (connection refused, timeout: the API server is down) can be written
   nowhere: only the log line and the retry.
+- A create refused because the namespace is being deleted (the cause NamespaceTerminating;
+  its namespace controller deletes a container's Service before the container itself) is not
+  an error: the container goes with the namespace. One info line; no status, no Event (none
+  can be created there), no retry, not counted as a reconcile error.
 
 One log line per failure (never a traceback): a warning for the first failure of its kind,
 info while it repeats.
@@ -42,6 +46,8 @@ STATUS = "status"
 FINALIZER = "finalizer"
 #: Actions that send an object the container is made of: a 422 there is the object's fault.
 _OBJECT_WRITES = frozenset({APPLY, CREATE})
+#: The cause the API server gives for a create in a namespace that is being deleted.
+NAMESPACE_TERMINATING_CAUSE = "NamespaceTerminating"
 
 
 class FailureKind(StrEnum):
@@ -55,6 +61,8 @@ class FailureKind(StrEnum):
     """The API server (or a webhook it calls) failed or is overloaded (5xx, 429)."""
     UNREACHABLE = "Unreachable"
     """No answer: connection refused or reset, timeout."""
+    NAMESPACE_TERMINATING = "NamespaceTerminating"
+    """The namespace is being deleted: nothing new is made in it (403 with that cause)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,8 @@ class RequestFailure:
     reason: str = ""
     """Kubernetes Status.reason ("Invalid", "Forbidden", ...), or the exception's type."""
     message: str = ""
+    causes: tuple[str, ...] = ()
+    """The types of Status.details.causes ("NamespaceTerminating", "FieldValueInvalid", ...)."""
 
 
 @dataclass(frozen=True)
@@ -85,12 +95,16 @@ class FailureDecision:
     log_level: str
     """"warning" or "info"."""
     log: str
+    error: bool = True
+    """Counted as a reconcile error (jupyter_containers_reconcile_errors_total)."""
 
 
 def failure_kind(failure: RequestFailure) -> FailureKind:
     code = failure.code
     if code is None:
         return FailureKind.UNREACHABLE
+    if code == 403 and NAMESPACE_TERMINATING_CAUSE in failure.causes:
+        return FailureKind.NAMESPACE_TERMINATING
     if code == 409:
         return FailureKind.CONFLICT
     if code == 429 or code >= 500:
@@ -145,6 +159,9 @@ def judge_failure(
     """
     kind = failure_kind(failure)
     text = describe(failure)
+    if kind == FailureKind.NAMESPACE_TERMINATING:
+        log = f"{text}; the namespace is being deleted, and the container with it"
+        return FailureDecision(kind, False, None, None, None, "info", log, error=False)
     permanent = kind == FailureKind.INVALID
     delay = None if permanent else retry_delay(failures)
     level = "warning" if previous_kind != kind else "info"

@@ -48,6 +48,20 @@ lets go of its body. The handlers of this operator only record and trigger; what
 not act on half-filled indexes waits for the operator memo's `INDEXES_FILLED` event, which
 this fix sets when kopf's "indexed" toggle set turns on (`shell.startup` holds the work
 queues until then).
+
+## Namespaces forgotten while their containers still wait for the operator
+
+With `JC_WATCH_NAMESPACES`, kopf stops watching a namespace once it counts it deleted: since
+1.45.2 (nolar/kopf#1225), marked for deletion with status conditions none of which is True.
+The namespace controller's first status of a deletion can say just that (ContentRemaining
+and FinalizersRemaining False) while a JupyterContainer with the operator's finalizer is still
+there; the True conditions come one pass later, after kopf stopped the watch streams, and it
+never watches that namespace again. The finalizer is then never removed and the namespace
+stays Terminating for ever (a cluster test; a watch of the namespace showed that sequence).
+`namespace_gone`, swapped in for `observation.is_deleted` (looked up through the module by
+`revise_namespaces`), counts a namespace deleted at its DELETED event only. kopf notes that
+the event "does not arrive sometimes": then the streams of a namespace that is gone stay
+open, idle, until the operator restarts, instead of a namespace that never ends.
 """
 
 from __future__ import annotations
@@ -61,12 +75,13 @@ from typing import Any
 import kopf
 from kopf._cogs.aiokits import aiotoggles
 from kopf._cogs.clients import watching
-from kopf._core.reactor import processing
+from kopf._core.reactor import observation, processing
 
 from jupyter_containers.core import watched
 
 _ORIGINAL = aiotoggles.ToggleSet
 _PROCESS = processing.process_resource_event
+_IS_DELETED = observation.is_deleted
 
 #: The operator memo's key of an `asyncio.Event` set once every index is filled (kopf's
 #: "operator indexed" toggle set is on); whoever puts one there is told.
@@ -104,7 +119,7 @@ class FastToggleSet(_ORIGINAL):
 
 
 def install() -> None:
-    """Swap both fixes into kopf (idempotent); fails loudly if kopf's internals moved."""
+    """Swap the fixes into kopf (idempotent); fails loudly if kopf's internals moved."""
     current = getattr(aiotoggles, "ToggleSet", None)
     if current is not FastToggleSet:
         if current is not _ORIGINAL or not hasattr(_ORIGINAL, "make_toggle"):
@@ -121,6 +136,18 @@ def install() -> None:
                 "else; review jupyter_containers/kopf_fixes.py"
             )
         processing.process_resource_event = process_without_parking  # type: ignore[assignment]
+    if observation.is_deleted is not namespace_gone:
+        if observation.is_deleted is not _IS_DELETED:
+            raise RuntimeError(
+                "kopf._core.reactor.observation.is_deleted was replaced by someone else; "
+                "review jupyter_containers/kopf_fixes.py"
+            )
+        observation.is_deleted = namespace_gone
+
+
+def namespace_gone(raw_event: Any) -> bool:
+    """Whether a namespace watch event says the namespace is gone (module doc)."""
+    return bool(raw_event.get("type") == "DELETED")
 
 
 async def process_without_parking(

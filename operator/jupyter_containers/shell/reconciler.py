@@ -291,7 +291,6 @@ class Reconciler:
     async def _failed(
         self, key: Key, jc: Mapping[str, Any], todo: Plan | None, failure: faults.RequestFailure
     ) -> None:
-        metrics.reconcile_errors.inc()
         previous = self._backoff.get(key)
         failures = (previous.failures if previous else 0) + 1
         meta = jc["metadata"]
@@ -307,6 +306,8 @@ class Reconciler:
             generation=int(meta.get("generation") or 1),
             now=self.clock(),
         )
+        if decision.error:
+            metrics.reconcile_errors.inc()
         log = logger.warning if decision.log_level == "warning" else logger.info
         log("%s/%s: %s", key[0], key[1], decision.log)
         if decision.event is not None:
@@ -726,8 +727,9 @@ def request_failure(action: str, kind: str, name: str, exc: BaseException) -> fa
     if isinstance(exc, ApiError):
         status = exc.status
         code = status.code or (exc.response.status_code if exc.response is not None else None)
+        causes = tuple(str(c.reason) for c in (status.details and status.details.causes) or ())
         return faults.RequestFailure(
-            action, kind, name, code, str(status.reason or ""), str(status.message or "")
+            action, kind, name, code, str(status.reason or ""), str(status.message or ""), causes
         )
     return faults.RequestFailure(action, kind, name, None, type(exc).__name__, str(exc))
 
