@@ -1,4 +1,5 @@
-"""Fixes for kopf's cost over many objects (kopf 1.45.x, pinned in pyproject.toml).
+"""Fixes for kopf (1.45.x, pinned in pyproject.toml): its cost over many objects, and a namespace
+it stopped watching too early.
 
 ## The start-up toggle set
 
