@@ -130,20 +130,21 @@ def install() -> None:
             )
         aiotoggles.ToggleSet = FastToggleSet  # type: ignore[misc]
     _strip_managed_fields_from_watches()
-    if processing.process_resource_event is not process_without_parking:
-        if processing.process_resource_event is not _PROCESS:
-            raise RuntimeError(
-                "kopf._core.reactor.processing.process_resource_event was replaced by someone "
-                "else; review jupyter_containers/kopf_fixes.py"
-            )
-        processing.process_resource_event = process_without_parking  # type: ignore[assignment]
-    if observation.is_deleted is not namespace_gone:
-        if observation.is_deleted is not _IS_DELETED:
-            raise RuntimeError(
-                "kopf._core.reactor.observation.is_deleted was replaced by someone else; "
-                "review jupyter_containers/kopf_fixes.py"
-            )
-        observation.is_deleted = namespace_gone
+    _swap(processing, "process_resource_event", _PROCESS, process_without_parking)
+    _swap(observation, "is_deleted", _IS_DELETED, namespace_gone)
+
+
+def _swap(module: Any, name: str, original: Any, fix: Any) -> None:
+    """Put `fix` where kopf looks `name` up (idempotent), only over kopf's own `original`."""
+    current = getattr(module, name)
+    if current is fix:
+        return
+    if current is not original:
+        raise RuntimeError(
+            f"{module.__name__}.{name} was replaced by someone else; "
+            "review jupyter_containers/kopf_fixes.py"
+        )
+    setattr(module, name, fix)
 
 
 def namespace_gone(raw_event: Any) -> bool:

@@ -18,15 +18,16 @@ RUN = Path("/run/jupyter-containers/realnode")
 ACTIVE_TIMEOUT = 300
 
 
-def started(pid: int) -> int:
-    """The process's start time (clock ticks since boot): with the pid, it names one process,
-    where a pid alone can be reused once pids wrap."""
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[19])
+def stat_fields(pid: int) -> list[str]:
+    """/proc/PID/stat after the command name: [0] the state ("Z": a zombie), [19] the start
+    time (clock ticks since boot), which with the pid names one process where a pid alone can
+    be reused once pids wrap. FileNotFoundError: no such process."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
 
 
 def process(pidfile: Path) -> tuple[int, int]:
     pid = int(pidfile.read_text())
-    return pid, started(pid)
+    return pid, int(stat_fields(pid)[19])
 
 
 def kill(pidfile: Path) -> tuple[int, int]:
@@ -35,7 +36,7 @@ def kill(pidfile: Path) -> tuple[int, int]:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+            fields = stat_fields(pid)
         except FileNotFoundError:
             return pid, start
         # A killed child of an exited parent may linger as a zombie (dead all the same); another
@@ -71,8 +72,7 @@ def test_cluster_up_restarts_a_dead_kubelet_and_containerd(
     for name, killed in old.items():
         now = process(RUN / f"{name}.pid")
         assert now != killed, f"{name}: the pidfile still names the killed process {killed}"
-        state = Path(f"/proc/{now[0]}/stat").read_text().rsplit(") ", 1)[1][0]
-        assert state != "Z", f"{name}: the new process {now[0]} is dead already"
+        assert stat_fields(now[0])[0] != "Z", f"{name}: the new process {now[0]} is dead already"
     cluster.kubectl("wait", f"node/{real_node}", "--for=condition=Ready", "--timeout=60s")
     real_container("again")
     wait_phase("again", "Active", timeout=ACTIVE_TIMEOUT)
