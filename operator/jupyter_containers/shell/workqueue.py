@@ -58,16 +58,12 @@ class PriorityGate(Generic[K]):
 
     async def acquire(self, key: K, *, urgent: bool) -> bool:
         """Wait for a slot; True if it is held as urgent (a promoted waiter's is)."""
-        if self._free > 0:
-            if urgent and not self._urgent:
-                self._free -= 1
-                return True
-            if not urgent and not self.waiting and self._plain_may_take():
-                self._free -= 1
-                self._plain_held += 1
-                return False
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         (self._urgent if urgent else self._plain)[key] = future
+        # The line's own rules decide, so a newcomer never passes a waiter of its class.
+        self._hand_over()
+        if future.done():
+            return future.result()
         try:
             return await future
         except asyncio.CancelledError:
