@@ -61,8 +61,6 @@ async def managed_changed(
     ctx.reconciler.trigger(key, urgent=urgency.urgent_child_event(resource.plural, type))
     for event in ctx.pending_mirrors.pop(str(uid), []):
         _mirror(ctx, key, event)
-    if type == "DELETED":
-        ctx.pending_mirrors.pop(str(uid), None)
 
 
 @kopf.on.event(GROUP, VERSION, "instancetypes")
