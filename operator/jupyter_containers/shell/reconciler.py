@@ -148,6 +148,11 @@ class Reconciler:
         self.count_delay = count_delay
         self._detail_since: dict[Key, float] = {}  # loop time a held-back change was first seen
         self._backoff: dict[Key, _Backoff] = {}  # containers whose last reconcile failed
+        # The uid whose finalizer this process removed, per container, until the watch shows
+        # it gone: a reconcile in between (its children's deletions trigger one) sees the
+        # deleting object still holding the finalizer and would list and patch it again
+        # (at N=5000: 4851 of 5000 containers, five cluster-wide LISTs and a 404 each).
+        self._finalized: dict[Key, str] = {}
 
     # ------------------------------------------------------------ entry points
 
@@ -184,6 +189,7 @@ class Reconciler:
         if jc is None:
             self.queue.forget(key)
             self._forget(key)
+            self._finalized.pop(key, None)
             self.policies.release(key)
             return
         if self._backing_off(key, jc):
@@ -442,9 +448,9 @@ class Reconciler:
         meta = jc["metadata"]
         finalizers = list(meta.get("finalizers") or [])
         self.policies.release(key)
-        if naming.FINALIZER not in finalizers:
-            return
         uid = str(meta["uid"])
+        if naming.FINALIZER not in finalizers or self._finalized.get(key) == uid:
+            return
         owned = await _step(faults.READ, "the objects of", meta["name"], self._list_owned(uid))
         listed = dataclasses.replace(snapshot, objects=owned)
         for ref in finalize_deletions(jc, listed):
@@ -469,6 +475,7 @@ class Reconciler:
                 self.queue.trigger_after(key, 0.5)
                 return
         self._forget(key)
+        self._finalized[key] = uid
 
     async def _list_owned(self, uid: str) -> list[dict[str, Any]]:
         """Every Deployment, Service, PVC and PV labelled with this uid, in any namespace:
