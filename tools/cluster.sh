@@ -12,6 +12,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib/process.sh
+. "$here/lib/process.sh"
 bin=${JC_BIN:-$HOME/.cache/jupyter-containers/bin}
 name=jupyter-containers
 context=kwok-$name
@@ -130,13 +132,8 @@ config_hash() {
   } | sha256sum | cut -d' ' -f1
 }
 
-# Alive and ours: not a zombie (where init does not reap orphans, a killed component stays a
-# zombie that kill -0 and kwokctl still count as running) and not a recycled pid.
-alive() {
-  local info
-  # -ww: the whole command line (run from a test session, ps cut it at 80 columns).
-  info=$(ps -ww -o stat=,args= -p "$1" 2>/dev/null) || return 1
-  [[ $info != Z* && $info == *"$cluster_dir"* ]]
+alive() { # pid
+  is_ours_running "$1" "$cluster_dir"
 }
 
 components_ready() {

@@ -16,6 +16,8 @@
 # JC_CLUSTER_KUBECONFIG and its PKI directory in JC_CLUSTER_PKI.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../lib/process.sh
+. "$here/../lib/process.sh"
 cache=${JC_CACHE:-$HOME/.cache/jupyter-containers}
 bin=${JC_BIN:-$cache/bin}
 base=$cache/realnode
@@ -59,15 +61,8 @@ cgroup_v2_mount() {
 
 pidfile() { echo "$run/$1.pid"; }
 
-# A process of ours that runs: not a zombie (init here does not reap orphans, so a killed one
-# stays a zombie that kill -0 counts as running) and not a recycled pid (pids wrap at 32768 on
-# this kind of machine, and another process under a killed containerd's pid would pass for it):
-# each component's command line names $base.
 ours_running() { # pid
-  local info
-  # -ww: the whole command line (run from a test session, ps cut it at 80 columns).
-  info=$(ps -ww -o stat=,args= -p "$1" 2>/dev/null) || return 1
-  [[ $info != Z* && $info == *"$base"* ]]
+  is_ours_running "$1" "$base"
 }
 
 alive() { # component
