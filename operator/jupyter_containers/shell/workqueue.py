@@ -43,10 +43,6 @@ class PriorityGate(Generic[K]):
         self._plain: dict[K, asyncio.Future[bool]] = {}
 
     @property
-    def waiting(self) -> int:
-        return len(self._urgent) + len(self._plain)
-
-    @property
     def urgent_waiting(self) -> bool:
         return bool(self._urgent)
 
