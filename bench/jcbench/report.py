@@ -56,8 +56,8 @@ def latency_table(results: Sequence[Mapping[str, Any]]) -> str:
 def economy_table(results: Sequence[Mapping[str, Any]]) -> str:
     rows = [
         "| run | phase | wall s | requests/container | writes/container "
-        "| writes by verb and resource (total) |",
-        "|---|---|---|---|---|---|",
+        "| operator CPU s (busy) | writes by verb and resource (total) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in results:
         op = r.get("operator", {})
@@ -69,9 +69,11 @@ def economy_table(results: Sequence[Mapping[str, Any]]) -> str:
             wall = p.get("wall_seconds") or p.get("all_reconciled_seconds") or p.get("seconds")
             writes = api.get("writes_by_verb_resource", {})
             detail = ", ".join(f"{k}: {v}" for k, v in writes.items())
+            cpu = p.get("operator_cpu_seconds")
+            cpu_cell = "-" if cpu is None else f"{cpu} ({p.get('operator_cpu_busy')})"
             rows.append(
                 f"| {_label(r)} | {phase} | {wall} | {api.get('requests_per_container')} "
-                f"| {api.get('writes_per_container')} | {detail or 'none'} |"
+                f"| {api.get('writes_per_container')} | {cpu_cell} | {detail or 'none'} |"
             )
     return "\n".join(rows)
 

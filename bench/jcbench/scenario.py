@@ -214,6 +214,9 @@ class Run:
             else None
         )
         before = machine_state()
+        # The restart phase starts a new process: its CPU is counted from zero.
+        cpu_before = op.cpu_seconds() if phase != "restart" else 0.0
+        t0 = time.monotonic()
         try:
             out: dict[str, Any] = await getattr(self, f"_{phase}")(client, op, tl, items, keys)
         finally:
@@ -221,6 +224,10 @@ class Run:
                 profiler.stop()
         out["machine"] = before
         if op.proc is not None:
+            # Busy near 1.0: the event loop had no spare time (one thread does the work).
+            cpu = op.cpu_seconds() - cpu_before
+            out["operator_cpu_seconds"] = round(cpu, 2)
+            out["operator_cpu_busy"] = round(cpu / max(time.monotonic() - t0, 1e-9), 3)
             out["rss_kib"] = op.memory()
             out["reconcile_errors_so_far"] = op.reconcile_errors()  # this process's
         return out
