@@ -73,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     split.add_argument("results_dir", type=Path)
     split.add_argument(
+        "--phase", default="create", choices=("create", "start"), help="whose Ready -> Active"
+    )
+    split.add_argument(
         "--audit-log", type=Path, default=None, help="default: the private cluster's audit log"
     )
     sub.add_parser("down", help="delete the private cluster")
@@ -90,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         from jcbench import breakdown
 
         audit_log = args.audit_log or BenchCluster().audit_log
-        print(breakdown.render(breakdown.run(args.results_dir, audit_log)))
+        print(breakdown.render(breakdown.run(args.results_dir, audit_log, args.phase)))
         return 0
     if args.command == "report":
         print(render([json.loads(p.read_text()) for p in args.results]))

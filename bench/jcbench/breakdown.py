@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from jcbench.stats import summarize
+from jcbench.timeline import pod_ready
 
 
 def _stamp(value: str) -> float:
@@ -59,7 +60,7 @@ def first_times(records: Iterable[Mapping[str, Any]]) -> tuple[dict[str, float],
     ready: dict[str, float] = {}
     active: dict[str, float] = {}
     for r in records:
-        if r["kind"] == "pod" and r.get("ready") and r["type"] != "DELETED":
+        if r["kind"] == "pod" and pod_ready(r):
             ready.setdefault(r["key"], r["t"])
         elif r["kind"] == "jc" and r.get("phase") == "Active":
             active.setdefault(r["key"], r["t"])
@@ -87,11 +88,32 @@ def breakdown(
     return {name: summarize(values) for name, values in parts.items()}
 
 
-def run(results_dir: Path, audit_log: Path) -> dict[str, Any]:
+def phase_window(
+    results: Mapping[str, Any], phase: str, first_record: float
+) -> tuple[float, float]:
+    """When `phase` ran, on the watch log's clock: from its start to the next phase's."""
+    phases = results.get("operator", {})
+    if phase == "create" and "started_at" not in phases.get(phase, {}):
+        # Results from before the phases were stamped: create came first.
+        return first_record, float("inf")
+    if "started_at" not in phases.get(phase, {}):
+        raise ValueError(f"results.json has no start time of the {phase} phase")
+    begin = float(phases[phase]["started_at"])
+    later = [
+        float(p["started_at"])
+        for p in phases.values()
+        if isinstance(p, Mapping) and float(p.get("started_at") or 0) > begin
+    ]
+    return begin, min(later, default=float("inf"))
+
+
+def run(results_dir: Path, audit_log: Path, phase: str = "create") -> dict[str, Any]:
     records = [json.loads(line) for line in (results_dir / "operator-watch.jsonl").open()]
-    since = min((r["t"] for r in records), default=0.0)
+    results = json.loads((results_dir / "results.json").read_text())
+    begin, end = phase_window(results, phase, min((r["t"] for r in records), default=0.0))
+    records = [r for r in records if begin <= r["t"] < end]
     with audit_log.open("rb") as f:
-        patches = active_patches(f, since)
+        patches = active_patches(f, begin)
     return breakdown(records, patches)
 
 

@@ -23,7 +23,7 @@ from jcbench.cluster import BenchCluster
 from jcbench.operator_proc import OperatorProcess, free_port
 from jcbench.profiler import Profiler
 from jcbench.stats import summarize
-from jcbench.timeline import Timeline, deltas
+from jcbench.timeline import Timeline, deltas, pod_ready
 
 
 @dataclass
@@ -136,7 +136,7 @@ class Run:
             opts.timeout,
             "the floor's pods to be Ready",
         )
-        ready = tl.first("pod", t0, lambda r: bool(r.get("ready")))
+        ready = tl.first("pod", t0, pod_ready)
         deployed = tl.first("deploy", t0)
         await asyncio.sleep(3)
         everyone = self.log.entries(mark, self.log.mark())
@@ -216,13 +216,14 @@ class Run:
         before = machine_state()
         # The restart phase starts a new process: its CPU is counted from zero.
         cpu_before = op.cpu_seconds() if phase != "restart" else 0.0
-        t0 = time.monotonic()
+        t0, started_at = time.monotonic(), time.time()
         try:
             out: dict[str, Any] = await getattr(self, f"_{phase}")(client, op, tl, items, keys)
         finally:
             if profiler is not None:
                 profiler.stop()
         out["machine"] = before
+        out["started_at"] = started_at  # the watch log's clock: `jcbench breakdown --phase`
         if op.proc is not None:
             # Busy near 1.0: the event loop had no spare time (one thread does the work).
             cpu = op.cpu_seconds() - cpu_before
@@ -250,7 +251,7 @@ class Run:
         )
         active = tl.first("jc", t0, lambda r: r.get("phase") == "Active")
         deployed = tl.first("deploy", t0)
-        ready = tl.first("pod", t0, lambda r: bool(r.get("ready")))
+        ready = tl.first("pod", t0, pod_ready)
         quiet = await settle(self.log)
         end = self.log.mark()
         everyone = self.log.entries(mark, end)
@@ -336,7 +337,7 @@ class Run:
             await workload.set_running(client, items, True, concurrency=self.opts.concurrency)
         )
         out = await self._transition(tl, keys, t0, sent, "Active")
-        ready = tl.first("pod", t0, lambda r: bool(r.get("ready")))
+        ready = tl.first("pod", t0, pod_ready)
         active = tl.first("jc", t0, lambda r: r.get("phase") == "Active")
         out["pod_ready_to_active"] = summarize(deltas(ready, active)[0])
         out["settle_seconds"] = await settle(self.log)

@@ -48,7 +48,7 @@ def _pod_state(obj: Any) -> dict[str, Any]:
     conditions = (obj.status or {}).get("conditions") or []
     ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
     attempt = (obj.metadata.annotations or {}).get(naming.ATTEMPT_ANNOTATION)
-    return {"ready": ready, "attempt": attempt}
+    return {"ready": ready, "attempt": attempt, "terminating": bool(obj.metadata.deletionTimestamp)}
 
 
 def _exists(_: Any) -> dict[str, Any]:
