@@ -546,6 +546,7 @@ def test_service() -> None:
     s = build_service(target())
     assert (s["apiVersion"], s["kind"]) == ("v1", "Service")
     assert s["spec"]["type"] == "ClusterIP"
+    assert s["spec"]["clusterIP"] == "None"  # headless: no virtual IP to allocate
     assert s["spec"]["selector"] == naming.selector_labels("demo", "team-a")
     assert s["spec"]["ports"] == [
         {"name": "http", "port": 8888, "targetPort": "http", "protocol": "TCP"}

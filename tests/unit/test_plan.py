@@ -282,6 +282,15 @@ def _pvc_status(phase: str) -> dict[str, Any]:
     return {"phase": phase}
 
 
+def _with_virtual_ip(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The objects, with a Service made before Services were headless."""
+    out = copy.deepcopy(objects)
+    for obj in out:
+        if obj["kind"] == "Service":
+            obj["spec"]["clusterIP"] = "10.96.12.34"
+    return out
+
+
 ROWS: dict[str, Row] = {
     # ------------------------------------------------ the manual's lifecycle table
     "create -> Starting: Secret, Deployment and Service made": Row(
@@ -323,6 +332,24 @@ ROWS: dict[str, Row] = {
         Reason.STOPPED,
         deletes={"Deployment", "Service"},
         check=lambda p: p.status is not None and p.status["pvcName"] == PVC_NAME,
+    ),
+    "a Service with a virtual IP (made before headless) goes; the rest waits, Active kept": Row(
+        container(status=stored(Phase.ACTIVE, Reason.READY)),
+        snapshot(_with_virtual_ip(RUNNING), [pod(READY, phase="Running")]),
+        Phase.ACTIVE,
+        Reason.READY,
+        deletes={"Service"},
+        check=lambda p: p.apply == () and kinds(p.blocked) == {"Service"},
+    ),
+    "the headless Service that replaces it is made once the watch shows it gone": Row(
+        container(status=stored(Phase.ACTIVE, Reason.READY)),
+        snapshot([o for o in RUNNING if o["kind"] != "Service"], [pod(READY, phase="Running")]),
+        Phase.ACTIVE,
+        Reason.READY,
+        applies={"Service"},
+        check=lambda p: (
+            next(d.body["spec"]["clusterIP"] for d in p.apply if d.ref[0] == "Service") == "None"
+        ),
     ),
     "created stopped: no PVC is made, and none is named": Row(
         container(volume="home", running=False),

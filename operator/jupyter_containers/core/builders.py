@@ -309,6 +309,13 @@ def build_service(t: BuildInputs) -> dict[str, Any]:
         "metadata": _metadata(t, t.base_name),
         "spec": {
             "type": "ClusterIP",
+            # Headless: the name resolves to the pod, and the console's proxy and port-forward
+            # reach the pod anyway. A virtual IP is a cluster-wide resource the API server
+            # allocates one at a time (about 50 per second on the benchmark's machine, while a
+            # headless Service is made 10 times faster), and every kube-proxy would program it
+            # on every node: at N=5000 the Service apply took 2.2 s p50, 13 s p99 in a start
+            # burst and held the reconcile slots the next starts waited for (BENCHMARKS.md).
+            "clusterIP": "None",
             "selector": naming.selector_labels(t.name, t.domain),
             "ports": [
                 {

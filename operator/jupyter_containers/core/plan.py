@@ -802,7 +802,7 @@ def _deletions(
     for obj in snapshot.objects:
         ref = ref_of(obj)
         current = _belongs_to(obj, build.uid, build.volume_name)
-        if ref in keep and current and not is_deleting(obj):
+        if ref in keep and current and not is_deleting(obj) and not _made_differently(obj):
             continue
         if ref in keep:
             blocked.add(ref)
@@ -841,6 +841,14 @@ def _token(
         # exists). Otherwise it is there unless someone deleted it: look first.
         action = TokenAction(build, name, known_absent=shown != name)
     return action, name if deploy or shown == name else None
+
+
+def _made_differently(obj: Mapping[str, Any]) -> bool:
+    """An object of ours that an apply cannot bring to the desired state, because the field
+    that differs is immutable: a Service with a virtual IP, made before Services were headless
+    (`build_service`). It goes, and its successor is made once the watch shows it gone."""
+    cluster_ip = (obj.get("spec") or {}).get("clusterIP")
+    return obj.get("kind") == "Service" and cluster_ip not in (None, "", "None")
 
 
 def _applies(

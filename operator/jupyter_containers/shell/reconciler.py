@@ -140,7 +140,10 @@ class Reconciler:
         # What this process wrote last, so a reconcile that runs before the watch
         # delivered our own write does not write the same thing again.
         self._applied: dict[tuple[str, str, str], str] = {}
-        self._deleted: set[tuple[str, str, str]] = set()
+        # What this process deleted, by container: kept until the container is forgotten, the
+        # watch shows the object gone or it is applied again (a set of every ref ever deleted
+        # grew with each container deleted, for the life of the process).
+        self._deleted: dict[Key, set[Ref]] = {}
         self._resized: dict[tuple[str, str, str], str] = {}  # PVC -> size patched to
         # Our last status write per container, with the uid of the object it went to.
         self._status_written: dict[Key, tuple[str, dict[str, Any]]] = {}
@@ -160,10 +163,12 @@ class Reconciler:
         """`urgent`: a change of an object this container already has (`workqueue`)."""
         self.queue.trigger(key, urgent=urgent)
 
-    def forget_applied(self, ref: tuple[str, str, str]) -> None:
-        """The watch saw `ref` deleted: the next reconcile applies it again if still wanted
-        (without this, the memo of our last apply took a deleted object for up to date)."""
+    def forget_written(self, key: Key, ref: Ref) -> None:
+        """The watch saw `ref` of container `key` deleted: the next reconcile applies it again
+        if still wanted (without this, the memo of our last apply took a deleted object for
+        up to date), and deletes it again should it come back."""
         self._applied.pop(ref, None)
+        self._discard_deleted(key, ref)
 
     def stand_by(self) -> None:
         """Stop reconciling at once (leadership lost, or not yet won): cancel the reconciles in
@@ -255,13 +260,13 @@ class Reconciler:
         uid = str(jc["metadata"]["uid"])
         await _step(faults.READ, "the child names of", name, self._check_names(todo, uid))
         for ref in todo.delete:
-            await _step(faults.DELETE, ref[0], ref[2], self._delete(ref, uid))
+            await _step(faults.DELETE, ref[0], ref[2], self._delete(key, ref, uid))
         if todo.token is not None:
-            token = self._ensure_token_secret(todo.token)
+            token = self._ensure_token_secret(key, todo.token)
             await _step(faults.CREATE, "Secret", todo.token.name, token)
         for desired in todo.apply:
             kind, _, child = desired.ref
-            await _step(faults.APPLY, kind, child, self._apply_if_changed(desired))
+            await _step(faults.APPLY, kind, child, self._apply_if_changed(key, desired))
         if todo.resize is not None:
             resize = self._resize(todo.resize)
             await _step(faults.APPLY, "PersistentVolumeClaim", todo.resize.ref[2], resize)
@@ -438,6 +443,7 @@ class Reconciler:
 
     def _forget(self, key: Key) -> None:
         self.phases.set(key, None)
+        self._deleted.pop(key, None)
         self._status_written.pop(key, None)
         self._detail_since.pop(key, None)
         self._backoff.pop(key, None)
@@ -454,7 +460,7 @@ class Reconciler:
         owned = await _step(faults.READ, "the objects of", meta["name"], self._list_owned(uid))
         listed = dataclasses.replace(snapshot, objects=owned)
         for ref in finalize_deletions(jc, listed):
-            await _step(faults.DELETE, ref[0], ref[2], self._delete(ref, uid))
+            await _step(faults.DELETE, ref[0], ref[2], self._delete(key, ref, uid))
         finalizers.remove(naming.FINALIZER)
         try:
             patch = self.client.patch(
@@ -517,7 +523,7 @@ class Reconciler:
             if holder is not None and holder != uid:
                 raise NameTaken(ref, holder)
 
-    async def _apply_if_changed(self, desired: DesiredObject) -> None:
+    async def _apply_if_changed(self, key: Key, desired: DesiredObject) -> None:
         ref, want = desired.ref, desired.spec_hash
         if desired.up_to_date:
             self._applied[ref] = want
@@ -535,7 +541,7 @@ class Reconciler:
             force=True,
         )
         self._applied[ref] = want
-        self._deleted.discard(ref)
+        self._discard_deleted(key, ref)
 
     async def _uid_label(self, resource: Any, name: str, namespace: str | None) -> str | None:
         """The uid label of an existing object ("" when it has none), None when absent."""
@@ -549,26 +555,27 @@ class Reconciler:
             ((obj.metadata.labels if obj.metadata else None) or {}).get(naming.UID_LABEL, "")
         )
 
-    async def _delete(self, ref: Ref, uid: str) -> None:
-        if ref in self._deleted:
+    async def _delete(self, key: Key, ref: Ref, uid: str) -> None:
+        deleted = self._deleted.setdefault(key, set())
+        if ref in deleted:
             return
         kind, ns, name = ref
         if kind == "Secret":
             # Token Secrets are named, not watched: delete only this container's.
             holder = await self._uid_label(Secret, name, ns)
             if holder != uid:
-                self._deleted.add(ref)
+                deleted.add(ref)
                 return
         try:
             await self.client.delete(MANAGED_KINDS[kind], name, namespace=ns or None)
         except ApiError as exc:
             if exc.status.code != 404:
                 raise
-        self._deleted.add(ref)
+        deleted.add(ref)
         self._applied.pop(ref, None)
         self._resized.pop(ref, None)  # a PVC made again under this name starts afresh
 
-    async def _ensure_token_secret(self, token: TokenAction) -> None:
+    async def _ensure_token_secret(self, key: Key, token: TokenAction) -> None:
         """Create the token Secret once; never rotate it (open sessions keep working)."""
         ns, uid = token.build.deploy_namespace, token.build.uid
         ref = ("Secret", ns, token.name)
@@ -587,7 +594,14 @@ class Reconciler:
             holder = await self._uid_label(Secret, token.name, ns)
             if holder is not None and holder != uid:
                 raise NameTaken(ref, holder) from exc
-        self._deleted.discard(ref)
+        self._discard_deleted(key, ref)
+
+    def _discard_deleted(self, key: Key, ref: Ref) -> None:
+        deleted = self._deleted.get(key)
+        if deleted is not None:
+            deleted.discard(ref)
+            if not deleted:
+                del self._deleted[key]
 
     def _last_written(self, key: Key, jc: Mapping[str, Any]) -> dict[str, Any] | None:
         written = self._status_written.get(key)

@@ -197,6 +197,9 @@ def _managed(kind: str, body: kopf.Body, labels: Mapping[str, str]) -> dict[Key,
     obj: dict[str, Any] = {"kind": kind, "metadata": _meta(body)}
     if kind in ("Deployment", "PersistentVolumeClaim"):
         obj["status"] = copy.deepcopy(dict(body.get("status") or {}))
+    if kind == "Service":
+        # Whether it has a virtual IP, which an apply cannot remove (`core.plan`).
+        obj["spec"] = {"clusterIP": (body.get("spec") or {}).get("clusterIP")}
     if kind == "PersistentVolumeClaim":
         # What volume growth reads (core.volume_size.Claim): its size and class.
         spec = body.get("spec") or {}
