@@ -140,9 +140,9 @@ class Reconciler:
         # What this process wrote last, so a reconcile that runs before the watch
         # delivered our own write does not write the same thing again.
         self._applied: dict[tuple[str, str, str], str] = {}
-        # What this process deleted, by container: kept until the container is forgotten, the
-        # watch shows the object gone or it is applied again (a set of every ref ever deleted
-        # grew with each container deleted, for the life of the process).
+        # What this process deleted, by container: kept until the container is forgotten or
+        # the object is applied again (one set of every ref ever deleted grew with each
+        # container deleted, for the life of the process).
         self._deleted: dict[Key, set[Ref]] = {}
         self._resized: dict[tuple[str, str, str], str] = {}  # PVC -> size patched to
         # Our last status write per container, with the uid of the object it went to.
@@ -163,12 +163,14 @@ class Reconciler:
         """`urgent`: a change of an object this container already has (`workqueue`)."""
         self.queue.trigger(key, urgent=urgent)
 
-    def forget_written(self, key: Key, ref: Ref) -> None:
-        """The watch saw `ref` of container `key` deleted: the next reconcile applies it again
-        if still wanted (without this, the memo of our last apply took a deleted object for
-        up to date), and deletes it again should it come back."""
+    def forget_applied(self, ref: Ref) -> None:
+        """The watch saw `ref` deleted: the next reconcile applies it again if still wanted
+        (without this, the memo of our last apply took a deleted object for up to date).
+
+        The memo of our deletions stays: a reconcile that began before this event still plans
+        from the index as it was, and deleted the object a second time (a 404 for 77 of 1000
+        Services in a terminate burst at N=1000)."""
         self._applied.pop(ref, None)
-        self._discard_deleted(key, ref)
 
     def stand_by(self) -> None:
         """Stop reconciling at once (leadership lost, or not yet won): cancel the reconciles in

@@ -56,7 +56,7 @@ async def managed_changed(
     if key is None:
         return
     if type == "DELETED":  # by anyone: what this process applied there is gone, apply it again
-        ctx.reconciler.forget_written(key, (str(resource.kind), namespace or "", name))
+        ctx.reconciler.forget_applied((str(resource.kind), namespace or "", name))
     # Work on a container that already exists (its pod became Ready...) goes ahead of new ones.
     ctx.reconciler.trigger(key, urgent=urgency.urgent_child_event(resource.plural, type))
     for event in ctx.pending_mirrors.pop(str(uid), []):
