@@ -168,41 +168,50 @@ def own_instance_type(kubectl: Any) -> Iterator[str]:
 
 
 def test_a_service_with_a_virtual_ip_is_made_again_headless(
-    kubectl: Any, namespace: str, make_container: Make, wait_phase: Wait
+    kubectl: Any,
+    namespace: str,
+    operator: OperatorProcess,
+    make_container: Make,
+    wait_phase: Wait,
 ) -> None:
-    """Services are headless (no virtual IP to allocate). One made before, with a virtual IP,
-    cannot be changed by an apply (spec.clusterIP is immutable): the start replaces it."""
-    make_container("oldsvc", running=False)
-    uid = wait_phase("oldsvc", "Stopped")["metadata"]["uid"]
+    """Services are headless (no virtual IP to allocate). One an earlier version made, with a
+    virtual IP, cannot be changed by an apply (spec.clusterIP is immutable): after the
+    upgrade the operator replaces it, and the container stays Active."""
+    make_container("oldsvc")
+    uid = wait_phase("oldsvc", "Active")["metadata"]["uid"]
     name = naming.base_name("oldsvc", namespace, namespace)
-    apply(
-        kubectl,
-        namespace,
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": name, "labels": naming.common_labels("oldsvc", namespace, uid)},
-            "spec": {
-                "selector": naming.selector_labels("oldsvc", namespace),
-                "ports": [{"name": "http", "port": 8888, "targetPort": "http"}],
-            },
-        },
-    )
 
     def service() -> dict[str, Any]:
         out = kubectl("get", "svc", name, "-n", namespace, "-o", "json")
         return dict(json.loads(out.stdout))
 
-    old = service()
-    assert old["spec"]["clusterIP"] not in ("", "None"), old["spec"]
-    patch_spec(kubectl, namespace, "oldsvc", running=True)
-    wait_phase("oldsvc", "Active")
+    made = service()
+    assert made["spec"]["clusterIP"] == "None", made["spec"]
+    operator.stop()  # the earlier version's Service, made while no operator runs
+    try:
+        kubectl("delete", "svc", name, "-n", namespace)
+        old_style = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {
+                "name": name,
+                "labels": made["metadata"]["labels"],
+                "annotations": {naming.SPEC_HASH_ANNOTATION: "an-earlier-version"},
+            },
+            "spec": {"selector": made["spec"]["selector"], "ports": made["spec"]["ports"]},
+        }
+        apply(kubectl, namespace, old_style)
+        old = service()
+        assert old["spec"]["clusterIP"] not in ("", "None"), old["spec"]
+    finally:
+        operator.start()
     deadline = time.monotonic() + 60
     while (now := service())["metadata"]["uid"] == old["metadata"]["uid"]:
         assert time.monotonic() < deadline, "the Service with a virtual IP was not replaced"
         time.sleep(0.5)
     assert now["spec"]["clusterIP"] == "None", now["spec"]
     assert now["metadata"]["labels"][naming.UID_LABEL] == uid
+    assert wait_phase("oldsvc", "Active")["status"]["serviceName"] == name
 
 
 def test_terminate_works_with_a_deleted_instance_type(
