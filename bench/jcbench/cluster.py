@@ -130,7 +130,10 @@ def _node(name: str, index: int) -> dict[str, object]:
     capacity = {
         "cpu": "1000",
         "memory": "4Ti",
-        "pods": str(PODS_PER_NODE),
+        # Room for two attempts: a start right after a terminate meets the previous attempt's
+        # pods still being removed by the garbage collector (252 of 5000 starts went
+        # Unschedulable, "Too many pods", with room for one, session 11).
+        "pods": str(2 * PODS_PER_NODE),
         "ephemeral-storage": "10Ti",
     }
     return {
