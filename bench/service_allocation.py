@@ -17,7 +17,7 @@ import time
 import uuid
 from typing import Any
 
-from lightkube import AsyncClient, KubeConfig
+from lightkube import ApiError, AsyncClient, KubeConfig
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace, Service
 from lightkube.types import PatchType
@@ -45,36 +45,67 @@ async def one_way(
     namespace = f"svc-probe-{uuid.uuid4().hex[:8]}"
     await client.create(Namespace(metadata=ObjectMeta(name=namespace)))
     limit, latencies = asyncio.Semaphore(concurrency), []
+    refused: list[str] = []  # e.g. "failed to allocate a serviceIP: range is full"
 
     async def make(i: int) -> None:
         body = service(f"s{i}", namespace, headless=headless)
         async with limit:
             began = time.monotonic()
-            if apply:
-                await client.patch(
-                    Service,
-                    f"s{i}",
-                    body,
-                    namespace=namespace,
-                    patch_type=PatchType.APPLY,
-                    field_manager="svc-probe",
-                    force=True,
-                )
-            else:
-                await client.create(Service.from_dict(body), namespace=namespace)
+            try:
+                await _make(client, body, namespace, apply=apply)
+            except ApiError as exc:
+                refused.append(str(exc.status.message))
+                return
             latencies.append(time.monotonic() - began)
 
     began = time.monotonic()
     try:
         await asyncio.gather(*(make(i) for i in range(n)))
     finally:
+        wall = time.monotonic() - began
         await client.delete(Namespace, namespace)
-    wall = time.monotonic() - began
+        await _gone(client, namespace)  # its virtual IPs are free again for the next way
     latencies.sort()
-    return (
-        f"| {'apply' if apply else 'create'} | {'headless' if headless else 'ClusterIP'} | {n} "
-        f"| {concurrency} | {wall:.1f} | {latencies[n // 2]:.3f} | {latencies[int(n * 0.99)]:.3f} |"
+    made = len(latencies)
+    timing = (
+        f"{wall:.1f} | {latencies[made // 2]:.3f} | {latencies[int(made * 0.99)]:.3f}"
+        if made
+        else "- | - | -"
     )
+    note = f" | {len(refused)} refused: {refused[0]}" if refused else " |"
+    return (
+        f"| {'apply' if apply else 'create'} | {'headless' if headless else 'ClusterIP'} | {made} "
+        f"| {concurrency} | {timing}{note}"
+    )
+
+
+async def _gone(client: AsyncClient, namespace: str) -> None:
+    """Until the namespace is deleted, at most 2 minutes (a probe: polling is fine here)."""
+    async with asyncio.timeout(120):
+        while True:
+            try:
+                await client.get(Namespace, namespace)
+            except ApiError as exc:
+                if exc.status.code == 404:
+                    return
+                raise
+            await asyncio.sleep(0.5)
+
+
+async def _make(client: AsyncClient, body: dict[str, Any], namespace: str, *, apply: bool) -> None:
+    name = body["metadata"]["name"]
+    if apply:
+        await client.patch(
+            Service,
+            name,
+            body,
+            namespace=namespace,
+            patch_type=PatchType.APPLY,
+            field_manager="svc-probe",
+            force=True,
+        )
+    else:
+        await client.create(Service.from_dict(body), namespace=namespace)
 
 
 async def main() -> None:
@@ -85,8 +116,8 @@ async def main() -> None:
     args = parser.parse_args()
     client = AsyncClient(KubeConfig.from_file(args.kubeconfig))
     limit = args.concurrency
-    print("| request | Service | n | in flight | wall s | p50 s | p99 s |")
-    print("|---|---|---|---|---|---|---|")
+    print("| request | Service | made | in flight | wall s | p50 s | p99 s | refused |")
+    print("|---|---|---|---|---|---|---|---|")
     try:
         for apply in (True, False):
             for headless in (False, True):
