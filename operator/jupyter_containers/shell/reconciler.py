@@ -543,7 +543,7 @@ class Reconciler:
             force=True,
         )
         self._applied[ref] = want
-        self._discard_deleted(key, ref)
+        self._deleted.get(key, set()).discard(ref)
 
     async def _uid_label(self, resource: Any, name: str, namespace: str | None) -> str | None:
         """The uid label of an existing object ("" when it has none), None when absent."""
@@ -596,14 +596,7 @@ class Reconciler:
             holder = await self._uid_label(Secret, token.name, ns)
             if holder is not None and holder != uid:
                 raise NameTaken(ref, holder) from exc
-        self._discard_deleted(key, ref)
-
-    def _discard_deleted(self, key: Key, ref: Ref) -> None:
-        deleted = self._deleted.get(key)
-        if deleted is not None:
-            deleted.discard(ref)
-            if not deleted:
-                del self._deleted[key]
+        self._deleted.get(key, set()).discard(ref)
 
     def _last_written(self, key: Key, jc: Mapping[str, Any]) -> dict[str, Any] | None:
         written = self._status_written.get(key)
