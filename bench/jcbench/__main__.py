@@ -46,6 +46,14 @@ def main(argv: list[str] | None = None) -> int:
         "managed: the operator writes them (JC_WEBHOOK_MANAGED=true, local development); "
         "off: no admission webhooks",
     )
+    run.add_argument(
+        "--admission",
+        choices=("own", "same"),
+        default="own",
+        help="own: admission in a process of its own beside the reconciler's (the chart's "
+        "default, webhook.ownProcess); same: one process serves both (--role all); both are "
+        "measured, CPU and memory per process",
+    )
     run.add_argument("--concurrency", type=int, default=32, help="requests in flight")
     run.add_argument("--idle-seconds", type=float, default=300)
     run.add_argument("--no-floor", action="store_true", help="skip the floor")
@@ -119,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         namespaces=args.namespaces,
         volume=args.volume,
         webhooks=args.webhooks,
+        admission=args.admission,
         concurrency=args.concurrency,
         idle_seconds=args.idle_seconds,
         floor=not args.no_floor,

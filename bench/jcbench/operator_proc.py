@@ -56,7 +56,10 @@ class OperatorProcess:
         cert_dir: Path | None = None,
         webhook_port: int | None = None,
         extra_env: Mapping[str, str] | None = None,
+        role: str | None = None,
     ) -> None:
+        #: `--role` of the process (shell.roles); None: the operator's default, all in one.
+        self.role = role
         self.health_port = free_port()
         self.metrics_port = free_port()
         self.env = {
@@ -101,6 +104,8 @@ class OperatorProcess:
         command = [sys.executable, "-m", "jupyter_containers.main"]
         if wrap:
             command = [sys.executable, "-m", *shlex.split(wrap), "-m", "jupyter_containers.main"]
+        if self.role is not None:
+            command += ["--role", self.role]
         self.proc = subprocess.Popen(
             command,
             env=self.env,

@@ -22,6 +22,8 @@ def _label(r: Mapping[str, Any]) -> str:
     flags.append(f"webhooks {o.get('webhooks')}")
     if o.get("volume"):
         flags.append("PVC")
+    if r.get("operator", {}).get("admission_process"):
+        flags.append("admission apart")
     return ", ".join(flags) + f" ({o.get('operator', '?')})"
 
 
@@ -29,8 +31,8 @@ def latency_table(results: Sequence[Mapping[str, Any]]) -> str:
     rows = [
         "| run | floor wall s | operator wall s | ratio | create→Deployment p50/p99 ms "
         "| pod Ready→Active p50/p99 ms | create→Active p50/p99 ms | peak RSS MiB (per process) "
-        "| reconcile errors |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| admission peak RSS MiB | reconcile errors |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         op = r.get("operator", {})
@@ -48,6 +50,7 @@ def latency_table(results: Sequence[Mapping[str, Any]]) -> str:
             f"| {_ms(create.get('creation_to_active'), 'p50')}/"
             f"{_ms(create.get('creation_to_active'), 'p99')} "
             f"| {_mib(max(peaks) if peaks else None)} ({' / '.join(_mib(p) for p in peaks)}) "
+            f"| {_mib(op.get('admission_peak_rss_kib'))} "
             f"| {op.get('reconcile_errors', '-')} |"
         )
     return "\n".join(rows)
@@ -56,8 +59,9 @@ def latency_table(results: Sequence[Mapping[str, Any]]) -> str:
 def economy_table(results: Sequence[Mapping[str, Any]]) -> str:
     rows = [
         "| run | phase | wall s | requests/container | writes/container "
-        "| operator CPU s (busy) | writes by verb and resource (total) |",
-        "|---|---|---|---|---|---|---|",
+        "| operator CPU s (busy) | admission CPU s (busy) "
+        "| writes by verb and resource (total) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         op = r.get("operator", {})
@@ -71,9 +75,12 @@ def economy_table(results: Sequence[Mapping[str, Any]]) -> str:
             detail = ", ".join(f"{k}: {v}" for k, v in writes.items())
             cpu = p.get("operator_cpu_seconds")
             cpu_cell = "-" if cpu is None else f"{cpu} ({p.get('operator_cpu_busy')})"
+            adm = p.get("admission_cpu_seconds")
+            adm_cell = "-" if adm is None else f"{adm} ({p.get('admission_cpu_busy')})"
             rows.append(
                 f"| {_label(r)} | {phase} | {wall} | {api.get('requests_per_container')} "
-                f"| {api.get('writes_per_container')} | {cpu_cell} | {detail or 'none'} |"
+                f"| {api.get('writes_per_container')} | {cpu_cell} | {adm_cell} "
+                f"| {detail or 'none'} |"
             )
     return "\n".join(rows)
 

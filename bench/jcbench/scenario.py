@@ -32,6 +32,7 @@ class Options:
     namespaces: int = 10
     volume: bool = False
     webhooks: str = "installed"  # one of WEBHOOK_MODES
+    admission: str = "own"  # own: a process of its own (the chart's default); same: one process
     concurrency: int = 32
     idle_seconds: float = 300
     floor: bool = True
@@ -86,6 +87,8 @@ class Run:
         self.opts = opts
         self.log = AuditLog(cluster.audit_log)
         self.results: dict[str, Any] = {"options": _options_dict(opts)}
+        #: The admission process, when it runs apart from the reconciler (Options.admission).
+        self.admission: OperatorProcess | None = None
 
     def wait_gone(self, namespaces: list[str]) -> None:
         self.cluster.kubectl(
@@ -164,17 +167,38 @@ class Run:
         cert_dir, port = opts.out / "webhook-tls", free_port()
         if opts.webhooks == "installed":
             webhooks.install(self.cluster, opts.out, cert_dir, port)
+        own = opts.admission == "own" and opts.webhooks != "off"
+        # As the chart's pod: the reconciler, and admission in a process of its own.
+        adm = (
+            OperatorProcess(
+                self.cluster.env,
+                opts.out,
+                webhook_managed=opts.webhooks == "managed",
+                cert_dir=cert_dir,
+                webhook_port=port,
+                role="admission",
+                extra_env={"JC_METRICS_PORT": "0"},
+            )
+            if own
+            else None
+        )
         op = OperatorProcess(
             self.cluster.env,
             opts.out,
-            webhook_managed=opts.webhooks == "managed",
+            webhook_managed=opts.webhooks == "managed" and not own,
             cert_dir=cert_dir,
             webhook_port=port,
+            role="reconciler" if own or opts.webhooks == "off" else None,
         )
-        results: dict[str, Any] = {}
+        results: dict[str, Any] = {"admission_process": own}
         self.results["operator"] = results
+        self.admission = adm
         tl = Timeline(opts.out / "operator-watch.jsonl", self.cluster.env)
         try:
+            if adm is not None:
+                adm.log_name = "admission"
+                results["admission_start_seconds"] = round(adm.start(), 2)
+                results["admission_rss_idle_kib"] = adm.memory()["VmRSS"]
             results["start_seconds"] = round(op.start(), 2)
             results["rss_idle_kib"] = op.memory()["VmRSS"]
             tl.start()
@@ -191,6 +215,9 @@ class Run:
                 self.wait_gone(names)
             finally:
                 op.stop()
+                if adm is not None:
+                    adm.stop()
+                    results["admission_peak_rss_kib"] = adm.peak_kib[-1] if adm.peak_kib else None
                 webhooks.uninstall(self.cluster)
                 results["peak_rss_kib_per_process"] = op.peak_kib
                 # Every process's count when it stopped (the first one's too: it runs create).
@@ -214,8 +241,11 @@ class Run:
             else None
         )
         before = machine_state()
-        # The restart phase starts a new process: its CPU is counted from zero.
+        # The restart phase starts a new process: its CPU is counted from zero. (It restarts
+        # the reconciler only, as the kubelet restarts one container of the pod.)
         cpu_before = op.cpu_seconds() if phase != "restart" else 0.0
+        adm = self.admission
+        adm_cpu_before = adm.cpu_seconds() if adm is not None else 0.0
         t0, started_at = time.monotonic(), time.time()
         try:
             out: dict[str, Any] = await getattr(self, f"_{phase}")(client, op, tl, items, keys)
@@ -231,6 +261,11 @@ class Run:
             out["operator_cpu_busy"] = round(cpu / max(time.monotonic() - t0, 1e-9), 3)
             out["rss_kib"] = op.memory()
             out["reconcile_errors_so_far"] = op.reconcile_errors()  # this process's
+        if adm is not None and adm.proc is not None:
+            cpu = adm.cpu_seconds() - adm_cpu_before
+            out["admission_cpu_seconds"] = round(cpu, 2)
+            out["admission_cpu_busy"] = round(cpu / max(time.monotonic() - t0, 1e-9), 3)
+            out["admission_rss_kib"] = adm.memory()
         return out
 
     def _economy(self, mark: int, end: int) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from jupyter_containers.shell import (
     health,  # also registers the liveness probe
     kopf_fixes,
     metrics,
-    startup,  # noqa: F401  (registers the start-up, cleanup, watch and admission handlers)
+    roles,
 )
 from jupyter_containers.shell.context import BOOT_KEY, Boot
 
@@ -52,7 +52,16 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="watch only these namespaces (repeatable); default: JC_WATCH_NAMESPACES or all",
     )
+    parser.add_argument(
+        "--role",
+        choices=sorted(roles.ROLES),
+        default="all",
+        help="reconciler: the watches and the reconciler; admission: the admission webhooks "
+        "only; all (default): both in this one process (the chart runs the two as containers "
+        "of one pod)",
+    )
     args = parser.parse_args(argv)
+    roles.register(args.role)
     settings = load_settings()
     _configure_logging(settings.log_format, args.verbose)
     namespaces = args.namespace or list(settings.watch_namespaces)
@@ -67,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
         runner.run(
             kopf.operator(
                 standalone=True,
-                memo=kopf.Memo({BOOT_KEY: Boot(settings, heartbeats)}),
+                memo=kopf.Memo({BOOT_KEY: Boot(settings, heartbeats, args.role)}),
                 clusterwide=not namespaces,
                 namespaces=namespaces,
                 liveness_endpoint=f"http://0.0.0.0:{settings.health_port}/healthz"

@@ -166,7 +166,9 @@ def _free_port() -> int:
 class OperatorProcess:
     """The operator as a subprocess; restartable, with its log kept for failures."""
 
-    def __init__(self, env: Mapping[str, str], log_dir: Path) -> None:
+    def __init__(self, env: Mapping[str, str], log_dir: Path, role: str | None = None) -> None:
+        #: `--role` (jupyter_containers.shell.roles); None: the default, all in one process.
+        self.role = role
         self.metrics_port = _free_port()
         self.health_port = _free_port()
         self.webhook_port = _free_port()
@@ -209,7 +211,13 @@ class OperatorProcess:
         self.starts += 1
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_containers.main", "--verbose"],
+            [
+                sys.executable,
+                "-m",
+                "jupyter_containers.main",
+                "--verbose",
+                *(["--role", self.role] if self.role else []),
+            ],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -106,7 +106,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def release(cluster: Any, crds: Any, catalog: Any, operator: Any) -> Iterator[Release]:
-    from jupyter_containers.shell.admission import WEBHOOK_CONFIGURATION
+    from jupyter_containers.shell.webhook_server import WEBHOOK_CONFIGURATION
 
     # The session operator reconciles every namespace and its managed webhooks (if left behind)
     # would judge this test's requests: it pauses while the chart's operator works.
@@ -170,12 +170,34 @@ def release(cluster: Any, crds: Any, catalog: Any, operator: Any) -> Iterator[Re
         operator.start()
 
 
+@dataclass
+class LocalProcess:
+    """One container of the chart's operator pod, run here as a process."""
+
+    container: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+    health_port: int
+
+
 class LocalOperator:
-    def __init__(self, proc: subprocess.Popen[bytes], log: Path, health: int, metrics: int):
-        self.proc, self.log, self.health_port, self.metrics_port = proc, log, health, metrics
+    """The chart's operator pod as local processes: one per container, with its args."""
+
+    def __init__(self, processes: list[LocalProcess], metrics: int):
+        self.processes, self.metrics_port = processes, metrics
+
+    def process(self, container: str) -> LocalProcess:
+        (found,) = [p for p in self.processes if p.container == container]
+        return found
+
+    @property
+    def health_port(self) -> int:
+        return self.process("operator").health_port
 
     def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
+        return "".join(
+            f"--- {p.container} ---\n" + p.log.read_text(errors="replace") for p in self.processes
+        )
 
     def get(self, port: int, path: str) -> tuple[int, str]:
         try:
@@ -241,49 +263,69 @@ def local_operator(
     kubeconfig = work / "kubeconfig"
     _service_account_kubeconfig(cluster, release, kubeconfig)
 
-    health, metrics = _free_port(), _free_port()
-    env = {k: v for k, v in cluster.env.items() if not k.startswith("JC_")}
-    env.update(settings)
-    env.update(
+    metrics = _free_port()
+    base = {k: v for k, v in cluster.env.items() if not k.startswith("JC_")}
+    base.update(settings)
+    base.update(
         {
             "KUBECONFIG": str(kubeconfig),
             # Local stand-ins for the pod's network and mounts; everything else is the chart's.
             "JC_WEBHOOK_LISTEN_ADDRESS": "127.0.0.1",
             "JC_WEBHOOK_PORT": str(WEBHOOK_PORT),
             "JC_WEBHOOK_CERT_DIR": str(certs),
-            "JC_HEALTH_PORT": str(health),
-            "JC_METRICS_PORT": str(metrics),
             "JC_LOG_FORMAT": "text",
             "PYTHONUNBUFFERED": "1",
         }
     )
-    log = work / "operator.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_containers.main", "--verbose"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    op = LocalOperator(proc, log, health, metrics)
+    # Each container of the chart's pod, with its own args and literal env (the pod's ports are
+    # replaced by free local ones: two processes here share one network namespace, as in a pod,
+    # but other tests' processes share it too).
+    deployment = _json(cluster, "get", "deployment", fullname, "-n", ns)
+    processes: list[LocalProcess] = []
+    op = LocalOperator(processes, metrics)
     try:
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            env = dict(base)
+            env.update({e["name"]: e["value"] for e in container.get("env", []) if "value" in e})
+            health = _free_port()
+            env["JC_HEALTH_PORT"] = str(health)
+            if env.get("JC_METRICS_PORT") != "0":
+                env["JC_METRICS_PORT"] = str(metrics)
+            log = work / f"{container['name']}.log"
+            with log.open("wb") as out:
+                proc = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "jupyter_containers.main",
+                        "--verbose",
+                        *container.get("args", []),
+                    ],
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            processes.append(LocalProcess(container["name"], proc, log, health))
         deadline = time.monotonic() + 60
         while True:
-            assert proc.poll() is None, f"operator exited:\n{op.log_text()[-5000:]}"
+            for p in processes:
+                assert p.proc.poll() is None, f"{p.container} exited:\n{op.log_text()[-5000:]}"
             with contextlib.suppress(OSError):
                 socket.create_connection(("127.0.0.1", WEBHOOK_PORT), timeout=1).close()
-                if op.get(health, "/healthz")[0] == 200:
+                if all(op.get(p.health_port, "/healthz")[0] == 200 for p in processes):
                     break
             assert time.monotonic() < deadline, f"operator not up:\n{op.log_text()[-5000:]}"
             time.sleep(0.3)
         yield op
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        for p in processes:
+            p.proc.terminate()
+        for p in processes:
+            try:
+                p.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.proc.kill()
+                p.proc.wait()
         sys.stderr.write(f"\n--- chart operator log (tail) ---\n{op.log_text()[-3000:]}\n")
 
 
@@ -557,8 +599,14 @@ def test_operator_with_only_the_chart_permissions_runs_a_container(
     assert _owned(cluster, work, name) == {kind: [] for kind in made}
 
     log = local_operator.log_text()
-    # The work was done by this process, with the ServiceAccount's token, never refused.
+    # The work was done by these processes, with the ServiceAccount's token, never refused.
     assert f"operator identity {release.sa_user}" in log
+    # The chart's two containers: admission was judged by the one process that serves it.
+    assert [p.container for p in local_operator.processes] == ["operator", "admission"]
+    served = {
+        p.container: "admission webhooks on" in p.log.read_text() for p in local_operator.processes
+    }
+    assert served == {"operator": False, "admission": True}
     # ("Forbidden": 403 responses and kopf's APIForbiddenError; "forbidden": their message.)
     for refusal in ("Forbidden", "forbidden", "Not enough permissions", "Failed to post"):
         assert refusal not in log, f"{refusal!r} in the operator log"
@@ -577,6 +625,10 @@ def test_liveness_endpoint_reports_the_watch_streams(
     report = json.loads(body)["watch"]
     assert report["streams"] >= 8  # containers, bundles, catalog, managed kinds, pods, events
     assert report["silentSeconds"] < 150
+    # The admission process's own: the catalog's three kinds and the containers' names.
+    status, body = local_operator.get(local_operator.process("admission").health_port, "/healthz")
+    assert status == 200, body
+    assert 4 <= json.loads(body)["watch"]["streams"] < report["streams"]
 
 
 # ---------------------------------------------------------------- uninstall (last)

@@ -1,8 +1,10 @@
 """Two operator replicas: kill -9 the leader; the standby reconciles, admission never stops.
 
-Two operator processes run as the chart's ServiceAccount (tests/operator_identity.py) with the
-chart's leader-election settings and one shared webhook certificate, as two pods of the chart
-do. The session's own operator is stopped meanwhile (it would be a third reconciler).
+Two replicas, each of two processes as a pod of the chart runs them (`--role reconciler` and
+`--role admission`), run as the chart's ServiceAccount (tests/operator_identity.py) with the
+chart's leader-election settings and one shared webhook certificate. Killing a replica kills
+both its processes, as a pod's death does. The session's own operator is stopped meanwhile (it
+would be a third reconciler).
 
 One address for both webhook servers: the API server calls one URL per webhook, which in a
 cluster is the webhook Service. Here `ServiceStandIn`, a small TCP relay in this test process,
@@ -25,7 +27,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import os
 import socket
 import subprocess
 import threading
@@ -33,17 +34,18 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from lightkube import Client, KubeConfig
-from lightkube.core.exceptions import ApiError
+from lightkube import Client
 from lightkube.generic_resource import create_namespaced_resource
 
 from tests import operator_identity, rbac_audit
+from tests.cluster.admission_probe import AdmissionProbe, wait_for
 from tests.cluster.conftest import OperatorProcess, container_manifest, get_jc
 from tests.conftest import CLUSTER_SH, Cluster
 
@@ -187,73 +189,9 @@ def _webhook_configurations(name: str, url: str, ca: str, namespace: str) -> str
     )
 
 
-class AdmissionProbe:
-    """A thread asking for server-side dry-run creates until stopped.
-
-    Valid ones must be allowed, invalid ones (an unknown instance type) refused by the
-    webhook's own judgement; anything else (the webhook unreachable, a timeout) is a refusal
-    the test counts, with the monotonic times the request was sent and answered.
-    """
-
-    def __init__(self, cluster: Cluster, namespace: str, bundle: str) -> None:
-        # Its own client: the test's thread uses the session's meanwhile.
-        config = KubeConfig.from_file(cluster.kubeconfig.split(os.pathsep)[0])
-        self.client = Client(config=config.get(context_name=cluster.context))
-        self.namespace, self.bundle = namespace, bundle
-        self.allowed = 0
-        self.judged = 0
-        self.refusals: list[tuple[float, float, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> AdmissionProbe:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        n = 0
-        while not self._stop.is_set():
-            n += 1
-            invalid = n % 3 == 0
-            spec = {"instanceType": "no-such-type" if invalid else "test-small"}
-            body = container_manifest(f"probe-{n}", self.bundle, **spec)
-            sent = time.monotonic()
-            try:
-                self.client.create(
-                    JupyterContainer.from_dict(body), namespace=self.namespace, dry_run=True
-                )
-            except ApiError as err:
-                message = str(err.status.message)
-                if invalid and "no-such-type" in message and "calling webhook" not in message:
-                    self.judged += 1
-                else:
-                    self.refusals.append((sent, time.monotonic(), message))
-            except Exception as exc:  # the API server itself unreachable: count it too
-                self.refusals.append((sent, time.monotonic(), repr(exc)))
-            else:
-                if invalid:
-                    self.refusals.append((sent, time.monotonic(), "invalid request allowed"))
-                else:
-                    self.allowed += 1
-            time.sleep(0.05)
-
-
 def _holder(client: Client, namespace: str, name: str) -> str:
     lease = client.get(Lease, name, namespace=namespace).to_dict()
     return str((lease.get("spec") or {}).get("holderIdentity") or "")
-
-
-def _wait_for(what: str, condition: Any, timeout: float, interval: float = 0.2) -> float:
-    """Seconds until `condition()` holds; fails after `timeout`."""
-    start = time.monotonic()
-    while not condition():
-        assert time.monotonic() - start < timeout, f"{what}: not within {timeout}s"
-        time.sleep(interval)
-    return time.monotonic() - start
 
 
 def _rfc3339(stamp: float) -> str:
@@ -302,6 +240,34 @@ def _transition_events(cluster: Cluster, namespace: str, name: str, arrow: str) 
     return sum(int(e.get("count") or 1) for e in items if arrow in str(e.get("message")))
 
 
+@dataclass
+class Replica:
+    """One pod of the chart: its reconciler and its admission process."""
+
+    reconciler: OperatorProcess
+    admission: OperatorProcess
+
+    def kill(self) -> None:
+        """Both at once, as a pod dies: admission first, the relay's backend."""
+        self.admission.kill()
+        self.reconciler.kill()
+
+    def stop(self) -> None:
+        for proc in (self.reconciler, self.admission):
+            if proc.proc is not None:
+                proc.stop()
+
+
+def _replica(env: dict[str, str], identity: str, log_dir: Path) -> Replica:
+    env = {**env, "JC_LEADER_ELECTION_IDENTITY": identity}
+    (log_dir / "reconciler").mkdir(parents=True)
+    (log_dir / "admission").mkdir()
+    return Replica(
+        reconciler=OperatorProcess(env, log_dir / "reconciler", role="reconciler"),
+        admission=OperatorProcess(env, log_dir / "admission", role="admission"),
+    )
+
+
 @pytest.fixture
 def replicas(
     cluster: Cluster,
@@ -309,8 +275,8 @@ def replicas(
     operator_kubeconfig: str,
     namespace: str,
     tmp_path: Path,
-) -> Iterator[tuple[OperatorProcess, OperatorProcess, ServiceStandIn]]:
-    from jupyter_containers.shell.admission import WEBHOOK_CONFIGURATION
+) -> Iterator[tuple[Replica, Replica, ServiceStandIn]]:
+    from jupyter_containers.shell.webhook_server import WEBHOOK_CONFIGURATION
 
     operator.stop()  # releases the Lease; the replicas elect one of them
     for kind in ("validatingwebhookconfiguration", "mutatingwebhookconfiguration"):
@@ -324,15 +290,17 @@ def replicas(
         "JC_WEBHOOK_MANAGED": "false",
         "JC_WEBHOOK_CERT_DIR": str(certs),
     }
-    a = OperatorProcess({**env, "JC_LEADER_ELECTION_IDENTITY": "replica-a"}, tmp_path / "a")
-    b = OperatorProcess({**env, "JC_LEADER_ELECTION_IDENTITY": "replica-b"}, tmp_path / "b")
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    relay = ServiceStandIn([("127.0.0.1", a.webhook_port), ("127.0.0.1", b.webhook_port)])
+    a = _replica(env, "replica-a", tmp_path / "a")
+    b = _replica(env, "replica-b", tmp_path / "b")
+    relay = ServiceStandIn(
+        [("127.0.0.1", a.admission.webhook_port), ("127.0.0.1", b.admission.webhook_port)]
+    )
     name = f"failover-{uuid.uuid4().hex[:6]}.jupytercontainers.io"
     try:
-        a.start()  # first, so it makes the certificate B then reuses, and leads
-        b.start()
+        # A's admission first: it makes the certificate the others then reuse; A's reconciler
+        # starts before B's, so it leads.
+        for proc in (a.admission, a.reconciler, b.admission, b.reconciler):
+            proc.start()
         ca = (certs / "ca.crt").read_bytes()
         cluster.kubectl(
             "apply",
@@ -349,10 +317,9 @@ def replicas(
     finally:
         for kind in ("validatingwebhookconfiguration", "mutatingwebhookconfiguration"):
             cluster.kubectl("delete", kind, name, "--ignore-not-found", check=False)
-        for proc in (a, b):
-            if proc.proc is not None:
-                # The survivor finishes what the test leaves (the namespace's finalizers).
-                proc.stop()
+        for replica in (a, b):
+            # The survivor finishes what the test leaves (the namespace's finalizers).
+            replica.stop()
         relay.close()
         operator.start()
 
@@ -364,7 +331,7 @@ def test_killing_the_leader_loses_no_admission_and_no_reconcile(
     namespace: str,
     bundle: str,
     catalog: None,
-    replicas: tuple[OperatorProcess, OperatorProcess, ServiceStandIn],
+    replicas: tuple[Replica, Replica, ServiceStandIn],
     wait_phase: Any,
 ) -> None:
     a, b, relay = replicas
@@ -374,9 +341,9 @@ def test_killing_the_leader_loses_no_admission_and_no_reconcile(
     def holder() -> str:
         return _holder(lightkube_client, lease_ns, lease_name)
 
-    _wait_for("replica-a leads", lambda: holder() == "replica-a", 30)
-    assert _gauge(a, "jupyter_containers_leader") == 1.0
-    assert _gauge(b, "jupyter_containers_leader") == 0.0
+    wait_for("replica-a leads", lambda: holder() == "replica-a", 30)
+    assert _gauge(a.reconciler, "jupyter_containers_leader") == 1.0
+    assert _gauge(b.reconciler, "jupyter_containers_leader") == 0.0
     spec = lightkube_client.get(Lease, lease_name, namespace=lease_ns).to_dict()["spec"]
     transitions_before = int(spec.get("leaseTransitions") or 0)
 
@@ -394,9 +361,9 @@ def test_killing_the_leader_loses_no_admission_and_no_reconcile(
 
     with AdmissionProbe(cluster, namespace, bundle) as probe:
         time.sleep(2)  # admission answered by both replicas, through the stand-in
-        _wait_for(
+        wait_for(
             "a moment with no request in flight on the leader",
-            lambda: relay.in_flight(a.webhook_port) == 0,
+            lambda: relay.in_flight(a.admission.webhook_port) == 0,
             10,
             0.001,
         )
@@ -407,13 +374,13 @@ def test_killing_the_leader_loses_no_admission_and_no_reconcile(
         apply("new-0")
         apply("new-1")
         apply("stop-0", running=False)
-        _wait_for("replica-b takes the Lease", lambda: holder() == "replica-b", 30)
+        wait_for("replica-b takes the Lease", lambda: holder() == "replica-b", 30)
         taken = time.monotonic() - killed_at
         for name, phase in (("new-0", "Active"), ("new-1", "Active"), ("stop-0", "Stopped")):
             wait_phase(name, phase, timeout=60)
         reconciled = time.monotonic() - killed_at
         time.sleep(3)  # admission keeps answering after the takeover too
-    assert _gauge(b, "jupyter_containers_leader") == 1.0
+    assert _gauge(b.reconciler, "jupyter_containers_leader") == 1.0
     time.sleep(2)  # the audit log's last lines
     since = _rfc3339(killed_wall)
     writes = sorted(
@@ -442,7 +409,7 @@ def test_killing_the_leader_loses_no_admission_and_no_reconcile(
     after_kill = [r for r in probe.refusals if r not in lost_at_kill]
     assert not after_kill and len(lost_at_kill) <= 1, "\n".join(refused) + "\n" + summary
     assert probe.allowed > 20 and probe.judged > 10, summary
-    assert relay.connections[b.webhook_port] > 0, summary
+    assert relay.connections[b.admission.webhook_port] > 0, summary
     # The standby reconciles within the bound (the containers' own start time comes on top).
     assert first_write <= TAKEOVER_SECONDS, summary
 

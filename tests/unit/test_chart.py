@@ -272,11 +272,18 @@ def _webhook_configs(docs: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, A
     }
 
 
+def container_named(obj: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """A container of a Deployment (or of its pod spec) by name."""
+    pod = obj["spec"]["template"]["spec"] if "template" in obj.get("spec", {}) else obj
+    (container,) = [c for c in pod["containers"] if c["name"] == name]
+    return dict(container)
+
+
 def test_webhooks_point_at_the_webhook_service() -> None:
     docs = render()
     service = one(docs, "Service", f"{FULLNAME}-webhook")
     (port,) = service["spec"]["ports"]
-    container = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    container = container_named(one(docs, "Deployment"), "admission")
     container_ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert port["targetPort"] == "webhook" and container_ports["webhook"] == 9443
     assert service["spec"]["selector"] == one(docs, "Deployment")["spec"]["selector"]["matchLabels"]
@@ -368,7 +375,9 @@ def test_self_managed_certificate_names_the_service_and_is_the_ca_bundle() -> No
     # The pod mounts that Secret where the operator reads it (JC_WEBHOOK_CERT_DIR).
     pod = one(docs, "Deployment")["spec"]["template"]["spec"]
     settings = one(docs, "ConfigMap")["data"]
-    (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "webhook-tls"]
+    (mount,) = [
+        m for m in container_named(pod, "admission")["volumeMounts"] if m["name"] == "webhook-tls"
+    ]
     assert mount["mountPath"] == settings["JC_WEBHOOK_CERT_DIR"]
     (volume,) = [v for v in pod["volumes"] if v["name"] == "webhook-tls"]
     assert volume["secret"]["secretName"] == f"{FULLNAME}-webhook-tls"
@@ -414,6 +423,22 @@ def test_failure_policy_and_webhook_switch() -> None:
 # ---------------------------------------------------------------- the operator pod
 
 
+def test_one_process_serves_both_when_asked() -> None:
+    pod = one(render("webhook.ownProcess=false"), "Deployment")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert "args" not in container  # role `all`
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"health": 8081, "metrics": 8080, "webhook": 9443}
+    assert container["readinessProbe"]["tcpSocket"] == {"port": "webhook"}
+    assert "webhook-tls" in {m["name"] for m in container["volumeMounts"]}
+    # No webhooks: one process, the reconciler only, ready by its liveness endpoint.
+    pod = one(render("webhook.enabled=false"), "Deployment")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["args"] == ["--role", "reconciler"]
+    assert "webhook" not in {p["name"] for p in container["ports"]}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+
+
 def test_deployment_runs_two_operators_with_probes_and_resources() -> None:
     docs = render()
     deployment = one(docs, "Deployment")
@@ -425,28 +450,40 @@ def test_deployment_runs_two_operators_with_probes_and_resources() -> None:
         "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
     }
     pod = spec["template"]["spec"]
-    (container,) = pod["containers"]
-    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports == {"health": 8081, "metrics": 8080, "webhook": 9443}
-    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
-    assert container["readinessProbe"]["tcpSocket"] == {"port": "webhook"}
-    assert container["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
-    assert set(container["resources"]) == {"requests", "limits"}
-    assert {"cpu", "memory"} <= set(container["resources"]["requests"])
-    assert {"cpu", "memory"} <= set(container["resources"]["limits"])
-    assert container["envFrom"] == [{"configMapRef": {"name": f"{FULLNAME}-settings"}}]
-    assert container["env"] == [
+    # Two processes per pod: the reconciler, and the admission webhooks on a loop of their own.
+    operator, admission = pod["containers"]
+    assert (operator["name"], operator["args"]) == ("operator", ["--role", "reconciler"])
+    assert (admission["name"], admission["args"]) == ("admission", ["--role", "admission"])
+    ports = {p["name"]: p["containerPort"] for p in operator["ports"]}
+    assert ports == {"health": 8081, "metrics": 8080}
+    assert operator["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    ports = {p["name"]: p["containerPort"] for p in admission["ports"]}
+    assert ports == {"webhook": 9443, "webhook-health": 8082}
+    assert admission["readinessProbe"]["tcpSocket"] == {"port": "webhook"}
+    for container, health in ((operator, "health"), (admission, "webhook-health")):
+        assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": health}
+        assert container["startupProbe"]["httpGet"] == {"path": "/healthz", "port": health}
+        assert set(container["resources"]) == {"requests", "limits"}
+        assert {"cpu", "memory"} <= set(container["resources"]["requests"])
+        assert {"cpu", "memory"} <= set(container["resources"]["limits"])
+        assert container["envFrom"] == [{"configMapRef": {"name": f"{FULLNAME}-settings"}}]
+        assert container["image"] == "jupyter-containers/operator:0.1.0"
+    assert operator["env"] == [
         {
             "name": "JC_LEADER_ELECTION_IDENTITY",
             "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
         }
     ]
-    assert container["image"] == "jupyter-containers/operator:0.1.0"
+    # Its own liveness port, and no metrics port (it records none; two would collide).
+    assert admission["env"] == [
+        {"name": "JC_HEALTH_PORT", "value": "8082"},
+        {"name": "JC_METRICS_PORT", "value": "0"},
+    ]
     digest = "sha256:" + "a" * 64
     pinned = one(render(f"image.digest={digest}"), "Deployment")
-    assert pinned["spec"]["template"]["spec"]["containers"][0]["image"] == (
+    assert {c["image"] for c in pinned["spec"]["template"]["spec"]["containers"]} == {
         f"jupyter-containers/operator@{digest}"
-    )
+    }
     # Settings changes roll the pod (they are read once at start-up).
     annotations = spec["template"]["metadata"]["annotations"]
     other = one(render("operator.startDeadlineSeconds=900"), "Deployment")
@@ -741,7 +778,9 @@ def test_a_webhook_client_ca_is_mounted_and_required() -> None:
     assert one(docs, "ConfigMap", f"{FULLNAME}-webhook-client-ca")["data"]["ca.crt"] == pem
     pod = one(docs, "Deployment", FULLNAME)["spec"]["template"]["spec"]
     mount = next(
-        m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "webhook-client-ca"
+        m
+        for m in container_named(pod, "admission")["volumeMounts"]
+        if m["name"] == "webhook-client-ca"
     )
     assert path == f"{mount['mountPath']}/ca.crt"
     volume = next(v for v in pod["volumes"] if v["name"] == "webhook-client-ca")

@@ -15,7 +15,7 @@ from kopf._core.reactor import queueing
 
 from jupyter_containers.core.settings import Settings
 from jupyter_containers.shell import health
-from jupyter_containers.shell.context import MEMO_KEY
+from jupyter_containers.shell.context import BOOT_KEY
 
 
 class Clock:
@@ -147,7 +147,7 @@ def test_probe_reports_and_fails() -> None:
     clock = Clock()
     beats = health.WatchHeartbeats(clock)
     ctx = SimpleNamespace(heartbeats=beats, settings=Settings(watch_stall_seconds=60))
-    memo = kopf.Memo({MEMO_KEY: ctx})
+    memo = kopf.Memo({BOOT_KEY: ctx})
     beats.beat(beats.opened("jupytercontainers cluster-wide"), bookmark=True)
     clock.now += 59
     assert health.watch_streams(memo=memo)["silentSeconds"] == 59.0

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from jupyter_containers.core.settings import Settings
-from jupyter_containers.shell.admission import _webhook_server
+from jupyter_containers.shell.webhook_server import _webhook_server
 
 
 def _free_port() -> int:

@@ -87,3 +87,63 @@ mutating:
     resources: [resourcebundles]
     operations: [CREATE]
 {{- end -}}
+
+{{/*
+The probes of an operator process. "health": the port name of its liveness endpoint;
+"webhook": whether it serves the webhooks (then it is ready once their server accepts
+connections: only then does the webhook Service route admission requests to the pod; a
+standby is ready too, admission does not depend on leadership).
+*/}}
+{{- define "jc.operatorProbes" -}}
+# Fails when a watch stream is stuck (jupyter_containers/shell/health.py) or the event loop
+# is blocked. kopf caches probe results for 10 s.
+livenessProbe:
+  httpGet:
+    path: /healthz
+    port: {{ .health }}
+  initialDelaySeconds: 10
+  periodSeconds: 20
+  timeoutSeconds: 5
+  failureThreshold: 3
+readinessProbe:
+  {{- if .webhook }}
+  tcpSocket:
+    port: webhook
+  {{- else }}
+  httpGet:
+    path: /healthz
+    port: {{ .health }}
+  {{- end }}
+  periodSeconds: 5
+  failureThreshold: 2
+startupProbe:
+  httpGet:
+    path: /healthz
+    port: {{ .health }}
+  periodSeconds: 2
+  failureThreshold: 60
+{{- end }}
+
+{{/* The restricted Pod Security Standard, per container. */}}
+{{- define "jc.containerSecurityContext" -}}
+securityContext:
+  allowPrivilegeEscalation: false
+  readOnlyRootFilesystem: true
+  runAsNonRoot: true
+  capabilities:
+    drop: [ALL]
+  seccompProfile:
+    type: RuntimeDefault
+{{- end }}
+
+{{/* The webhook server's certificate (and the API server's client CA) mounts. */}}
+{{- define "jc.webhookMounts" -}}
+- name: webhook-tls
+  mountPath: /etc/jupyter-containers/webhook-tls
+  readOnly: true
+{{- if .Values.webhook.clientCA }}
+- name: webhook-client-ca
+  mountPath: /etc/jupyter-containers/webhook-client-ca
+  readOnly: true
+{{- end }}
+{{- end }}

@@ -1,4 +1,7 @@
-"""Admission webhooks (kopf), served by the operator and called by the API server.
+"""Admission webhooks (kopf), called by the API server.
+
+Served by the process whose role includes admission (`shell.roles`): by default a process
+of its own beside the reconciler's, so reviews never wait behind reconciles and watch events.
 
 This module only gathers facts through the API (the bundle, the catalog, the
 namespace, its quotas, secrets, SubjectAccessReviews), each when the pure judge
@@ -9,20 +12,13 @@ the rest: docs/admission.md.
 from __future__ import annotations
 
 import logging
-import shutil
-import ssl
-import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import kopf
-from aiohttp import web
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
 from lightkube.models.authorization_v1 import ResourceAttributes, SubjectAccessReviewSpec
-from lightkube.resources.authentication_v1 import SelfSubjectReview
 from lightkube.resources.authorization_v1 import SubjectAccessReview
 from pydantic import ValidationError
 
@@ -39,7 +35,8 @@ from jupyter_containers.core.catalog import parse_catalog
 from jupyter_containers.core.judge import ContainerRequest, Lookup
 from jupyter_containers.core.settings import Settings
 from jupyter_containers.core.validation import Identity, Problem
-from jupyter_containers.shell.context import context_of
+from jupyter_containers.shell.catalog_watch import CATALOG_INDEX_NAMES
+from jupyter_containers.shell.context import admission_context_of
 from jupyter_containers.shell.resources import (
     InstanceType,
     JupyterContainer,
@@ -52,15 +49,12 @@ from jupyter_containers.shell.resources import (
     StorageClass,
     Volume,
 )
-from jupyter_containers.shell.webhook_certs import ensure as ensure_certificates
 
 logger = logging.getLogger(__name__)
 
 #: The catalog by kind: InstanceTypes, Volumes and JupyterImages by name.
 Catalog = tuple[dict[str, InstanceTypeSpec], dict[str, VolumeSpec], dict[str, JupyterImageSpec]]
 
-#: Name of the managed Validating/MutatingWebhookConfigurations.
-WEBHOOK_CONFIGURATION = GROUP
 #: Handler ids: the webhook names (`ID.jupytercontainers.io`) and URL paths (`/ID`) the
 #: chart's own webhook configurations must use.
 VALIDATE_CONTAINER = "validate-jupytercontainer"
@@ -74,104 +68,6 @@ MUTATE_BUNDLE = "mutate-resourcebundle"
 # usable with the CRD rules alone; the chart's static configurations stay (docs/admission.md).
 # No side effects, so `kubectl apply --dry-run=server` is judged too.
 _WEBHOOK = {"persistent": False, "side_effects": False, "ignore_failures": False}
-
-
-@dataclass(frozen=True)
-class AdmissionIdentity:
-    """Who the operator is (so its own writes are never refused) and where its webhook
-    certificates are; made once at start-up (`start_webhooks`)."""
-
-    operator_user: str | None
-    cert_dir: Path
-    temporary_cert_dir: bool
-
-    def is_operator(self, identity: Identity) -> bool:
-        return self.operator_user is not None and identity.username == self.operator_user
-
-
-# ---------------------------------------------------------------- start-up
-
-
-async def _whoami(client: AsyncClient) -> str | None:
-    """The operator's own user name (SelfSubjectReview), so its writes are never refused."""
-    try:
-        review = await client.create(SelfSubjectReview())
-    except ApiError as err:
-        logger.warning("SelfSubjectReview failed (%s); the operator is not exempt", err)
-        return None
-    user = review.status.userInfo if review.status else None
-    return user.username if user else None
-
-
-#: The largest AdmissionReview read. An UPDATE's carries the object twice, and an object may
-#: be as large as etcd stores (1.5 MiB by default); aiohttp's default of 1 MiB made the
-#: server answer 413, which the API server reports as "Internal error" instead of a verdict.
-MAX_REVIEW_BYTES = 8 * 1024 * 1024
-
-
-class AdmissionServer(kopf.WebhookServer):
-    """kopf's webhook server, reading AdmissionReviews as large as the API server sends."""
-
-    @staticmethod
-    async def _serve(fn: Any, request: web.Request) -> web.Response:
-        # kopf (1.45.x) calls `self._serve` per request; the clone only lifts the body limit.
-        larger = request.clone(client_max_size=MAX_REVIEW_BYTES)
-        return await kopf.WebhookServer._serve(fn, larger)
-
-
-def _webhook_server(cfg: Settings, cert_dir: Path) -> kopf.WebhookServer:
-    host = cfg.webhook_host or cfg.webhook_listen_address
-    names = [host]
-    if cfg.webhook_listen_address not in ("0.0.0.0", "::", host):
-        names.append(cfg.webhook_listen_address)
-    certs = ensure_certificates(cert_dir, names)
-    client_ca = cfg.webhook_client_ca_file
-    if client_ca and not Path(client_ca).is_file():
-        raise FileNotFoundError(
-            f"JC_WEBHOOK_CLIENT_CA_FILE {client_ca!r} does not exist; mount the CA of the API "
-            "server's admission client certificate there (chart value webhook.clientCA), or "
-            "unset it"
-        )
-    return AdmissionServer(
-        addr=cfg.webhook_listen_address,
-        port=cfg.webhook_port,
-        host=host,
-        certfile=certs.cert_file,
-        pkeyfile=certs.key_file,
-        cafile=certs.ca_file if certs.ca_file.exists() else None,
-        # Only the API server (its admission client certificate) may talk to the webhooks.
-        verify_mode=ssl.CERT_REQUIRED if client_ca else None,
-        verify_cafile=client_ca or None,
-    )
-
-
-async def start_webhooks(
-    settings: kopf.OperatorSettings, cfg: Settings, client: AsyncClient
-) -> AdmissionIdentity:
-    """Configure kopf's webhook server (called once, by `shell.startup`)."""
-    temporary = not cfg.webhook_cert_dir
-    cert_dir = (
-        Path(tempfile.mkdtemp(prefix="jupyter-containers-webhook-"))
-        if temporary
-        else Path(str(cfg.webhook_cert_dir))
-    )
-    identity = AdmissionIdentity(await _whoami(client), cert_dir, temporary)
-    settings.admission.server = _webhook_server(cfg, cert_dir)
-    if cfg.webhook_managed:
-        settings.admission.managed = WEBHOOK_CONFIGURATION
-    logger.info(
-        "admission webhooks on %s:%s (managed: %s); operator identity %s",
-        cfg.webhook_listen_address,
-        cfg.webhook_port,
-        cfg.webhook_managed,
-        identity.operator_user,
-    )
-    return identity
-
-
-def stop_webhooks(identity: AdmissionIdentity) -> None:
-    if identity.temporary_cert_dir:
-        shutil.rmtree(identity.cert_dir, ignore_errors=True)
 
 
 def _refuse(problem: Problem | None) -> None:
@@ -492,14 +388,13 @@ async def validate_container(
     memo: kopf.Memo,
     **kwargs: Any,
 ) -> None:
-    ctx = context_of(memo)
+    ctx = admission_context_of(memo)
     identity = Identity.from_userinfo(userinfo)
     # Hook (validation.shape_problems): the schema has been checked by now; defence in depth.
     _refuse(validation.refusal(validation.shape_problems(new, "JupyterContainer")))
     meta = body.get("metadata") or {}
-    # The operator's catalog indexes (shell.world: instance_types, volumes, images), which
-    # kopf passes to every handler of the process.
-    names = ("instance_types", "volumes", "images")
+    # The catalog's indexes (shell.catalog_watch), which kopf passes to every handler.
+    names = CATALOG_INDEX_NAMES
     watched = tuple(kwargs[n] for n in names) if all(n in kwargs for n in names) else None
     request = ContainerRequest(
         operation=operation,
@@ -508,9 +403,12 @@ async def validate_container(
         name=str(meta.get("name") or ""),
         new=_body(new),
         old=_body(old),
-        operator=ctx.admission.is_operator(identity),
+        operator=ctx.identity.is_operator(identity),
     )
-    look = Lookups(ctx.client, watched, kwargs.get("containers"))
+    # The reconciler's index of containers where it runs in this process, else admission's own
+    # index of their names (shell.admission_startup).
+    taken = kwargs.get("containers", kwargs.get("container_names"))
+    look = Lookups(ctx.client, watched, taken)
     verdict = await review_container(look, ctx.settings, request)
     warnings.extend(verdict.warnings)
     problem = verdict.problem
@@ -560,9 +458,9 @@ async def validate_bundle(
     memo: kopf.Memo,
     **_: Any,
 ) -> None:
-    ctx = context_of(memo)
+    ctx = admission_context_of(memo)
     identity = Identity.from_userinfo(userinfo)
-    if ctx.admission.is_operator(identity):
+    if ctx.identity.is_operator(identity):
         return
     # Hook (validation.shape_problems): the schema has been checked by now; defence in depth.
     _refuse(validation.refusal(validation.shape_problems(new, "ResourceBundle")))

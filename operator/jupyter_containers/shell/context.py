@@ -1,8 +1,9 @@
-"""The operator process's one context: made once at start-up, kept in kopf's memo.
+"""The operator process's contexts: made once at start-up, kept in kopf's memo.
 
-`shell.startup` builds it (settings loaded once, the API clients, the reconciler, the
-event ledger, the bundle writer, the admission identity) and closes it at cleanup.
-Handlers get it from the `memo` kopf passes them: no module keeps process state.
+`shell.startup` builds the reconciler's (settings loaded once, the API clients, the
+reconciler, the event ledger, the bundle writer) and closes it at cleanup; the process that
+serves admission (`shell.roles`) also keeps the admission webhooks' own, smaller context.
+Handlers get them from the `memo` kopf passes them: no module keeps process state.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ if TYPE_CHECKING:
 
     from jupyter_containers.core.events import EventLedger
     from jupyter_containers.core.settings import Settings
-    from jupyter_containers.shell.admission import AdmissionIdentity
     from jupyter_containers.shell.bundles import BundleWriter
     from jupyter_containers.shell.culler import Culler
     from jupyter_containers.shell.health import WatchHeartbeats
     from jupyter_containers.shell.leader import Elector
     from jupyter_containers.shell.prepuller import PrePuller
     from jupyter_containers.shell.reconciler import Reconciler
+    from jupyter_containers.shell.webhook_server import AdmissionIdentity
     from jupyter_containers.shell.world import Indexes
 
 #: The key of the context in kopf's memo (kopf copies the memo per object, shallowly:
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 MEMO_KEY = "jupyter_containers"
 #: The key of what `main` made before kopf started (`Boot`), in the memo it hands kopf.
 BOOT_KEY = "jupyter_containers_boot"
+#: The key of the admission webhooks' context (`AdmissionContext`).
+ADMISSION_KEY = "jupyter_containers_admission"
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,22 @@ class Boot:
 
     settings: Settings
     heartbeats: WatchHeartbeats
+    role: str = "all"
+    """What this process does (`shell.roles`): all, reconciler or admission."""
+
+    @property
+    def serves_admission(self) -> bool:
+        return self.role in ("all", "admission")
+
+
+@dataclass(frozen=True)
+class AdmissionContext:
+    """What the admission webhooks read: the settings, their API client (reads and
+    SubjectAccessReviews only) and who the operator is."""
+
+    settings: Settings
+    client: AsyncClient
+    identity: AdmissionIdentity
 
 
 @dataclass
@@ -55,7 +74,6 @@ class OperatorContext:
     ledger: EventLedger
     reconciler: Reconciler
     bundles: BundleWriter
-    admission: AdmissionIdentity
     heartbeats: WatchHeartbeats
     pending_mirrors: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """Pod warnings that arrived before their pod, by pod uid."""
@@ -98,3 +116,9 @@ class OperatorContext:
 def context_of(memo: Mapping[str, Any]) -> OperatorContext:
     """The context from a handler's `memo` (set by `shell.startup.start`)."""
     return memo[MEMO_KEY]  # type: ignore[no-any-return]
+
+
+def admission_context_of(memo: Mapping[str, Any]) -> AdmissionContext:
+    """The admission webhooks' context from a handler's `memo` (set by the start-up of the
+    process that serves them)."""
+    return memo[ADMISSION_KEY]  # type: ignore[no-any-return]

@@ -31,7 +31,7 @@ from typing import Any
 import kopf
 from kopf._cogs.clients import watching
 
-from jupyter_containers.shell.context import MEMO_KEY, OperatorContext
+from jupyter_containers.shell.context import BOOT_KEY, Boot
 
 
 @dataclass
@@ -141,7 +141,8 @@ def install(heartbeats: WatchHeartbeats) -> None:
 @kopf.on.probe(id="watch")
 def watch_streams(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
     """Served by kopf at the liveness endpoint (`/healthz` on JC_HEALTH_PORT)."""
-    ctx: OperatorContext | None = memo.get(MEMO_KEY)
-    if ctx is None:  # start-up has not finished: no stream is open yet to judge
+    # From what `main` made before kopf started, so every role (shell.roles) is judged.
+    boot: Boot | None = memo.get(BOOT_KEY)
+    if boot is None:  # not started by `main`: no stream is watched through the heartbeats
         return {"streams": 0, "starting": True}
-    return ctx.heartbeats.check(ctx.settings.watch_stall_seconds)
+    return boot.heartbeats.check(boot.settings.watch_stall_seconds)

@@ -1,9 +1,10 @@
-"""The operator's one start-up and one cleanup (kopf activities).
+"""The reconciler's start-up and cleanup (kopf activities; roles `reconciler` and `all`).
 
 Start-up takes the settings `main` loaded once (from the memo it handed kopf), makes the
-API clients (admission's and the bundle writer's, and the reconciler's own), configures
-kopf (watches, persistence, webhook server), asks who the operator is, and builds the reconciler,
-the event ledger and the bundle writer into one `OperatorContext` kept in kopf's memo.
+API clients (the bundle writer's, the reconciler's own, and in role `all` admission's),
+configures kopf (watches, persistence, and in role `all` the webhook server), and builds the
+reconciler, the event ledger and the bundle writer into one `OperatorContext` kept in kopf's
+memo.
 With leader election (`JC_LEADER_ELECTION_LEASE`), start-up also starts the `shell.leader`
 elector: the reconciler and the bundle writer stand by until this replica holds the Lease,
 while the watches, indexes and webhooks run on every replica. Cleanup stops leading first,
@@ -22,18 +23,34 @@ from lightkube import AsyncClient
 
 from jupyter_containers.core.events import EventLedger
 from jupyter_containers.core.settings import Settings
-from jupyter_containers.shell import bundles, kopf_fixes, metrics, prepuller, watch, world
-from jupyter_containers.shell.admission import start_webhooks, stop_webhooks
+from jupyter_containers.shell import (
+    bundles,
+    catalog_watch,
+    kopf_fixes,
+    kopf_settings,
+    metrics,
+    prepuller,
+    watch,
+    world,
+)
 from jupyter_containers.shell.bundles import BundleWriter
-from jupyter_containers.shell.context import BOOT_KEY, MEMO_KEY, Boot, OperatorContext
+from jupyter_containers.shell.context import (
+    ADMISSION_KEY,
+    BOOT_KEY,
+    MEMO_KEY,
+    AdmissionContext,
+    Boot,
+    OperatorContext,
+)
 from jupyter_containers.shell.culler import Culler
 from jupyter_containers.shell.leader import Elector, LeaderOnlyClient, default_identity
 from jupyter_containers.shell.namespace_policies import NamespacePolicies
 from jupyter_containers.shell.prepuller import PrePuller
 from jupyter_containers.shell.reconciler import Reconciler, now_utc
 from jupyter_containers.shell.resources import operator_client
+from jupyter_containers.shell.webhook_server import start_webhooks, stop_webhooks
 
-__all__ = ["bundles", "prepuller", "start", "stop", "watch"]  # imported for their handlers
+__all__ = ["bundles", "catalog_watch", "prepuller", "start", "stop", "watch"]  # their handlers
 
 
 @kopf.on.startup()
@@ -41,9 +58,11 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     boot: Boot = memo[BOOT_KEY]
     cfg = boot.settings
     started_at = now_utc() - timedelta(seconds=1)
-    watch.configure_kopf(settings)
+    kopf_settings.configure(settings)
     client = operator_client(cfg.field_manager)
-    identity = await start_webhooks(settings, cfg, client)
+    if boot.serves_admission:  # role `all`: the webhook server on this loop too
+        identity = await start_webhooks(settings, cfg, client)
+        memo[ADMISSION_KEY] = AdmissionContext(cfg, client, identity)
     elector = _elector(cfg, client) if cfg.leader_election_lease else None
     writer = _writer(client, elector)
     indexes = world.Indexes()
@@ -56,7 +75,6 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         ledger=ledger,
         reconciler=_reconciler(cfg, elector, indexes, ledger),
         bundles=BundleWriter(writer),
-        admission=identity,
         heartbeats=boot.heartbeats,
         elector=elector,
         culler=Culler(writer, cfg, indexes, leading=elector.may_write if elector else lambda: True),
@@ -169,4 +187,6 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
         await ctx.prepull.close()
     await ctx.reconciler.client.close()
     await ctx.client.close()
-    stop_webhooks(ctx.admission)
+    admission: AdmissionContext | None = memo.get(ADMISSION_KEY)
+    if admission is not None:
+        stop_webhooks(admission.identity)

@@ -17,10 +17,9 @@ import kopf
 from jupyter_containers.api.models import GROUP, VERSION
 from jupyter_containers.core import naming, urgency
 from jupyter_containers.core.status import parse_iso
-from jupyter_containers.shell import kopf_fixes
 from jupyter_containers.shell.context import OperatorContext, context_of
 from jupyter_containers.shell.reconciler import object_ref
-from jupyter_containers.shell.world import MANAGED, MANAGED_SELECTOR, Key, owner_key
+from jupyter_containers.shell.world import MANAGED, Key, owner_key
 
 logger = logging.getLogger(__name__)
 
@@ -135,41 +134,3 @@ def _is_fresh(event: Mapping[str, Any], started_at: datetime) -> bool:
     stamp = event.get("lastTimestamp") or event.get("eventTime") or ""
     seen = parse_iso(str(stamp)) if stamp else None
     return seen is not None and seen >= started_at
-
-
-# ---------------------------------------------------------------- start-up
-
-
-def configure_kopf(settings: kopf.OperatorSettings) -> None:
-    """kopf's settings for these watches (called once, by `shell.startup`)."""
-    # Our own prefix, should a kopf feature that stores state ever be used. Not our
-    # finalizer name: kopf removes "its" finalizer from objects without delete handlers.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
-        prefix="kopf.jupytercontainers.io"
-    )
-    # Without change-detecting handlers kopf's per-event essence (a deep copy) is unused.
-    diffbase = (
-        kopf.AnnotationsDiffBaseStorage
-        if kopf_fixes.has_changing_handlers(kopf.get_default_registry())
-        else kopf_fixes.EssenceFreeDiffBaseStorage
-    )
-    settings.persistence.diffbase_storage = diffbase(
-        prefix="kopf.jupytercontainers.io", key="last-handled-configuration"
-    )
-    # Initial listings in pages, as the API server recommends for large lists: bounded
-    # responses on both sides. (It did not lower the operator's own peak at a restart, which
-    # is kopf holding every listed body until the indexes are filled: see kopf_fixes.)
-    settings.watching.chunk_size = 200
-    # An idle object's worker keeps its last event (the whole body) until it exits: kopf's 5 s
-    # kept every object of a restart's listing alive at once (the listing takes seconds at
-    # N=1000). Our handlers are quick and kopf starts a new worker for the next event anyway.
-    settings.queueing.idle_timeout = 0.5
-    settings.watching.server_timeout = 300
-    settings.watching.client_timeout = 330
-    settings.watching.label_selectors["pods"] = MANAGED_SELECTOR
-    settings.watching.label_selectors["deployments"] = MANAGED_SELECTOR
-    settings.watching.label_selectors["services"] = MANAGED_SELECTOR
-    settings.watching.label_selectors["persistentvolumeclaims"] = MANAGED_SELECTOR
-    settings.watching.label_selectors["persistentvolumes"] = MANAGED_SELECTOR
-    settings.watching.label_selectors["networkpolicies"] = MANAGED_SELECTOR
-    settings.watching.field_selectors["events"] = "involvedObject.kind=Pod"

@@ -29,7 +29,6 @@ from jupyter_containers.core.watched import POD_STATUS
 Key = tuple[str, str]  # (domain namespace, container name)
 
 MANAGED = {naming.MANAGED_BY_LABEL: naming.MANAGED_BY_VALUE}
-MANAGED_SELECTOR = f"{naming.MANAGED_BY_LABEL}={naming.MANAGED_BY_VALUE}"
 #: The index handlers below, by the name kopf passes each under to every handler.
 INDEX_NAMES = (
     "containers",
@@ -173,21 +172,6 @@ async def containers(body: kopf.Body, namespace: str, name: str, **_: Any) -> di
             "status": copy.deepcopy(dict(body.get("status") or {})),
         }
     }
-
-
-@kopf.index(GROUP, VERSION, "instancetypes")
-async def instance_types(body: kopf.Body, name: str, **_: Any) -> dict[str, Any]:
-    return {name: copy.deepcopy(dict(body.get("spec") or {}))}
-
-
-@kopf.index(GROUP, VERSION, "volumes")
-async def volumes(body: kopf.Body, name: str, **_: Any) -> dict[str, Any]:
-    return {name: copy.deepcopy(dict(body.get("spec") or {}))}
-
-
-@kopf.index(GROUP, VERSION, "jupyterimages")
-async def images(body: kopf.Body, name: str, **_: Any) -> dict[str, Any]:
-    return {name: copy.deepcopy(dict(body.get("spec") or {}))}
 
 
 def _managed(kind: str, body: kopf.Body, labels: Mapping[str, str]) -> dict[Key, Any]:
