@@ -119,3 +119,92 @@ def test_only_pod_ips_of_the_configured_networks_are_probed() -> None:
     assert not culler._may_probe("10.244.0.1") and not culler._may_probe("not-an-ip")
     anywhere = Culler(None, Settings(), FakeIndexes({}))  # type: ignore[arg-type]
     assert anywhere._may_probe("10.244.0.1")
+
+
+class CountingViews(dict[Any, list[Any]]):
+    """kopf's containers index, counting the walks of it (keys() or items())."""
+
+    walks = 0
+
+    def keys(self) -> Any:
+        CountingViews.walks += 1
+        return super().keys()
+
+    def items(self) -> Any:
+        CountingViews.walks += 1
+        return super().items()
+
+
+def test_driven_by_notices_not_by_walks() -> None:
+    """One look at every container when scheduling begins; after that only the containers
+    noticed (a watch event) are looked at again: a new one is probed once noticed, a stopped
+    one no more, and no tick walks the index."""
+    containers = {("team", f"c{i}"): jc(f"c{i}") for i in range(5)}
+    indexes = FakeIndexes(containers)
+    indexes.views["containers"] = CountingViews(indexes.views["containers"])
+    CountingViews.walks = 0
+    leading = {"now": True}
+    probed: list[tuple[str, float]] = []
+    clock = {"t": 0.0}
+
+    async def scenario() -> None:
+        culler = Culler(
+            client=None,  # type: ignore[arg-type]
+            settings=Settings(cull_probe_interval_seconds=INTERVAL),
+            indexes=indexes,  # type: ignore[arg-type]
+            rng=random.Random(3),
+            clock=lambda: clock["t"],
+            leading=lambda: leading["now"],
+        )
+
+        async def fake_probe(key: tuple[str, str], _jc: Mapping[str, Any]) -> None:
+            probed.append((key[1], clock["t"]))
+
+        async def no_write(*_: Any) -> None:
+            return None
+
+        culler._probe = fake_probe  # type: ignore[method-assign]
+        culler._patch_status = no_write  # type: ignore[method-assign]
+
+        async def run_until(t: float) -> None:
+            while clock["t"] < t:
+                clock["t"] += 0.5
+                culler.tick(clock["t"])
+                await asyncio.sleep(0)  # probes run, their ends are noticed
+                await asyncio.sleep(0)
+
+        await run_until(INTERVAL)
+        assert CountingViews.walks == 1, "scheduling began with one look at all"
+        assert {n for n, _ in probed} == {f"c{i}" for i in range(5)}
+
+        # A new container unnoticed is not seen (nothing walks); noticed, it is probed.
+        containers_view = indexes.views["containers"]
+        dict.__setitem__(containers_view, ("team", "new"), [jc("new")])
+        await run_until(2 * INTERVAL)
+        assert "new" not in {n for n, _ in probed}
+        culler.notice(("team", "new"))
+        await run_until(3.5 * INTERVAL)
+        assert "new" in {n for n, _ in probed}
+
+        # c0 stopped and noticed: never probed again; the others still are.
+        dict.__setitem__(containers_view, ("team", "c0"), [jc("c0", phase="Stopped")])
+        culler.notice(("team", "c0"))
+        stopped_at = clock["t"]
+        await run_until(6 * INTERVAL)
+        after = [n for n, t in probed if t > stopped_at]
+        assert "c0" not in after and {"c1", "c2", "c3", "c4", "new"} <= set(after)
+        assert CountingViews.walks == 1, "a tick walked the index"
+
+        # A standby probes nothing; taking the lead again is one more look at all.
+        leading["now"] = False
+        lost_at = clock["t"]
+        await run_until(8 * INTERVAL)
+        assert [n for n, t in probed if t > lost_at] == []
+        leading["now"] = True
+        regained_at = clock["t"]
+        await run_until(10 * INTERVAL)
+        assert CountingViews.walks == 2
+        assert {"c1", "c2", "c3", "c4", "new"} <= {n for n, t in probed if t > regained_at}
+        await culler.close()
+
+    asyncio.run(scenario())

@@ -105,6 +105,7 @@ livenessProbe:
   periodSeconds: 20
   timeoutSeconds: 5
   failureThreshold: 3
+{{- if not .noReadiness }}
 readinessProbe:
   {{- if .webhook }}
   tcpSocket:
@@ -116,6 +117,7 @@ readinessProbe:
   {{- end }}
   periodSeconds: 5
   failureThreshold: 2
+{{- end }}
 startupProbe:
   httpGet:
     path: /healthz

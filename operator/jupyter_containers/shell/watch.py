@@ -30,6 +30,8 @@ async def container_changed(namespace: str, name: str, memo: kopf.Memo, **kwargs
     ctx.indexes.remember(kwargs)
     ctx.remember_handler_context()
     ctx.reconciler.trigger((namespace, name))
+    if ctx.culler is not None:
+        ctx.culler.notice((namespace, name))
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
@@ -82,9 +84,12 @@ async def catalog_changed(
                 return
     if type is None:  # the initial listing: containers get their own events
         return
-    # A catalog change can fix (or break) containers that reference it.
+    # A catalog change can fix (or break) containers that reference it; an InstanceType's
+    # culling policy is the culler's.
     for key in list(ctx.indexes["containers"].keys()):
         ctx.reconciler.trigger(key)
+        if ctx.culler is not None:
+            ctx.culler.notice(key)
 
 
 @kopf.on.event("v1", "events")
