@@ -31,7 +31,21 @@ def _server_side(obj: dict[str, Any], uid: str) -> dict[str, Any]:
 
 def _deployment() -> dict[str, Any]:
     obj = _server_side(build_deployment(target()), "d-1")
-    obj["status"] = {"replicas": 1, "readyReplicas": 1, "conditions": [{"type": "Available"}]}
+    obj["status"] = {
+        "observedGeneration": 1,
+        "replicas": 1,
+        "readyReplicas": 1,
+        "conditions": [
+            {"type": "Available", "status": "True", "lastUpdateTime": "2026-01-01T00:00:02Z"},
+            {
+                "type": "ReplicaFailure",
+                "status": "True",
+                "reason": "FailedCreate",
+                "message": 'pods "jc-demo-1" is forbidden: exceeded quota',
+                "lastUpdateTime": "2026-01-01T00:00:01Z",
+            },
+        ],
+    }
     return obj
 
 
@@ -227,3 +241,73 @@ async def test_the_wrapped_watch_stream_trims_by_the_resource_it_watches() -> No
     seen = [e async for e in wrapped(resource=resource, namespace=None)]
     assert seen[0]["object"] == watched.trim("", "events", _event())
     assert seen[1] == "LISTED"
+
+
+def test_a_deployment_keeps_of_its_status_what_the_lifecycle_reads() -> None:
+    trimmed = watched.trim("apps", "deployments", _deployment())
+    assert trimmed["status"] == {
+        "observedGeneration": 1,
+        "conditions": [
+            {
+                "type": "ReplicaFailure",
+                "status": "True",
+                "reason": "FailedCreate",
+                "message": 'pods "jc-demo-1" is forbidden: exceeded quota',
+            }
+        ],
+    }
+    assert watched.deployment_status({"replicas": 1}) == {}
+    assert watched.deployment_status(None) == {}
+
+
+def test_the_fingerprint_ignores_the_resource_version_only() -> None:
+    a = watched.trim("apps", "deployments", _deployment())
+    b = copy.deepcopy(a)
+    b["metadata"]["resourceVersion"] = "43"
+    assert watched.fingerprint(a) == watched.fingerprint(b)
+    b["status"]["observedGeneration"] = 2
+    assert watched.fingerprint(a) != watched.fingerprint(b)
+    assert a["metadata"]["resourceVersion"] == "42"  # the object itself is left as it was
+
+
+def _modified(obj: dict[str, Any], version: str, kind: str = "MODIFIED") -> dict[str, Any]:
+    obj = copy.deepcopy(obj)
+    obj["metadata"]["resourceVersion"] = version
+    return {"type": kind, "object": obj}
+
+
+async def test_events_that_change_nothing_read_never_reach_kopf() -> None:
+    """A Deployment's replica counts change four times in a start: none is read, so those
+    events are dropped; a change of what is read, a deletion and every other kind pass."""
+    ready = _deployment()
+    ready["status"]["readyReplicas"] = 0
+    failed_again = _deployment()
+    failed_again["status"]["observedGeneration"] = 2
+    deployment_events = [
+        _modified(_deployment(), "1", "ADDED"),
+        _modified(ready, "2"),  # replica counts: dropped
+        _modified(_deployment(), "3"),  # and back: dropped
+        _modified(failed_again, "4"),  # observedGeneration: passes
+        _modified(failed_again, "5", "DELETED"),  # always passes
+        _modified(failed_again, "6", "ADDED"),  # recreated: seen afresh
+    ]
+    container = _container()
+    container_events = [_modified(container, "1", "ADDED"), _modified(container, "2")]
+
+    def stream(events: list[Any]) -> Any:
+        async def fake_watch(**_: object) -> Any:
+            for event in events:
+                yield copy.deepcopy(event)
+            yield "LISTED"
+
+        return kopf_fixes.watch_without_managed_fields(fake_watch)
+
+    deployments = kopf.Resource("apps", "v1", "deployments")
+    seen = [e async for e in stream(deployment_events)(resource=deployments, namespace=None)]
+    versions = [e["object"]["metadata"]["resourceVersion"] for e in seen if e != "LISTED"]
+    assert versions == ["1", "4", "5", "6"]
+    assert seen[-1] == "LISTED"
+    # JupyterContainers: their resourceVersion is read (the culler's conditional stop).
+    jcs = kopf.Resource("jupytercontainers.io", "v1alpha1", "jupytercontainers")
+    seen = [e async for e in stream(container_events)(resource=jcs, namespace=None)]
+    assert len(seen) == 3

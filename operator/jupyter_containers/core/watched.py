@@ -14,6 +14,8 @@ read by nobody here).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -49,6 +51,8 @@ EVENT_FIELDS = (
     "eventTime",
 )
 EVENT_METADATA = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+#: Of a Deployment's `ReplicaFailure` condition: what the failure message quotes.
+CONDITION = ("type", "status", "reason", "message")
 INVOLVED = ("kind", "name", "namespace", "uid")
 
 
@@ -78,10 +82,30 @@ def _pod(obj: dict[str, Any]) -> None:
         obj["status"] = _pick(obj["status"], POD_STATUS)
 
 
+def deployment_status(status: Any) -> dict[str, Any]:
+    """What the lifecycle reads of a Deployment's status: whether it reports on the current
+    spec, and a refusal of its pods (`ReplicaFailure`). Not its replica counts, nor its other
+    conditions' times: the pods themselves say whether JupyterLab runs, and each of those
+    changes (four per start) was a watch event and a reconcile that decided nothing."""
+    if not isinstance(status, Mapping):
+        return {}
+    out = _pick(status, ("observedGeneration",))
+    failures = [
+        _pick(c, CONDITION)
+        for c in status.get("conditions") or []
+        if isinstance(c, Mapping) and c.get("type") == "ReplicaFailure"
+    ]
+    if failures:
+        out["conditions"] = failures
+    return out
+
+
 def _deployment(obj: dict[str, Any]) -> None:
-    # Readiness is in status; the pod template is ours (its hash is an annotation).
+    # The pod template is ours (its hash is an annotation).
     spec = obj.get("spec")
     obj["spec"] = _pick(spec, ("replicas",))
+    if "status" in obj:
+        obj["status"] = deployment_status(obj["status"])
 
 
 def _service(obj: dict[str, Any]) -> None:
@@ -104,6 +128,31 @@ _BY_KIND: dict[tuple[str, str], Callable[[dict[str, Any]], None]] = {
     ("", "services"): _service,
     ("", "events"): _event,
 }
+
+
+#: Kinds whose unchanged events (`fingerprint`) may be dropped: the operator's children, of
+#: which nothing reads the resourceVersion. Not JupyterContainers (the culler's stop is
+#: conditional on their resourceVersion) nor Events (each change is a count).
+DEDUPLICATED: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("", "pods"),
+        ("apps", "deployments"),
+        ("", "services"),
+        ("", "persistentvolumeclaims"),
+        ("", "persistentvolumes"),
+        ("networking.k8s.io", "networkpolicies"),
+    }
+)
+
+
+def fingerprint(obj: Mapping[str, Any]) -> bytes:
+    """A digest of a trimmed object without its resourceVersion: equal for two versions of
+    an object that differ in nothing the operator reads."""
+    meta = obj.get("metadata")
+    if isinstance(meta, Mapping) and "resourceVersion" in meta:
+        obj = {**obj, "metadata": {k: v for k, v in meta.items() if k != "resourceVersion"}}
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
 def trim(group: str, plural: str, obj: Any) -> Any:

@@ -36,6 +36,17 @@ to what the operator reads (`core.watched`: `metadata.managedFields` of every ki
 a pod's spec and status, a Deployment's pod template, ...), as controller-runtime's cache
 transforms (`TransformStripManagedFields`) do for informer caches.
 
+## Events that change nothing the operator reads
+
+Most watch events of the operator's children change only what it does not read: a
+Deployment's replica counts and condition times (four events per start), a field the
+trimming above removed. Each one still cost a kopf worker, three index functions, a handler
+and a reconcile that decided nothing, on the loop where a pod's readiness waits its turn.
+`UnchangedEvents` drops a MODIFIED event whose trimmed object (`core.watched.fingerprint`,
+without the resourceVersion) equals the last one passed on for that object, for the kinds in
+`core.watched.DEDUPLICATED`, as controller-runtime's predicates drop updates that change
+nothing a controller watches.
+
 ## Workers parked with their bodies until every index is filled
 
 kopf runs an object's index handlers, then parks its worker (with the body, its Body and
@@ -219,12 +230,49 @@ def watch_without_managed_fields(
 
     @functools.wraps(watch)
     async def infinite_watch(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        resource = kwargs.get("resource")
+        kind = (getattr(resource, "group", ""), getattr(resource, "plural", ""))
+        unchanged = UnchangedEvents() if kind in watched.DEDUPLICATED else None
         async with contextlib.aclosing(watch(*args, **kwargs)) as stream:  # type: ignore[type-var]
             async for raw_event in stream:
-                yield strip_managed_fields(raw_event, kwargs.get("resource"))
+                event = strip_managed_fields(raw_event, resource)
+                if unchanged is None or not unchanged.seen_before(event):
+                    yield event
 
     infinite_watch.__jc_strips_managed_fields__ = True  # type: ignore[attr-defined]
     return infinite_watch
+
+
+class UnchangedEvents:
+    """Which events of one watch stream change nothing the operator reads (after trimming):
+    a MODIFIED event whose object has the fingerprint of that object's last event passed on.
+
+    Dropped before kopf's machinery (a worker, its wrappers, three indexes and a handler per
+    event, and the reconcile the handler triggers): in a creation burst that machinery, not
+    the API server, delayed a pod's readiness reaching its handler (BENCHMARKS.md). Applied
+    after kopf's own stream, which has already taken the event's resourceVersion to resume
+    from; the index keeps the previous, equal version of the object.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, bytes] = {}  # by uid: the fingerprint of the last event passed
+
+    def seen_before(self, raw_event: Any) -> bool:
+        obj = raw_event.get("object") if isinstance(raw_event, dict) else None
+        if not isinstance(obj, dict):
+            return False  # a bookmark or kopf's own markers
+        uid = str((obj.get("metadata") or {}).get("uid") or "")
+        if not uid:
+            return False
+        kind = raw_event.get("type")
+        if kind == "DELETED":
+            self._last.pop(uid, None)
+            return False
+        digest = watched.fingerprint(obj)
+        if kind == "MODIFIED" and self._last.get(uid) == digest:
+            return True
+        self._last[uid] = digest
+        return False
 
 
 class EssenceFreeDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):

@@ -20,7 +20,7 @@ from jupyter_containers.api.models import (
     JupyterImageSpec,
     VolumeSpec,
 )
-from jupyter_containers.core import naming
+from jupyter_containers.core import naming, watched
 from jupyter_containers.core.catalog import parse_catalog
 from jupyter_containers.core.events import EventLedger
 from jupyter_containers.core.plan import ContainerSnapshot, Ref
@@ -179,7 +179,9 @@ def _managed(kind: str, body: kopf.Body, labels: Mapping[str, str]) -> dict[Key,
     if key is None:
         return {}
     obj: dict[str, Any] = {"kind": kind, "metadata": _meta(body)}
-    if kind in ("Deployment", "PersistentVolumeClaim"):
+    if kind == "Deployment":
+        obj["status"] = copy.deepcopy(watched.deployment_status(body.get("status")))
+    if kind == "PersistentVolumeClaim":
         obj["status"] = copy.deepcopy(dict(body.get("status") or {}))
     if kind == "Service":
         # Whether it has a virtual IP, which an apply cannot remove (`core.plan`).
