@@ -49,6 +49,11 @@ def test_metrics_follow_real_transitions(
     assert value(after, "jupyter_containers_transitions_total", phase="Active") >= 1
     assert value(after, "jupyter_containers_by_phase", phase="Active") >= 1
     assert value(after, "jupyter_containers_by_phase", phase="Failed") >= 1
+    # A Deployment's replica counts change as its pod comes and becomes Ready; the operator
+    # reads none of them, so those events stopped before kopf (shell/kopf_fixes.py).
+    assert value(
+        after, "jupyter_containers_watch_events_unchanged_total", resource="deployments"
+    ) > value(before, "jupyter_containers_watch_events_unchanged_total", resource="deployments")
 
     # Terminate: a transition to Stopped, and the gauge has a Stopped container. (Exact gauge
     # values are not asserted: earlier tests' namespaces may still be deleting containers.)

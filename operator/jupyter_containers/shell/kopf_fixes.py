@@ -90,6 +90,7 @@ from kopf._cogs.clients import watching
 from kopf._core.reactor import observation, processing
 
 from jupyter_containers.core import watched
+from jupyter_containers.shell import metrics
 
 _ORIGINAL = aiotoggles.ToggleSet
 _PROCESS = processing.process_resource_event
@@ -233,10 +234,13 @@ def watch_without_managed_fields(
         resource = kwargs.get("resource")
         kind = (getattr(resource, "group", ""), getattr(resource, "plural", ""))
         unchanged = UnchangedEvents() if kind in watched.DEDUPLICATED else None
+        dropped = metrics.watch_events_unchanged.labels(resource=kind[1])
         async with contextlib.aclosing(watch(*args, **kwargs)) as stream:  # type: ignore[type-var]
             async for raw_event in stream:
                 event = strip_managed_fields(raw_event, resource)
-                if unchanged is None or not unchanged.seen_before(event):
+                if unchanged is not None and unchanged.seen_before(event):
+                    dropped.inc()
+                else:
                     yield event
 
     infinite_watch.__jc_strips_managed_fields__ = True  # type: ignore[attr-defined]

@@ -56,6 +56,12 @@ activity_probes = Counter(
     ["result"],
     registry=registry,
 )
+watch_events_unchanged = Counter(
+    "jupyter_containers_watch_events_unchanged_total",
+    "Watch events dropped before kopf because they change nothing the operator reads, by resource.",
+    ["resource"],
+    registry=registry,
+)
 
 
 class PhaseTracker:
