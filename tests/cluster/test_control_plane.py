@@ -195,8 +195,13 @@ def test_pvc_binds_and_its_pod_is_scheduled(
         container={"volumeMounts": [{"name": "home", "mountPath": "/home/jovyan"}]},
         volumes=[{"name": "home", "persistentVolumeClaim": {"claimName": "home"}}],
     )
-    apply_yaml([pvc, pod], namespace=namespace)
+    # The claim first, the pod once it is bound. Applied together, the scheduler can try the
+    # pod before its informer has the claim ("unbound immediate PersistentVolumeClaims. not
+    # found"); the claim's arrival should requeue the pod, but a CI run saw it stay
+    # unschedulable past 60 s (the scheduler's own fallback retry is after 5 minutes).
+    apply_yaml([pvc], namespace=namespace)
     wait_jsonpath("pvc/home", "{.status.phase}", "Bound", namespace=namespace)
+    apply_yaml([pod], namespace=namespace)
     wait_jsonpath(
         "pod/with-home", '{.status.conditions[?(@.type=="Ready")].status}', "True", namespace
     )
