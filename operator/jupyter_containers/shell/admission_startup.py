@@ -32,8 +32,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     boot: Boot = memo[BOOT_KEY]
     kopf_settings.configure(settings)
     client = operator_client(boot.settings.field_manager)
-    identity = await start_webhooks(settings, boot.settings, client)
-    memo[ADMISSION_KEY] = AdmissionContext(boot.settings, client, identity)
+    memo[ADMISSION_KEY] = await start_webhooks(settings, boot.settings, client)
 
 
 @kopf.on.cleanup()
@@ -41,4 +40,4 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     ctx: AdmissionContext | None = memo.get(ADMISSION_KEY)
     if ctx is not None:
         await ctx.client.close()
-        stop_webhooks(ctx.identity)
+        stop_webhooks(ctx)

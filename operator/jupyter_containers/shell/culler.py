@@ -27,7 +27,7 @@ import ipaddress
 import itertools
 import logging
 import random
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -211,12 +211,6 @@ class Culler:
             tracked = _Tracked(ident, due, parse_iso(before))
             self._tracked[key] = tracked
         return tracked
-
-    def _containers(self) -> Iterator[tuple[Key, Mapping[str, Any]]]:
-        for key, store in list(self.indexes["containers"].items()):
-            jc = next(iter(store), None)
-            if jc is not None:
-                yield key, jc
 
     def _policy(self, jc: Mapping[str, Any]) -> CullPolicy:
         name = ((jc.get("status") or {}).get("instance") or {}).get("name")

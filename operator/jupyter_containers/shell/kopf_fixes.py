@@ -233,14 +233,11 @@ def watch_without_managed_fields(
     async def infinite_watch(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
         resource = kwargs.get("resource")
         kind = (getattr(resource, "group", ""), getattr(resource, "plural", ""))
-        unchanged = UnchangedEvents() if kind in watched.DEDUPLICATED else None
-        dropped = metrics.watch_events_unchanged.labels(resource=kind[1])
+        unchanged = UnchangedEvents(kind[1]) if kind in watched.DEDUPLICATED else None
         async with contextlib.aclosing(watch(*args, **kwargs)) as stream:  # type: ignore[type-var]
             async for raw_event in stream:
                 event = strip_managed_fields(raw_event, resource)
-                if unchanged is not None and unchanged.seen_before(event):
-                    dropped.inc()
-                else:
+                if unchanged is None or not unchanged.seen_before(event):
                     yield event
 
     infinite_watch.__jc_strips_managed_fields__ = True  # type: ignore[attr-defined]
@@ -258,8 +255,9 @@ class UnchangedEvents:
     from; the index keeps the previous, equal version of the object.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, plural: str) -> None:
         self._last: dict[str, bytes] = {}  # by uid: the fingerprint of the last event passed
+        self._dropped = metrics.watch_events_unchanged.labels(resource=plural)
 
     def seen_before(self, raw_event: Any) -> bool:
         obj = raw_event.get("object") if isinstance(raw_event, dict) else None
@@ -268,12 +266,13 @@ class UnchangedEvents:
         uid = str((obj.get("metadata") or {}).get("uid") or "")
         if not uid:
             return False
-        kind = raw_event.get("type")
-        if kind == "DELETED":
+        event_type = raw_event.get("type")
+        if event_type == "DELETED":
             self._last.pop(uid, None)
             return False
         digest = watched.fingerprint(obj)
-        if kind == "MODIFIED" and self._last.get(uid) == digest:
+        if event_type == "MODIFIED" and self._last.get(uid) == digest:
+            self._dropped.inc()
             return True
         self._last[uid] = digest
         return False

@@ -38,7 +38,6 @@ from jupyter_containers.shell.context import (
     ADMISSION_KEY,
     BOOT_KEY,
     MEMO_KEY,
-    AdmissionContext,
     Boot,
     OperatorContext,
 )
@@ -61,8 +60,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     kopf_settings.configure(settings)
     client = operator_client(cfg.field_manager)
     if boot.serves_admission:  # role `all`: the webhook server on this loop too
-        identity = await start_webhooks(settings, cfg, client)
-        memo[ADMISSION_KEY] = AdmissionContext(cfg, client, identity)
+        memo[ADMISSION_KEY] = await start_webhooks(settings, cfg, client)
     elector = _elector(cfg, client) if cfg.leader_election_lease else None
     writer = _writer(client, elector)
     indexes = world.Indexes()
@@ -187,6 +185,4 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
         await ctx.prepull.close()
     await ctx.reconciler.client.close()
     await ctx.client.close()
-    admission: AdmissionContext | None = memo.get(ADMISSION_KEY)
-    if admission is not None:
-        stop_webhooks(admission.identity)
+    stop_webhooks(memo.get(ADMISSION_KEY))

@@ -24,6 +24,7 @@ from lightkube.resources.authentication_v1 import SelfSubjectReview
 from jupyter_containers.api.models import GROUP
 from jupyter_containers.core.settings import Settings
 from jupyter_containers.core.validation import Identity
+from jupyter_containers.shell.context import AdmissionContext
 from jupyter_containers.shell.webhook_certs import ensure as ensure_certificates
 
 logger = logging.getLogger(__name__)
@@ -103,8 +104,9 @@ def _webhook_server(cfg: Settings, cert_dir: Path) -> kopf.WebhookServer:
 
 async def start_webhooks(
     settings: kopf.OperatorSettings, cfg: Settings, client: AsyncClient
-) -> AdmissionIdentity:
-    """Configure kopf's webhook server (called once, by `shell.startup`)."""
+) -> AdmissionContext:
+    """Configure kopf's webhook server; the webhooks' context, for the memo's `ADMISSION_KEY`
+    (called once, by the start-up of the process that serves them)."""
     temporary = not cfg.webhook_cert_dir
     cert_dir = (
         Path(tempfile.mkdtemp(prefix="jupyter-containers-webhook-"))
@@ -122,9 +124,10 @@ async def start_webhooks(
         cfg.webhook_managed,
         identity.operator_user,
     )
-    return identity
+    return AdmissionContext(cfg, client, identity)
 
 
-def stop_webhooks(identity: AdmissionIdentity) -> None:
-    if identity.temporary_cert_dir:
-        shutil.rmtree(identity.cert_dir, ignore_errors=True)
+def stop_webhooks(ctx: AdmissionContext | None) -> None:
+    """Remove a temporary certificate directory (the client is the start-up's to close)."""
+    if ctx is not None and ctx.identity.temporary_cert_dir:
+        shutil.rmtree(ctx.identity.cert_dir, ignore_errors=True)
