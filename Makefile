@@ -42,6 +42,10 @@ cluster-down: ## stop and delete the local control plane
 cluster-status: ## components, nodes and paths of the local control plane
 	tools/cluster.sh status
 
+.PHONY: profilers
+profilers: venv ## py-spy and memray into the venv, for `jcbench run --profile` and JCBENCH_OPERATOR_WRAP
+	$(PY) -m pip install --quiet -e '.[dev,profile]'
+
 N ?= 100
 .PHONY: bench
 bench: venv tools ## benchmarks on a private kwok cluster (N=100; `make bench N=1000`); see bench/README.md

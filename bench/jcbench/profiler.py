@@ -1,4 +1,4 @@
-"""py-spy attached to the operator for one phase (a bench-only tool: `pip install py-spy`)."""
+"""py-spy attached to the operator for one phase (a bench-only tool: `make profilers`)."""
 
 from __future__ import annotations
 
