@@ -99,8 +99,13 @@ class OperatorProcess:
         log = (self.log_dir / f"{self.log_name}-{self.starts}.log").open("wb")
         self.started_at = time.time()
         # JCBENCH_OPERATOR_WRAP: a command the operator runs under, in the same process
-        # (e.g. "memray run --native -o /tmp/op-{n}.bin" for an allocation profile).
-        wrap = os.environ.get("JCBENCH_OPERATOR_WRAP", "").replace("{n}", str(self.starts))
+        # (e.g. "memray run -o /tmp/{name}-{n}.bin" for an allocation profile). {name}: the
+        # process (operator, admission), so the two processes never write one file.
+        wrap = (
+            os.environ.get("JCBENCH_OPERATOR_WRAP", "")
+            .replace("{n}", str(self.starts))
+            .replace("{name}", self.log_name)
+        )
         command = [sys.executable, "-m", "jupyter_containers.main"]
         if wrap:
             command = [sys.executable, "-m", *shlex.split(wrap), "-m", "jupyter_containers.main"]
