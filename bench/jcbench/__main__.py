@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -88,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub.add_parser("down", help="delete the private cluster")
     args = parser.parse_args(argv)
+    # SIGTERM as SystemExit, so the `finally` blocks stop the operator processes and the
+    # watcher: by default a terminated run left them running against the next run's cluster.
+    signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))
 
     if args.command == "down":
         BenchCluster().down()
