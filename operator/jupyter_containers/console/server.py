@@ -34,6 +34,7 @@ from jupyter_containers.cli.containers import Containers
 from jupyter_containers.cli.errors import CliError, UsageError, api_messages
 from jupyter_containers.console import identity, views
 from jupyter_containers.console.config import ConsoleSettings
+from jupyter_containers.console.expiring import Expiring
 from jupyter_containers.console.hub import Hub, Subscriber
 from jupyter_containers.console.identity import Principal
 from jupyter_containers.console.userkube import UserKube, load_config, own_client
@@ -65,7 +66,7 @@ class Console:
         self.secret = key.get_secret_value().encode() if key else secrets.token_bytes(32)
         self.operator_settings = Settings.model_construct()
         self.hub = Hub(self.config, self.domain_allowed)
-        self._cache: dict[str, tuple[float, Any]] = {}
+        self._cache = Expiring(settings.cache_seconds, time.monotonic)
         self.templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
             autoescape=True,
@@ -98,12 +99,12 @@ class Console:
             raise ApiDown(str(exc)) from None
 
     async def cached(self, key: str, make: Callable[[], Any]) -> Any:
-        hit = self._cache.get(key)
-        now = time.monotonic()
-        if hit and now - hit[0] < self.settings.cache_seconds:
-            return hit[1]
+        fresh, value = self._cache.get(key)
+        if fresh:
+            return value
+        began = time.monotonic()
         value = await make()
-        self._cache[key] = (now, value)
+        self._cache.put(key, value, began)
         return value
 
     async def namespaces(self) -> list[tuple[str, dict[str, str]]]:
