@@ -35,6 +35,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.cluster.conftest import eventually
 from tests.operator_identity import write_token_kubeconfig
 from tests.unit.test_chart import (
     CHART,
@@ -622,16 +623,16 @@ def _watch_report(op: LocalOperator, port: int, streams: int) -> dict[str, Any]:
 
     kopf answers /healthz from its probes' last results for 10 s, and the fixture's first
     probe may have run before kopf opened the streams: so the report is read again until it
-    shows them, or until a deadline past that cache.
+    shows them, for longer than that cache.
     """
-    deadline = time.monotonic() + 40
-    while True:
+
+    def report() -> dict[str, Any] | None:
         status, body = op.get(port, "/healthz")
         assert status == 200, body
-        report: dict[str, Any] = json.loads(body)["watch"]
-        if report.get("streams", 0) >= streams or time.monotonic() > deadline:
-            return report
-        time.sleep(1)
+        watch: dict[str, Any] = json.loads(body)["watch"]
+        return watch if watch.get("streams", 0) >= streams else None
+
+    return eventually(f"/healthz on {port} counting {streams} watch streams", report, timeout=40)
 
 
 def test_liveness_endpoint_reports_the_watch_streams(

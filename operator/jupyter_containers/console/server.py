@@ -102,7 +102,7 @@ class Console:
         fresh, value = self._cache.get(key)
         if fresh:
             return value
-        began = time.monotonic()
+        began = self._cache.clock()
         value = await make()
         self._cache.put(key, value, began)
         return value
